@@ -1,0 +1,1 @@
+"""Teacher training and bitext-only student distillation (MSE, OPTICAL, OPTICAL+MSE)."""
