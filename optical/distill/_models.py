@@ -1,0 +1,184 @@
+"""The two models of the experiment: a projected text tower (teacher text side, student) and the teacher.
+
+A saved model is one self-describing folder::
+
+    <dir>/text/                 TextEncoder.save (HF save_pretrained + tokenizer)
+    <dir>/heads.safetensors     projection weights (and the teacher's image projection, logit scale)
+    <dir>/optical_model.json    {"kind": ..., "embed_dim": ..., "image_dim": ..., "format": 1}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from optical.atomic import atomic_write_json
+from optical.encoders import TextEncoder
+from optical.errors import MissingAssetError
+
+MODEL_FORMAT = 1
+_CONFIG = "optical_model.json"
+_HEADS = "heads.safetensors"
+
+
+class ProjectedTextEncoder(nn.Module):
+    """A text tower followed by a linear projection into the shared image-text space.
+
+    ``forward`` returns the TextEncoder dict with ``token_embeddings`` [B, L, D] and ``sentence_embedding``
+    [B, D] projected (D = ``embed_dim``), ``attention_mask`` [B, L] unchanged: what the losses consume.
+    """
+
+    def __init__(self, text: TextEncoder, embed_dim: int):
+        super().__init__()
+        self.text = text
+        self.embed_dim = embed_dim
+        self.proj = nn.Linear(text.hidden_size, embed_dim, bias=False)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.text.tokenize(texts)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = self.text(features)
+        return {
+            "token_embeddings": self.proj(out["token_embeddings"]),  # (B, L, D)
+            "attention_mask": out["attention_mask"],  # (B, L)
+            "sentence_embedding": self.proj(out["sentence_embedding"]),  # (B, D)
+        }
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
+        """Sentence embeddings [N, D] (L2-normalised by default), in eval mode, on the model's device."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            feats = {k: v.to(device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
+            emb = self(feats)["sentence_embedding"].float()
+            chunks.append(nn.functional.normalize(emb, dim=-1) if normalize else emb)
+        self.train(was_training)
+        if not chunks:
+            return torch.zeros(0, self.embed_dim)
+        return torch.cat(chunks).cpu()
+
+    def freeze(self, train_layers: int) -> None:
+        """Freeze the word embeddings and all but the top ``train_layers`` transformer layers (-1: train all layers).
+
+        The projection always stays trainable. Frozen word embeddings are 96M of e5-small's 118M parameters and
+        let students share them with the teacher in the app.
+        """
+        model = self.text.model
+        for name, p in model.named_parameters():
+            p.requires_grad_(train_layers < 0 and "word_embeddings" not in name and "token_embedding" not in name)
+        if train_layers > 0:
+            for layer in _transformer_layers(model)[-train_layers:]:
+                layer.requires_grad_(True)
+        for p in self.proj.parameters():
+            p.requires_grad_(True)
+
+    def heads(self) -> dict[str, torch.Tensor]:
+        return {"proj.weight": self.proj.weight}
+
+    def save(self, path: str | Path) -> None:
+        """Write the folder described in the module docstring (the caller makes it atomic)."""
+        path = Path(path)
+        self.text.save(path / "text")
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads().items()}, str(path / _HEADS))
+        atomic_write_json(path / _CONFIG, self._config())
+
+    def _config(self) -> dict:
+        return {"format": MODEL_FORMAT, "kind": "projected_text", "embed_dim": self.embed_dim}
+
+    @classmethod
+    def load(cls, path: str | Path, shared_text: TextEncoder | None = None) -> ProjectedTextEncoder:
+        """Load a folder written by ``save``; ``shared_text`` reuses a frozen word-embedding matrix (app memory)."""
+        config = read_model_config(path, "projected_text")
+        model = cls(TextEncoder.load(Path(path) / "text"), config["embed_dim"])
+        model._load_heads(path)
+        if shared_text is not None:
+            share_word_embeddings(model.text, shared_text)
+        return model
+
+    def _load_heads(self, path: str | Path) -> None:
+        self.load_state_dict(load_file(str(Path(path) / _HEADS)), strict=False)
+
+
+class DualEncoder(ProjectedTextEncoder):
+    """The teacher: a projected text tower plus a linear projection of frozen image-tower features.
+
+    ``encode_image_features(x [B, image_dim]) -> [B, D]``; ``logit_scale`` is the learnable inverse temperature
+    (log-parametrised, CLIP style, initialised at 1/0.07).
+    """
+
+    def __init__(self, text: TextEncoder, embed_dim: int, image_dim: int):
+        super().__init__(text, embed_dim)
+        self.image_dim = image_dim
+        self.image_proj = nn.Linear(image_dim, embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def encode_image_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        emb = self.image_proj(features.to(self.image_proj.weight.dtype))
+        return nn.functional.normalize(emb, dim=-1) if normalize else emb
+
+    def text_side(self) -> ProjectedTextEncoder:
+        """A copy of the text tower + projection, the starting point of every student."""
+        student = ProjectedTextEncoder(copy.deepcopy(self.text), self.embed_dim)
+        student.proj.load_state_dict(self.proj.state_dict())
+        return student
+
+    def heads(self) -> dict[str, torch.Tensor]:
+        return {
+            "proj.weight": self.proj.weight,
+            "image_proj.weight": self.image_proj.weight,
+            "logit_scale": self.logit_scale,
+        }
+
+    def _config(self) -> dict:
+        return {"format": MODEL_FORMAT, "kind": "dual", "embed_dim": self.embed_dim, "image_dim": self.image_dim}
+
+    @classmethod
+    def load(cls, path: str | Path) -> DualEncoder:  # type: ignore[override]
+        config = read_model_config(path, "dual")
+        model = cls(TextEncoder.load(Path(path) / "text"), config["embed_dim"], config["image_dim"])
+        model._load_heads(path)
+        return model
+
+
+def read_model_config(path: str | Path, kind: str) -> dict:
+    """Read and check ``optical_model.json``; a missing or foreign folder raises MissingAssetError."""
+    file = Path(path) / _CONFIG
+    if not file.is_file():
+        raise MissingAssetError(f"{path}: not an optical model folder (no {_CONFIG})")
+    config = json.loads(file.read_text(encoding="utf-8"))
+    if config.get("format") != MODEL_FORMAT or config.get("kind") != kind:
+        raise MissingAssetError(
+            f"{file}: expected an optical {kind!r} model of format {MODEL_FORMAT}, found "
+            f"kind={config.get('kind')!r} format={config.get('format')!r} (re-run the experiment)"
+        )
+    return config
+
+
+def share_word_embeddings(model: TextEncoder, source: TextEncoder) -> None:
+    """Point ``model``'s input word embeddings at ``source``'s when they are equal (frozen during training)."""
+    mine, theirs = model.model.get_input_embeddings(), source.model.get_input_embeddings()
+    if mine.weight.shape == theirs.weight.shape and torch.equal(mine.weight, theirs.weight):
+        model.model.set_input_embeddings(theirs)
+
+
+def _transformer_layers(model: nn.Module) -> list[nn.Module]:
+    """The stack of transformer blocks of an HF text model (BERT/XLM-R ``encoder.layer``, CLIP ``encoder.layers``)."""
+    for name in ("encoder.layer", "encoder.layers", "text_model.encoder.layers", "layers", "transformer.layer"):
+        module: nn.Module | None = model
+        for part in name.split("."):
+            module = getattr(module, part, None)
+            if module is None:
+                break
+        if isinstance(module, nn.ModuleList):
+            return list(module)
+    raise ValueError(f"cannot find the transformer layers of {type(model).__name__} to freeze")

@@ -1,0 +1,76 @@
+"""Student distillation from bitext only: the frozen teacher reads the English side once, the student the foreign."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from optical.distill._models import ProjectedTextEncoder
+from optical.distill.distributed import DistInfo
+from optical.distill.train import TrainConfig, TrainState, fit
+
+
+@dataclass
+class TeacherTargets:
+    """The frozen teacher's outputs for N unique English sentences, computed once.
+
+    token_embeddings : list of N tensors (L_i, D), non-padding tokens only; sentence_embedding : (N, D).
+    """
+
+    token_embeddings: list[torch.Tensor]
+    sentence_embedding: torch.Tensor
+
+    def batch(self, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+        """Padded batch dict for ``idx`` (B,): token_embeddings (B, L, D), attention_mask (B, L), sentence (B, D)."""
+        tokens = [self.token_embeddings[i] for i in idx.tolist()]
+        mask = [torch.ones(len(t), dtype=torch.long) for t in tokens]
+        return {
+            "token_embeddings": nn.utils.rnn.pad_sequence(tokens, batch_first=True).to(device),
+            "attention_mask": nn.utils.rnn.pad_sequence(mask, batch_first=True).to(device),
+            "sentence_embedding": self.sentence_embedding[idx].to(device),
+        }
+
+
+@torch.no_grad()
+def teacher_targets(teacher: ProjectedTextEncoder, english: list[str], batch_size: int = 64) -> TeacherTargets:
+    """Run the frozen teacher over ``english`` once (eval mode, fp32) and keep per-token states on the CPU."""
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    tokens: list[torch.Tensor] = []
+    sentences = []
+    for start in range(0, len(english), batch_size):
+        feats = {k: v.to(device) for k, v in teacher.tokenize(english[start : start + batch_size]).items()}
+        out = teacher(feats)
+        for states, mask in zip(out["token_embeddings"].float().cpu(), out["attention_mask"].cpu()):
+            tokens.append(states[mask.bool()].clone())
+        sentences.append(out["sentence_embedding"].float().cpu())
+    return TeacherTargets(tokens, torch.cat(sentences) if sentences else torch.zeros(0, teacher.embed_dim))
+
+
+def train_student(
+    student: ProjectedTextEncoder,
+    targets: TeacherTargets,
+    english_index: list[int],
+    foreign: list[str],
+    loss: nn.Module,
+    config: TrainConfig,
+    info: DistInfo,
+    work_dir: Path,
+    desc: str = "student",
+) -> TrainState:
+    """Fit ``student`` so its reading of ``foreign[k]`` matches the teacher's of English sentence ``english_index[k]``.
+
+    ``loss(student_out, teacher_out) -> scalar`` is one of ``optical.distill.losses`` (MSE, OPTICAL, combined).
+    """
+    if len(english_index) != len(foreign):
+        raise ValueError(f"{len(english_index)} English indices for {len(foreign)} foreign sentences")
+    eng = torch.tensor(english_index)
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        feats = {k: v.to(info.device) for k, v in student.tokenize([foreign[i] for i in idx]).items()}
+        return loss(student(feats), targets.batch(eng[idx], info.device))
+
+    return fit(student, loss_fn, len(foreign), config, info, work_dir, desc=desc)

@@ -1,0 +1,91 @@
+"""Distributed context from ``torchrun`` (or SLURM/MPI variables): one process per device, gradients averaged.
+
+``world_info_from_env`` reads rank and world size; ``init_distributed`` starts the process group (NCCL on CUDA,
+gloo on CPU) and picks the device; ``is_main_process`` guards logging, checkpoints and evaluation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands: ``rank`` of ``world_size``, ``local_rank`` on its machine, its ``device``."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def world_info_from_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's, SLURM's or Open MPI's variables; (0, 1, 0) when alone."""
+    for rank_var, size_var, local_var in (
+        ("RANK", "WORLD_SIZE", "LOCAL_RANK"),
+        ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"),
+        ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK"),
+    ):
+        if size_var in os.environ:
+            return int(os.environ[rank_var]), int(os.environ[size_var]), int(os.environ.get(local_var, 0))
+    return 0, 1, 0
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """``auto`` picks ``cuda:<local_rank>`` when CUDA is present, else the CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda asked for, but torch sees no CUDA device (use --device cpu or auto)")
+        return torch.device(name if ":" in name else f"cuda:{local_rank}")
+    if name != "cpu":
+        raise ValueError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N")
+    return torch.device("cpu")
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Start the process group when launched by torchrun (idempotent) and return this process's DistInfo."""
+    rank, world_size, local_rank = world_info_from_env()
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world_size)
+    return DistInfo(rank, world_size, local_rank, dev)
+
+
+def is_main_process(info: DistInfo) -> bool:
+    return info.rank == 0
+
+
+def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+    """All-reduce the gradients of ``params`` and divide by the world size (data-parallel SGD)."""
+    if not info.distributed:
+        return
+    for p in params:  # every rank must reduce the same tensors in the same order
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.distributed:
+        dist.barrier()

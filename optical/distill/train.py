@@ -1,0 +1,157 @@
+"""The one training loop shared by the teacher and every student: epochs, data-parallel shards, checkpoints.
+
+The caller supplies ``loss_fn(indices) -> scalar`` for a batch of example indices; this module owns the order of
+the examples, the optimiser, mixed precision, gradient averaging across processes, per-epoch checkpoints,
+resuming, and early stopping on a validation score.
+
+Determinism: epoch ``e`` shuffles with seed ``seed * 1000 + e`` and re-seeds torch (dropout) the same way, so a
+run resumed from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from optical.atomic import atomic_dir
+from optical.distill.distributed import DistInfo, average_gradients, barrier, is_main_process
+
+_STATE = "trainer_state.json"
+_OPTIM = "optimizer.pt"
+_MODEL = "model"
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings (the experiment config holds one for the teacher and one for the students)."""
+
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    patience: int = 2  # epochs without a better validation score before stopping (when a score is given)
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint records besides the weights."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    n_examples: int,
+    config: TrainConfig,
+    info: DistInfo,
+    work_dir: Path,
+    *,
+    validate: Callable[[], float] | None = None,
+    head_names: tuple[str, ...] = ("proj", "image_proj", "logit_scale"),
+    desc: str = "train",
+    on_epoch: Callable[[TrainState], None] | None = None,
+) -> TrainState:
+    """Train ``model`` in place for ``config.epochs`` and leave its best (or last) weights in it.
+
+    ``model`` must offer ``save(path)`` and a classmethod ``load(path)`` (the optical model folders).
+    ``work_dir/checkpoint/`` holds the weights after the last finished epoch (``model/``), ``optimizer.pt`` and
+    ``trainer_state.json``; when present they are resumed from. With ``validate`` (higher is better), the best
+    epoch's weights are kept in ``work_dir/best/`` and restored at the end; training stops after
+    ``config.patience`` epochs without improvement.
+    """
+    if n_examples <= 0:
+        raise ValueError(f"{desc}: no training examples")
+    optimizer = _optimizer(model, config, head_names)
+    checkpoint_dir, best_dir = work_dir / "checkpoint", work_dir / "best"
+    state = _resume(model, optimizer, checkpoint_dir)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if info.device.type == "cuda" else contextlib.nullcontext()
+    )
+    while state.epoch < config.epochs and not _stopped(state, config, validate):
+        epoch = state.epoch
+        torch.manual_seed(config.seed * 1000 + epoch)
+        order = torch.randperm(n_examples, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+        batches = list(order.split(config.batch_size))
+        model.train()
+        total = 0.0
+        bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", disable=not is_main_process(info))
+        for batch in bar:
+            shard = batch[info.rank :: info.world_size]
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                loss = loss_fn(shard) if len(shard) else sum(p.sum() * 0 for p in trainable)
+            loss.backward()
+            average_gradients(trainable, info)
+            if config.grad_clip:
+                nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+            optimizer.step()
+            state.step += 1
+            total += float(loss.detach())
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+        state.epoch = epoch + 1
+        record = {"epoch": state.epoch, "loss": total / max(1, len(batches))}
+        if validate is not None:
+            record["val"] = score = float(validate())
+            if score > state.best_score:
+                state.best_score, state.best_epoch = score, state.epoch
+                if is_main_process(info):
+                    with atomic_dir(best_dir) as tmp:
+                        model.save(tmp)
+        state.history.append(record)
+        if is_main_process(info):
+            _save_checkpoint(model, optimizer, state, checkpoint_dir)
+        barrier(info)
+        if on_epoch is not None:
+            on_epoch(state)
+    if validate is not None and best_dir.is_dir():
+        model.load_state_dict(type(model).load(best_dir).state_dict())
+    return state
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, head_names: tuple[str, ...]) -> torch.optim.Optimizer:
+    """AdamW with a larger learning rate for the freshly initialised heads than for the pre-trained tower."""
+    heads, tower = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (heads if name.split(".")[0] in head_names else tower).append(p)
+    groups = [{"params": g, "lr": lr} for g, lr in ((tower, config.lr), (heads, config.head_lr)) if g]
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def _stopped(state: TrainState, config: TrainConfig, validate: Callable | None) -> bool:
+    return validate is not None and state.epoch - state.best_epoch >= config.patience
+
+
+def _save_checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, path: Path) -> None:
+    """Replace ``path`` atomically with weights, optimiser state and trainer state."""
+    with atomic_dir(path) as tmp:
+        model.save(tmp / _MODEL)
+        torch.save(optimizer.state_dict(), tmp / _OPTIM)
+        (tmp / _STATE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+
+
+def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
+    """Load the last checkpoint into ``model`` and ``optimizer`` if there is one; else a fresh TrainState."""
+    state_file = path / _STATE
+    if not state_file.is_file():
+        return TrainState()
+    model.load_state_dict(type(model).load(path / _MODEL).state_dict())
+    optimizer.load_state_dict(torch.load(path / _OPTIM, weights_only=True))
+    return TrainState(**json.loads(state_file.read_text(encoding="utf-8")))

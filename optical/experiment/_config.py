@@ -1,0 +1,111 @@
+"""Experiment configuration: one JSON-serialisable dataclass, presets, and validation with clear errors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from optical.distill.train import TrainConfig
+from optical.errors import InputError
+
+METHODS = ("zero-shot", "mse", "optical", "optical+mse", "translate-test")
+TRAINED_METHODS = ("mse", "optical", "optical+mse")
+
+# Built-in benchmark languages spanning XLM-R's resource groups (see `python -m optical data stats`):
+# high: de fr es ru; low: eu ga gd km; unseen by XLM-R: ast an son zu.
+FULL_LANGUAGES = ("de", "fr", "es", "ru", "eu", "ga", "gd", "km", "ast", "an", "son", "zu")
+QUICK_LANGUAGES = ("de", "fr", "ga", "km", "ast", "zu")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run depends on; saved as ``config.json`` in the run folder."""
+
+    dataset: str = "stamps"  # "stamps" or "multi30k"
+    root: str | None = None  # multi30k: the dataset checkout
+    images: str | None = None  # multi30k: the Flickr30k image folder
+    languages: list[str] = field(default_factory=lambda: list(FULL_LANGUAGES))
+    methods: list[str] = field(default_factory=lambda: ["zero-shot", "mse", "optical", "optical+mse"])
+    text_encoder: str = "multilingual-e5-small"
+    image_encoder: str = "efficientnet-lite0"
+    mt_model: str | None = None  # translate-test: HF seq2seq model name or path, per language "{lang}" allowed
+    bitext: dict[str, str] = field(default_factory=dict)  # language -> extra bitext source (TSV or "a,b" files)
+    embed_dim: int = 256
+    teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
+    student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
+    teacher_train_layers: int = 4  # top transformer layers the teacher trains (-1: all but word embeddings)
+    student_train_layers: int = 4
+    ot_reg: float = 0.05
+    ot_cost: str = "cosine"
+    ot_iters: int = 50
+    mse_weight: float = 1.0  # optical+mse: loss = optical + mse_weight * mse
+    bootstrap: int = 1000
+    plan_samples: int = 8  # test sentence pairs per language whose transport plans are saved for the app
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str | Path = "<config>") -> ExperimentConfig:
+        """Build from a dict (a JSON file's content); unknown keys and bad values name ``source``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown config keys {unknown}; expected some of {sorted(known)}", source)
+        data = dict(data)
+        for key in ("teacher", "student"):
+            if key in data:
+                if not isinstance(data[key], dict):
+                    raise InputError(f"{key!r} must be an object of training settings", source)
+                try:
+                    data[key] = TrainConfig(**{**asdict(getattr(cls(), key)), **data[key]})
+                except TypeError as err:
+                    raise InputError(f"{key!r}: {err}", source) from None
+        config = cls(**data)
+        config.validate(source)
+        return config
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ExperimentConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("config file not found", path) from None
+        except json.JSONDecodeError as err:
+            raise InputError(f"invalid JSON: {err.msg}", path, err.lineno) from None
+        if not isinstance(data, dict):
+            raise InputError("expected a JSON object of settings", path)
+        return cls.from_dict(data, path)
+
+    def validate(self, source: str | Path = "<config>") -> None:
+        """Raise InputError on values that would only fail later, deep inside a run."""
+        bad = [m for m in self.methods if m not in METHODS]
+        if bad:
+            raise InputError(f"unknown methods {bad}; expected some of {list(METHODS)}", source)
+        if "translate-test" in self.methods and not self.mt_model:
+            raise InputError("method 'translate-test' needs a translation model (--mt-model NAME_OR_PATH)", source)
+        if self.dataset not in ("stamps", "multi30k"):
+            raise InputError(f"unknown dataset {self.dataset!r}; expected 'stamps' or 'multi30k'", source)
+        if self.dataset == "multi30k" and not self.root:
+            raise InputError("dataset 'multi30k' needs --root (the multi30k/dataset checkout)", source)
+        if not self.languages:
+            raise InputError("no languages given", source)
+        if self.ot_reg <= 0:
+            raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
+        if self.teacher.epochs < 1 or self.student.epochs < 1:
+            raise InputError("epochs must be >= 1", source)
+
+
+def preset(name: str) -> ExperimentConfig:
+    """``full``: the built-in experiment; ``quick``: six languages, one student epoch (a few minutes on 2 cores)."""
+    if name == "full":
+        return ExperimentConfig()
+    if name == "quick":
+        config = ExperimentConfig(languages=list(QUICK_LANGUAGES))
+        config.teacher.epochs = 3
+        config.student.epochs = 1
+        return config
+    raise InputError(f"unknown preset {name!r}; expected 'full' or 'quick'")
