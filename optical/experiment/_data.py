@@ -1,0 +1,96 @@
+"""What an experiment reads: teacher pairs (English caption, image), evaluation sets per language, bitext."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from optical.data import (
+    RetrievalSet,
+    iter_bitext,
+    load_stamps,
+    multi30k_retrieval_set,
+    normalize_locale,
+    stamps_retrieval_set,
+)
+from optical.encoders import ImageEncoder, encode_image_files
+from optical.experiment._config import ExperimentConfig
+
+
+@dataclass
+class ImageCaptionPairs:
+    """Teacher training or validation data: a RetrievalSet plus the image-tower features of its gallery."""
+
+    retrieval: RetrievalSet
+    features: torch.Tensor  # (I, image_dim), aligned with retrieval.image_paths
+
+    @property
+    def captions(self) -> list[str]:
+        return self.retrieval.captions
+
+    def caption_features(self) -> torch.Tensor:
+        """(Q, image_dim): the feature of each caption's image."""
+        return self.features[torch.as_tensor(self.retrieval.caption_image)]
+
+    def caption_groups(self) -> list[str]:
+        """(Q,) group keys: captions of interchangeable images share one."""
+        groups = self.retrieval.image_groups[self.retrieval.caption_image]
+        return [str(g) for g in groups]
+
+
+@dataclass
+class ExperimentData:
+    train: ImageCaptionPairs  # English captions of the train split
+    val: ImageCaptionPairs  # English captions of the val split (teacher early stopping)
+    test: dict[str, RetrievalSet]  # language -> test set; "en" included
+    test_features: torch.Tensor  # (I, image_dim) for the test gallery (shared by all languages)
+    bitext: dict[str, list[tuple[str, str]]]  # language -> (english, foreign) pairs of the train split
+
+
+def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, progress: bool = True) -> ExperimentData:
+    """Read the dataset named by ``config`` and encode (or fetch from cache) every image it needs."""
+    languages = [normalize_locale(lang) for lang in config.languages]
+    sets = _retrieval_sets(config, ["en", *[lang for lang in languages if lang != "en"]])
+
+    def features(rs: RetrievalSet) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(encode_image_files(rs.image_paths, image_encoder, progress=progress)))
+
+    test = sets["test"]
+    test_features = features(test["en"])
+    bitext = {lang: _bitext(config, lang) for lang in languages if lang != "en"}
+    return ExperimentData(
+        train=ImageCaptionPairs(sets["train"], features(sets["train"])),
+        val=ImageCaptionPairs(sets["val"], features(sets["val"])),
+        test=test,
+        test_features=test_features,
+        bitext=bitext,
+    )
+
+
+def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
+    """{"train": RetrievalSet(en), "val": RetrievalSet(en), "test": {lang: RetrievalSet}} for the dataset."""
+    if config.dataset == "stamps":
+        ds = load_stamps()
+        return {
+            "train": stamps_retrieval_set(ds, "en", split="train"),
+            "val": stamps_retrieval_set(ds, "en", split="val"),
+            "test": {lang: stamps_retrieval_set(ds, lang, split="test") for lang in languages},
+        }
+    root, images = Path(config.root), Path(config.images) if config.images else None
+    return {
+        "train": multi30k_retrieval_set(root, images, "en", split="train"),
+        "val": multi30k_retrieval_set(root, images, "en", split="val"),
+        "test": {lang: multi30k_retrieval_set(root, images, lang, split="test_2016_flickr") for lang in languages},
+    }
+
+
+def _bitext(config: ExperimentConfig, language: str) -> list[tuple[str, str]]:
+    source = "stamps" if config.dataset == "stamps" else f"multi30k:{config.root}"
+    pairs = list(iter_bitext(source, language, split="train"))
+    if language in config.bitext:
+        seen = set(pairs)
+        pairs += [p for p in iter_bitext(config.bitext[language], language) if p not in seen]
+    return pairs

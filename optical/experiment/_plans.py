@@ -1,0 +1,36 @@
+"""Transport-plan samples for the app: the OT plan between a student's foreign tokens and the teacher's English."""
+
+from __future__ import annotations
+
+import torch
+
+from optical.distill._models import ProjectedTextEncoder
+from optical.distill.losses import OpticalLoss
+
+
+@torch.no_grad()
+def transport_sample(
+    student: ProjectedTextEncoder, teacher: ProjectedTextEncoder, foreign: str, english: str, loss: OpticalLoss
+) -> dict:
+    """Tokens of both sentences, the plan T (n, m), the cost C (n, m) and <T, C> for one sentence pair."""
+    student.eval()
+    teacher.eval()
+    device = next(student.parameters()).device
+    s_feats = {k: v.to(device) for k, v in student.tokenize([foreign]).items()}
+    t_feats = {k: v.to(device) for k, v in teacher.tokenize([english]).items()}
+    s_out, t_out = student(s_feats), teacher(t_feats)
+    result = loss.transport(s_out, t_out)
+    n, m = int(s_out["attention_mask"].sum()), int(t_out["attention_mask"].sum())
+    return {
+        "foreign": foreign,
+        "english": english,
+        "foreign_tokens": _tokens(student, s_feats["input_ids"][0, :n]),
+        "english_tokens": _tokens(teacher, t_feats["input_ids"][0, :m]),
+        "plan": result.plan[0, :n, :m].float().cpu().tolist(),
+        "cost": result.cost[0, :n, :m].float().cpu().tolist(),
+        "loss": float(result.value[0]),
+    }
+
+
+def _tokens(model: ProjectedTextEncoder, ids: torch.Tensor) -> list[str]:
+    return model.text.tokenizer.convert_ids_to_tokens(ids.tolist())
