@@ -9,6 +9,7 @@ from optical.experiment._config import (
     preset,
 )
 from optical.experiment._metrics import summarize, verdict
+from optical.experiment._report import disparity_table, format_report, headline_table, recall_table
 from optical.experiment._runner import run_experiment
 
 __all__ = [
@@ -17,6 +18,10 @@ __all__ = [
     "QUICK_LANGUAGES",
     "TRAINED_METHODS",
     "ExperimentConfig",
+    "disparity_table",
+    "format_report",
+    "headline_table",
+    "recall_table",
     "preset",
     "run_experiment",
     "summarize",

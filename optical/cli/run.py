@@ -1,0 +1,60 @@
+"""``python -m optical run``: the whole experiment into ``cache/runs/<run-id>/``, then the headline table."""
+
+from __future__ import annotations
+
+import argparse
+
+from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
+from optical.runs import create_run, load_run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run the experiment (teacher, students, evaluation) and print the table")
+    p.add_argument("--config", help="JSON file of ExperimentConfig settings (command-line flags override it)")
+    p.add_argument("--preset", choices=["full", "quick"], default="full", help="built-in settings (default: full)")
+    p.add_argument("--dataset", choices=["stamps", "multi30k"], help="benchmark (default: stamps, built in)")
+    p.add_argument("--root", help="multi30k: the multi30k/dataset checkout")
+    p.add_argument("--images", help="multi30k: the Flickr30k image folder")
+    p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
+    p.add_argument("--methods", help="comma-separated: zero-shot,mse,optical,optical+mse,translate-test")
+    p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
+    p.add_argument("--epochs", type=int, help="student epochs")
+    p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
+    p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp)")
+    p.add_argument("--resume", metavar="RUN", help="continue a killed run (id or folder) from its checkpoints")
+    p.set_defaults(func=_run)
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """The preset (or --config file), then each given flag on top."""
+    config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset)
+    data = config.to_dict()
+    for key in ("dataset", "root", "images", "mt_model", "text_encoder", "device", "seed"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    for key in ("languages", "methods"):
+        if getattr(args, key):
+            data[key] = [x.strip() for x in getattr(args, key).split(",") if x.strip()]
+    if args.epochs is not None:
+        data["student"]["epochs"] = args.epochs
+    if args.teacher_epochs is not None:
+        data["teacher"]["epochs"] = args.teacher_epochs
+    return ExperimentConfig.from_dict(data, args.config or "command line")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.resume:
+        run = load_run(args.resume)
+        config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
+        run = create_run(config.to_dict(), run.run_id, run.path.parent)
+    else:
+        config = config_from_args(args)
+        run = create_run(config.to_dict(), args.run_id)
+    print(f"run folder: {run.path}", flush=True)
+    metrics = run_experiment(config, run)
+    if metrics:
+        print(format_report(metrics))
+    return 0

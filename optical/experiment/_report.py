@@ -1,0 +1,62 @@
+"""Tables of a finished (or partial) run for the CLI and the app: mR per language x method, disparity."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+DISPARITY_ROWS = ("mean", "std", "max_gap", "high_minus_low", "high_minus_unseen", "slope_log_size")
+
+
+def recall_table(metrics: dict, metric: str = "mR") -> pd.DataFrame:
+    """Long table: one row per (language, method) with value, CI bounds, resource group and CC-100 size."""
+    rows = []
+    for method, by_lang in metrics["results"].items():
+        for lang, result in by_lang.items():
+            lo, hi = result["ci"][metric]
+            resource = metrics["resource"].get(lang, {})
+            rows.append(
+                {
+                    "language": lang,
+                    "method": method,
+                    "value": result["metrics"][metric],
+                    "lo": lo,
+                    "hi": hi,
+                    "group": resource.get("group"),
+                    "cc100_gib": resource.get("cc100_gib"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["language", "method", "value", "lo", "hi", "group", "cc100_gib"])
+
+
+def headline_table(metrics: dict, metric: str = "mR") -> pd.DataFrame:
+    """Wide table: languages (by resource size) x methods, cells ``"mR [lo, hi]"``, plus the resource group."""
+    long = recall_table(metrics, metric)
+    long["cell"] = [f"{v:5.1f} [{lo:4.1f}, {hi:4.1f}]" for v, lo, hi in zip(long["value"], long["lo"], long["hi"])]
+    wide = long.pivot(index="language", columns="method", values="cell")
+    wide = wide.reindex(index=metrics["languages"], columns=[m for m in metrics["methods"] if m in wide.columns])
+    wide.insert(0, "group", [metrics["resource"].get(lang, {}).get("group") for lang in wide.index])
+    return wide
+
+
+def disparity_table(metrics: dict) -> pd.DataFrame:
+    """Disparity figures (rows) per method (columns), non-English languages."""
+    data = {m: {k: d.get(k) for k in DISPARITY_ROWS} for m, d in metrics.get("disparity", {}).items()}
+    for method, d in metrics.get("disparity", {}).items():
+        data[method]["worst"] = f"{d['worst']['language']} {d['worst']['mR']:.1f}" if d.get("worst") else None
+        data[method]["best"] = f"{d['best']['language']} {d['best']['mR']:.1f}" if d.get("best") else None
+    return pd.DataFrame(data)
+
+
+def format_report(metrics: dict) -> str:
+    """The plain-text report printed by ``python -m optical run`` and ``report``."""
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
+        parts = [
+            "mR (mean of R@1/5/10 both directions, %) with 95% bootstrap CIs",
+            headline_table(metrics).to_string(),
+            "",
+            "Disparity across non-English languages (mR points; slope per log GiB of CC-100 data)",
+            disparity_table(metrics).to_string(),
+            "",
+            metrics.get("verdict", ""),
+        ]
+    return "\n".join(parts)
