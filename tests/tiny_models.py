@@ -1,0 +1,46 @@
+"""Tiny randomly initialised models for fast tests (no weights, no network)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from optical.encoders import TextEncoder
+
+WORDS = "a an the red green blue apple dog cat house tree car boat bird fish ein der die das rot apfel hund katze".split()
+
+
+def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
+    """A WordPiece tokenizer over lowercase letters, digits and a few words; anything else is [UNK]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pieces = list(string.ascii_lowercase + string.digits + ":")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *pieces, *[f"##{c}" for c in pieces]]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+
+
+def tiny_text_encoder(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> TextEncoder:
+    """A 2-layer BERT with hidden size 32 and mean pooling, wrapped as a TextEncoder."""
+    tokenizer = tiny_tokenizer(folder / "tokenizer")
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        hidden_dropout_prob=0.0,  # deterministic: 1-process and 2-process runs must agree
+        attention_probs_dropout_prob=0.0,
+    )
+    return TextEncoder(BertModel(config, add_pooling_layer=False).eval(), tokenizer, name="tiny-bert", max_length=32)
+
+
+def saved_tiny_text_encoder(folder: Path) -> Path:
+    """A tiny TextEncoder saved as a folder that ``create_text_encoder(path)`` loads."""
+    tiny_text_encoder(folder / "build").save(folder / "tiny-text")
+    return folder / "tiny-text"
