@@ -6,7 +6,8 @@ Layout (format 1)::
     status.json         {"format", "state": running|done|failed, "error", "started", "finished", "methods_done"}
     teacher/            the teacher (DualEncoder folder)
     students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
-    gallery.json        the test images (paths, groups) the app searches; gallery.npy their teacher embeddings
+    gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
+                        the teacher's image embeddings (I, D) the app searches
     metrics.json        per method x language recalls, CIs, disparity, paired differences (updated per method)
     ranks.csv           per-query ranks: method, language, direction, query, rank
     plans.json          transport-plan samples for the app

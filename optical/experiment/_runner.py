@@ -173,10 +173,16 @@ def _ranks(encode: Callable, lang: str, rs: RetrievalSet, gallery: RetrievalSet,
 
 
 def _write_gallery(run: Run, data: ExperimentData, test_images: np.ndarray) -> None:
+    """The test gallery for the app: image paths, groups, every language's captions, and embeddings (I, D)."""
     en = data.test["en"]
+    row = {p: i for i, p in enumerate(en.image_paths)}
+    captions = {
+        lang: {"texts": list(rs.captions), "image": [row[rs.image_paths[int(i)]] for i in rs.caption_image]}
+        for lang, rs in data.test.items()
+    }
     atomic_write_json(
         run.path / "gallery.json",
-        {"images": [str(p) for p in en.image_paths], "groups": [str(g) for g in en.image_groups]},
+        {"images": [str(p) for p in en.image_paths], "groups": [str(g) for g in en.image_groups], "captions": captions},
     )
     buffer = io.BytesIO()
     np.save(buffer, test_images.astype(np.float32))
