@@ -54,7 +54,7 @@ def format_report(metrics: dict) -> str:
             "mR (mean of R@1/5/10 both directions, %) with 95% bootstrap CIs",
             headline_table(metrics).to_string(),
             "",
-            "Disparity across non-English languages (mR points; slope per log GiB of CC-100 data)",
+            "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
             disparity_table(metrics).to_string(),
             "",
             metrics.get("verdict", ""),

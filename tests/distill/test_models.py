@@ -39,7 +39,7 @@ def test_dual_encoder_round_trip_and_student_copy(tmp_path):
     loaded = DualEncoder.load(tmp_path / "teacher")
     x = torch.randn(3, 12)
     assert torch.allclose(loaded.encode_image_features(x), teacher.encode_image_features(x), atol=1e-6)
-    assert float(loaded.logit_scale) == pytest.approx(2.5)
+    assert loaded.logit_scale.item() == pytest.approx(2.5)
     texts = ["a red apple", "ein hund"]
     assert torch.allclose(loaded.encode(texts), teacher.encode(texts), atol=1e-5)
 

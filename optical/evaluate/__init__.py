@@ -1,0 +1,39 @@
+"""Retrieval evaluation: search, ranks with groups of interchangeable images, recall, bootstrap CIs, disparity.
+
+Pure numpy (faiss for large galleries). Every figure comes back as plain floats / dicts for ``metrics.json``.
+"""
+
+from ._bootstrap import BOOTSTRAP_DISPARITY_STATS, bootstrap_ci, disparity_bootstrap, paired_bootstrap_diff
+from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats
+from ._ranks import (
+    captioned_images,
+    first_hit_ranks,
+    image_to_text_ranks,
+    retrieval_ranks,
+    text_to_image_ranks,
+)
+from ._recall import DEFAULT_KS, hits_at_k, recall_at_k, retrieval_metrics
+from ._search import FAISS_MIN_GALLERY, build_index, search, similarity
+
+__all__ = [
+    "BOOTSTRAP_DISPARITY_STATS",
+    "DEFAULT_KS",
+    "FAISS_MIN_GALLERY",
+    "RESOURCE_GROUPS",
+    "bootstrap_ci",
+    "build_index",
+    "captioned_images",
+    "disparity",
+    "disparity_bootstrap",
+    "disparity_stats",
+    "first_hit_ranks",
+    "hits_at_k",
+    "image_to_text_ranks",
+    "paired_bootstrap_diff",
+    "recall_at_k",
+    "retrieval_metrics",
+    "retrieval_ranks",
+    "search",
+    "similarity",
+    "text_to_image_ranks",
+]

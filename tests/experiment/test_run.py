@@ -1,0 +1,115 @@
+"""The experiment end to end on a tiny fake stamps package and tiny models: outputs, report, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optical.cli import main
+from optical.data import prepare_stamps
+from optical.experiment import ExperimentConfig, run_experiment
+from optical.runs import create_run, load_run
+from tests.data.conftest import make_deb, stamp_files
+from tests.tiny_models import saved_tiny_text_encoder
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tiny_setup(tmp_path, monkeypatch) -> dict:
+    """A prepared fake stamps cache and a config dict for tiny, fast runs."""
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
+    config = ExperimentConfig(
+        languages=["de", "fr"],
+        text_encoder=str(saved_tiny_text_encoder(tmp_path)),
+        embed_dim=8,
+        bootstrap=50,
+        plan_samples=2,
+        teacher_train_layers=-1,
+        student_train_layers=-1,
+    ).to_dict()
+    config["teacher"].update(epochs=2, batch_size=8)
+    config["student"].update(epochs=2, batch_size=8)
+    return config
+
+
+def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
+    config = ExperimentConfig.from_dict(tiny_setup)
+    run = create_run(config.to_dict(), "tiny")
+    metrics = run_experiment(config, run, progress=lambda f, m: None)
+    assert load_run("tiny").state == "done"
+    assert metrics["methods"] == ["zero-shot", "mse", "optical", "optical+mse"]
+    assert metrics["languages"][0] == "en" and set(metrics["languages"]) == {"en", "de", "fr"}
+    for method in metrics["methods"]:
+        for lang in metrics["languages"]:
+            result = metrics["results"][method][lang]
+            assert 0 <= result["metrics"]["mR"] <= 100 and len(result["ci"]["mR"]) == 2
+    assert metrics["complete"] is True
+    for method in ("mse", "optical", "optical+mse"):
+        assert (run.student_dir(method) / "optical_model.json").is_file()
+    ranks = (run.path / "ranks.csv").read_text().splitlines()
+    assert ranks[0] == "method,language,direction,query,rank" and len(ranks) > 10
+    plans = run.plans()
+    assert {p["method"] for p in plans} == {"zero-shot", "mse", "optical", "optical+mse"}
+    sample = plans[0]
+    assert len(sample["plan"]) == len(sample["foreign_tokens"]) and len(sample["plan"][0]) == len(sample["english_tokens"])
+    gallery = run.gallery()
+    assert set(gallery["captions"]) == {"en", "de", "fr"}
+
+    assert main(["report", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "mR (mean of R@1/5/10" in out and "optical" in out
+    assert main(["report", "tiny", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["methods"] == metrics["methods"]
+
+    # a second run over the same folder reuses the trained models and gives the same numbers
+    again = run_experiment(config, create_run(config.to_dict(), "tiny"), progress=lambda f, m: None)
+    assert again["results"] == metrics["results"]
+
+
+def test_failed_run_is_marked_failed(tiny_setup, monkeypatch):
+    tiny_setup["text_encoder"] = "/nonexistent/model"
+    config = ExperimentConfig.from_dict(tiny_setup)
+    run = create_run(config.to_dict(), "broken")
+    with pytest.raises(Exception):
+        run_experiment(config, run, progress=lambda f, m: None)
+    status = load_run("broken").status
+    assert status["state"] == "failed" and status["error"]
+    assert main(["report", "broken"]) == 2  # no metrics: a clear one-line error, not a traceback
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
+    tiny_setup["methods"] = ["mse"]
+    tiny_setup["teacher"]["epochs"] = 1
+    tiny_setup["student"]["epochs"] = 12
+    (tmp_path / "config.json").write_text(json.dumps(tiny_setup))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "optical", "run", "--config", str(tmp_path / "config.json"), "--run-id", "killme"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = tmp_path / "cache" / "runs" / "killme" / "work" / "mse" / "checkpoint" / "trainer_state.json"
+    deadline = time.time() + 240
+    while not state_file.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads(state_file.read_text())["epoch"]
+    assert 1 <= killed_at < 12
+    assert load_run(tmp_path / "cache" / "runs" / "killme").state == "running"  # never marked done
+
+    done = subprocess.run(
+        [sys.executable, "-m", "optical", "run", "--resume", "killme"], env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"mse epoch {killed_at + 1}/12" in done.stderr
+    assert "mse epoch 1/12" not in done.stderr
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] == 12 and len(state["history"]) == 12
+    assert load_run("killme").state == "done"
