@@ -20,6 +20,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache files are ordinary readable files
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -52,6 +53,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700
     try:
         yield tmp
         if path.exists():

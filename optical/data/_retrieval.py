@@ -1,0 +1,66 @@
+"""Retrieval benchmarks in one shape: an image gallery, caption queries, and which image each caption describes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from optical.data._languages import normalize_locale
+from optical.data._multi30k import load_multi30k
+from optical.data._stamps import StampsDataset
+from optical.errors import InputError
+
+
+@dataclass
+class RetrievalSet:
+    """A retrieval benchmark in one language.
+
+    ``image_groups[i] == image_groups[j]`` marks interchangeable images (same English caption for stamps, same
+    file for Multi30k): a retrieved image counts as correct when it is in the group of the caption's image.
+    """
+
+    language: str
+    image_paths: list[Path]  # gallery, [I]
+    image_groups: np.ndarray  # [I] int64
+    captions: list[str]  # queries, [Q]
+    caption_image: np.ndarray  # [Q] int64, index into image_paths
+
+
+def _group_ids(keys: list[str]) -> np.ndarray:
+    """Dense integer ids, equal for equal keys, numbered in order of first appearance: shape [len(keys)]."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
+
+
+def stamps_retrieval_set(dataset: StampsDataset, language: str, split: str = "test") -> RetrievalSet:
+    """Gallery: every image of ``split``; queries: the captions of those images in ``language``."""
+    language = normalize_locale(language)
+    stamps = dataset.split(split)
+    pairs = [(i, s.captions[language]) for i, s in enumerate(stamps) if language in s.captions]
+    if not pairs:
+        raise InputError(f"the stamps {split} split has no captions in {language}")
+    return RetrievalSet(
+        language=language,
+        image_paths=[s.image for s in stamps],
+        image_groups=_group_ids([s.group for s in stamps]),
+        captions=[caption for _, caption in pairs],
+        caption_image=np.array([i for i, _ in pairs], dtype=np.int64),
+    )
+
+
+def multi30k_retrieval_set(root: str | Path, images: str | Path, language: str,
+                           split: str = "test_2016_flickr", task: int = 1) -> RetrievalSet:
+    """Gallery: the split's images (a file listed twice is one group); queries: every non-empty caption in
+    ``language`` (1 per image for task 1, 5 for task 2)."""
+    data = load_multi30k(root, split=split, task=task, languages=[language], images=images)
+    language = normalize_locale(language)
+    pairs = [(i, c) for i, row in enumerate(data.captions[language]) for c in row if c.strip()]
+    return RetrievalSet(
+        language=language,
+        image_paths=data.image_paths(),
+        image_groups=_group_ids(data.image_names),
+        captions=[caption for _, caption in pairs],
+        caption_image=np.array([i for i, _ in pairs], dtype=np.int64),
+    )

@@ -1,0 +1,309 @@
+"""The built-in benchmark "stamps": Tux Paint's stamp images with their captions in about 75 locales.
+
+``prepare_stamps()`` unpacks Debian's ``tuxpaint-stamps-default`` into ``cache/stamps/``: the PNG stamps under
+``images/`` (relative paths kept) and ``manifest.json`` with the parsed captions and the split. The folder is
+built aside and renamed into place in one step, so an interrupted run leaves nothing that looks complete.
+
+Caption files (``<name>.txt`` beside ``<name>.png``): line 1 is the English caption, further lines are
+``<locale>.utf8=<caption>``. Locales are normalised (``pt_BR`` -> ``pt-BR``, ``sr@latin`` -> ``sr-Latn``,
+``ca@valencia`` -> ``ca-valencia``); English variants (``en_GB``, ``en_AU``) are skipped as they are not
+target languages; a translation equal to the English caption (ignoring case, spacing and final punctuation)
+is dropped as untranslated and counted per locale. Locale codes unknown to ``normalize_locale`` are skipped
+and counted. Stamps with only an SVG image are skipped and counted.
+
+Split: stamps with the same English caption (``caption_key``: spacing and final punctuation ignored, case
+kept) form one group; 216 PNG stamps share 105 captions (coins, flowers, letters in several styles). Whole groups
+go to train, val or test (about 70/10/20) by the SHA-1 of the group key, so the split is the same on every
+machine and no image has a caption twin in another split. Evaluation treats the members of a group as
+interchangeable: retrieving any of them counts as a hit (``Stamp.group``, ``RetrievalSet.image_groups``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+from optical.atomic import atomic_dir, atomic_write_json
+from optical.data._deb import ar_members, iter_files, read_control
+from optical.data._languages import normalize_locale
+from optical.errors import InputError, MissingAssetError
+from optical.paths import cache_dir
+
+STAMPS_PACKAGE = "tuxpaint-stamps-default"
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
+SPLIT_SEED = 0
+MANIFEST = "manifest.json"
+_FORMAT = 2
+_PREFIX = "usr/share/tuxpaint/stamps/"
+_PREPARE_HINT = "run `python -m optical prepare`"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One stamp image with its captions (``locale -> caption``, English under ``"en"``)."""
+
+    stamp_id: str  # path of the stamp without extension, e.g. "animals/amphibians/frog"
+    image: Path
+    captions: dict[str, str]
+    split: str  # train | val | test
+    group: str  # normalised English caption; equal groups = interchangeable images
+
+
+@dataclass(frozen=True)
+class ParsedCaptions:
+    """The content of one caption file."""
+
+    english: str
+    translations: dict[str, str]  # normalised locale -> caption, untranslated ones removed
+    untranslated: list[str]  # locales dropped as equal to the English caption
+    unknown_locales: list[str]  # locale codes this project does not know (skipped)
+
+
+def clean_caption(text: str) -> str:
+    """NFC-normalise and collapse whitespace."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def caption_key(text: str) -> str:
+    """Group key of a caption: NFC, whitespace collapsed, final punctuation removed; case is kept
+    ("The letter A." and "The letter a." are different stamps)."""
+    key = clean_caption(text)
+    while key and (unicodedata.category(key[-1]).startswith("P") or key[-1] in "| "):
+        key = key[:-1]
+    return key
+
+
+def parse_caption_file(text: str, path: str | Path) -> ParsedCaptions:
+    """Parse a Tux Paint caption file (``path`` is only used in error messages).
+
+    Blank lines and ``#`` comments are ignored; ``de=...`` is accepted as well as ``de.utf8=...``; for a
+    locale given twice the first line wins; empty translations are ignored.
+    """
+    lines = [(number, line.strip()) for number, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1)]
+    lines = [(number, line) for number, line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise InputError("empty caption file", path)
+    english = clean_caption(lines[0][1])
+    translations: dict[str, str] = {}
+    untranslated: list[str] = []
+    unknown: list[str] = []
+    seen: set[str] = set()
+    for number, line in lines[1:]:
+        code, sep, caption = line.partition("=")
+        if not sep or not code.strip() or " " in code.strip():
+            raise InputError(f"expected '<locale>.utf8=<caption>', got {line[:60]!r}", path, number)
+        try:
+            locale = normalize_locale(code)
+        except InputError:
+            unknown.append(code.strip())
+            continue
+        caption = clean_caption(caption)
+        if locale in seen or not caption or locale == "en" or locale.startswith("en-"):
+            continue
+        seen.add(locale)
+        if caption_key(caption).casefold() == caption_key(english).casefold():
+            untranslated.append(locale)
+        else:
+            translations[locale] = caption
+    return ParsedCaptions(english, translations, untranslated, unknown)
+
+
+def split_of(group: str, seed: int = SPLIT_SEED) -> str:
+    """The split of a caption group: SHA-1 of ``"<seed>:<group>"`` mapped to [0, 1), cut at 0.7 and 0.8."""
+    digest = hashlib.sha1(f"{seed}:{group}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    edge = 0.0
+    for name, fraction in zip(SPLITS, SPLIT_FRACTIONS, strict=True):
+        edge += fraction
+        if u < edge:
+            return name
+    return SPLITS[-1]
+
+
+@dataclass
+class StampsDataset:
+    """The prepared stamps benchmark (``load_stamps()``)."""
+
+    root: Path
+    stamps: list[Stamp]
+    dropped_untranslated: dict[str, int]  # locale -> number of captions dropped as untranslated
+    skipped: dict[str, int]  # reason -> count of files (svg_only_stamps, captions_without_image, ...)
+    unknown_locales: dict[str, int]  # locale code -> captions skipped because the code is unknown
+    source: dict[str, str]  # package, version, file
+
+    def split(self, name: str) -> list[Stamp]:
+        """The stamps of one split (``train``, ``val`` or ``test``)."""
+        if name not in SPLITS:
+            raise InputError(f"unknown split {name!r} (expected one of {', '.join(SPLITS)})")
+        return [s for s in self.stamps if s.split == name]
+
+    def caption_counts(self, split: str | None = None) -> Counter[str]:
+        """Number of captions per foreign locale, in one split or overall (English excluded)."""
+        stamps = self.stamps if split is None else self.split(split)
+        return Counter(loc for s in stamps for loc in s.captions if loc != "en")
+
+    def languages(self, min_captions: int = 0, split: str | None = None) -> list[str]:
+        """Foreign locales (English is the pivot, present on every stamp) with at least ``min_captions``
+        captions in ``split`` (or overall), sorted."""
+        return sorted(loc for loc, n in self.caption_counts(split).items() if n >= min_captions)
+
+
+def _stamps_root(root: Path | None) -> Path:
+    return Path(root) if root is not None else cache_dir() / "stamps"
+
+
+def _read_manifest(root: Path) -> dict | None:
+    """The manifest of a complete dataset of the current format, else None."""
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if manifest.get("format") == _FORMAT else None
+
+
+def load_stamps(root: Path | None = None) -> StampsDataset:
+    """Read the dataset that ``prepare_stamps()`` built (default ``cache_dir()/"stamps"``)."""
+    root = _stamps_root(root)
+    manifest = _read_manifest(root)
+    if manifest is None:
+        raise MissingAssetError(f"stamps dataset not found (or outdated) in {root}; {_PREPARE_HINT}")
+    stamps = [Stamp(s["id"], root / s["image"], s["captions"], s["split"], s["group"]) for s in manifest["stamps"]]
+    return StampsDataset(root, stamps, manifest["dropped_untranslated"], manifest["skipped"],
+                         manifest["unknown_locales"], manifest["source"])
+
+
+def _download_deb(folder: Path) -> Path:
+    """``apt-get download tuxpaint-stamps-default`` into ``folder``; the downloaded file."""
+    hint = "or download the .deb yourself and pass it with `--stamps-deb PATH`"
+    try:
+        done = subprocess.run(["apt-get", "download", STAMPS_PACKAGE], cwd=folder, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise MissingAssetError(f"apt-get is not available to fetch {STAMPS_PACKAGE}; {hint}") from None
+    debs = sorted(folder.glob(f"{STAMPS_PACKAGE}_*.deb"))
+    if done.returncode != 0 or not debs:
+        reason = (done.stderr.strip().splitlines() or ["no .deb was written"])[-1]
+        if "locate package" in reason or "No packages found" in reason or "has no installation candidate" in reason:
+            reason = "the package lists are missing: run `sudo apt-get update` once"
+        raise MissingAssetError(f"`apt-get download {STAMPS_PACKAGE}` failed ({reason}); {hint}")
+    return debs[0]
+
+
+def _check_package(deb: Path) -> dict[str, str]:
+    if not deb.is_file():
+        raise InputError("file not found", deb)
+    control = read_control(deb)
+    if control.get("Package") != STAMPS_PACKAGE:
+        raise InputError(f"this is the package {control.get('Package')!r}, not {STAMPS_PACKAGE!r}", deb)
+    return control
+
+
+def _wanted(name: str) -> bool:
+    return name.startswith(_PREFIX) and name.endswith((".png", ".svg", ".txt")) and ".." not in name.split("/")
+
+
+def _build(deb: Path, root: Path, progress: bool) -> dict:
+    """Unpack ``deb`` into ``root`` (atomically) and return the manifest."""
+    control = _check_package(deb)
+    data_size = next(m.size for m in ar_members(deb) if m.name.startswith("data.tar"))
+    texts: dict[str, tuple[str, str]] = {}  # stamp id -> (caption file text, its path in the package)
+    pngs: set[str] = set()
+    svgs: set[str] = set()
+    with atomic_dir(root) as tmp, tqdm(total=data_size, unit="B", unit_scale=True, disable=not progress,
+                                       desc=f"unpacking {deb.name}") as bar:
+        for name, content in iter_files(deb, "data", _wanted, on_read=bar.update):
+            stem, ext = name[len(_PREFIX):].rsplit(".", 1)
+            if ext == "txt":
+                try:
+                    texts[stem] = (content.decode("utf-8"), name)
+                except UnicodeDecodeError as err:
+                    raise InputError(f"{name}: caption file is not valid UTF-8 ({err.reason})", deb) from None
+            elif ext == "svg":
+                svgs.add(stem)
+            else:
+                target = tmp / "images" / f"{stem}.png"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+                pngs.add(stem)
+        if not texts:
+            raise InputError(f"no stamps under {_PREFIX} in this package", deb)
+        manifest = _manifest(control, deb, texts, pngs, svgs)
+        for stem in pngs - texts.keys():  # e.g. "<name>_mirror.png", the mirrored variant of a stamp
+            (tmp / "images" / f"{stem}.png").unlink()
+        atomic_write_json(tmp / MANIFEST, manifest)  # written last: its presence marks a complete dataset
+    return manifest
+
+
+def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, str]],
+              pngs: set[str], svgs: set[str]) -> dict:
+    stamps = []
+    dropped: Counter[str] = Counter()
+    unknown: Counter[str] = Counter()
+    for stem in sorted(texts.keys() & pngs):
+        text, name = texts[stem]
+        parsed = parse_caption_file(text, PurePosixPath(deb.name) / name)
+        dropped.update(parsed.untranslated)
+        unknown.update(parsed.unknown_locales)
+        group = caption_key(parsed.english)
+        stamps.append({
+            "id": stem,
+            "image": f"images/{stem}.png",
+            "captions": {"en": parsed.english, **dict(sorted(parsed.translations.items()))},
+            "split": split_of(group),
+            "group": group,
+        })
+    return {
+        "format": _FORMAT,
+        "source": {"package": control["Package"], "version": control.get("Version", "?"), "file": deb.name},
+        "split": {"seed": SPLIT_SEED, "fractions": dict(zip(SPLITS, SPLIT_FRACTIONS, strict=True)),
+                  "by": "english caption"},
+        "skipped": {
+            "svg_only_stamps": len((texts.keys() & svgs) - pngs),
+            "captions_without_image": len(texts.keys() - pngs - svgs),
+            "pngs_without_caption": len(pngs - texts.keys()),
+        },
+        "unknown_locales": dict(sorted(unknown.items())),
+        "dropped_untranslated": dict(sorted(dropped.items())),
+        "stamps": stamps,
+    }
+
+
+def _summary(manifest: dict) -> str:
+    per_split = Counter(s["split"] for s in manifest["stamps"])
+    skipped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in manifest["skipped"].items() if n)
+    return (f"{len(manifest['stamps'])} stamps ({', '.join(f'{k} {per_split[k]}' for k in SPLITS)}), "
+            f"{sum(manifest['dropped_untranslated'].values())} untranslated captions dropped"
+            + (f"; skipped {skipped}" if skipped else ""))
+
+
+def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
+    """Build the stamps dataset in ``cache_dir()/"stamps"`` and return that folder.
+
+    Idempotent: when a complete dataset is already there, nothing is done (and, with ``progress``, it says so);
+    delete the folder to rebuild it.
+    ``deb`` is a downloaded ``tuxpaint-stamps-default`` .deb; by default ``apt-get download`` fetches one into a
+    temporary folder. ``progress`` shows a progress bar and a one-line summary on stderr.
+    """
+    root = _stamps_root(None)
+    manifest = _read_manifest(root)
+    if manifest is not None:
+        if progress:
+            print(f"stamps: already prepared in {root} ({_summary(manifest)})", file=sys.stderr)
+        return root
+    if deb is not None:
+        manifest = _build(Path(deb), root, progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
+            manifest = _build(_download_deb(Path(folder)), root, progress)
+    if progress:
+        print(f"stamps: prepared {root}: {_summary(manifest)}", file=sys.stderr)
+    return root

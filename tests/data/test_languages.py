@@ -1,0 +1,45 @@
+import pytest
+
+from optical.data import cc100_size_gib, normalize_locale, resource_group
+from optical.errors import InputError
+
+
+@pytest.mark.parametrize("code, tag", [
+    ("de", "de"), ("DE", "de"), ("pt_BR", "pt-BR"), ("pt-br", "pt-BR"), ("zh_TW.utf8", "zh-TW"),
+    ("sr@latin", "sr-Latn"), ("sr@latin.utf8", "sr-Latn"), ("sr_RS@latin", "sr-Latn-RS"),
+    ("ca@valencia.utf8", "ca-valencia"), ("zh-hant", "zh-Hant"), ("ach.utf8", "ach"), (" fr ", "fr"),
+])
+def test_normalize_locale(code, tag):
+    assert normalize_locale(code) == tag
+    assert normalize_locale(tag) == tag
+
+
+@pytest.mark.parametrize("code", ["xx-QQ", "xx", "", "english", "de_!!", "de@klingon", "12"])
+def test_unknown_language_code_is_an_input_error(code):
+    with pytest.raises(InputError, match="language code|modifier|subtag"):
+        normalize_locale(code)
+
+
+def test_cc100_sizes_from_xlmr_table():
+    assert cc100_size_gib("en") == pytest.approx(300.8)
+    assert cc100_size_gib("sv") == pytest.approx(85.0)  # erratum fixed
+    assert cc100_size_gib("pt_BR") == cc100_size_gib("pt") == pytest.approx(49.1)
+    assert cc100_size_gib("zh_CN") == pytest.approx(46.9)
+    assert cc100_size_gib("zh_TW") == cc100_size_gib("zh-Hant") == pytest.approx(16.6)
+    assert cc100_size_gib("nb") == pytest.approx(49.0)
+    assert cc100_size_gib("sr@latin") == pytest.approx(9.1)
+    assert cc100_size_gib("son") is None
+
+
+@pytest.mark.parametrize("codes, group", [
+    (["son", "ff", "an", "vec", "ast", "iu", "ach", "zu", "kab", "nn", "oc"], "unseen"),
+    (["ga", "gd", "km", "am", "eu", "sw", "cy", "sr", "ka"], "low"),
+    (["en", "de", "fr", "cs", "ja", "zh_TW", "ca", "sl", "pt-BR"], "high"),
+])
+def test_resource_groups(codes, group):
+    assert {code: resource_group(code) for code in codes} == {code: group for code in codes}
+
+
+def test_resource_group_rejects_unknown_code():
+    with pytest.raises(InputError):
+        resource_group("xx-QQ")
