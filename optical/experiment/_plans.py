@@ -6,6 +6,7 @@ import torch
 
 from optical.distill._models import ProjectedTextEncoder
 from optical.distill.losses import OpticalLoss
+from optical.transport import cost_matrix
 
 
 @torch.no_grad()
@@ -20,6 +21,10 @@ def transport_sample(
     t_feats = {k: v.to(device) for k, v in teacher.tokenize([english]).items()}
     s_out, t_out = student(s_feats), teacher(t_feats)
     result = loss.transport(s_out, t_out)
+    cost = cost_matrix(
+        s_out["token_embeddings"], t_out["token_embeddings"], s_out["attention_mask"], t_out["attention_mask"],
+        kind=loss.cost,
+    )  # (1, n, m)
     n, m = int(s_out["attention_mask"].sum()), int(t_out["attention_mask"].sum())
     return {
         "foreign": foreign,
@@ -27,7 +32,7 @@ def transport_sample(
         "foreign_tokens": _tokens(student, s_feats["input_ids"][0, :n]),
         "english_tokens": _tokens(teacher, t_feats["input_ids"][0, :m]),
         "plan": result.plan[0, :n, :m].float().cpu().tolist(),
-        "cost": result.cost[0, :n, :m].float().cpu().tolist(),
+        "cost": cost[0, :n, :m].float().cpu().tolist(),
         "loss": float(result.value[0]),
     }
 

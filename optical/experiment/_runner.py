@@ -152,9 +152,7 @@ def _student(
     student = teacher.text_side().to(info.device)
     student.freeze(config.student_train_layers)
     torch.manual_seed(config.seed)
-    loss = create_loss(
-        method, reg=config.ot_reg, cost=config.ot_cost, n_iter=config.ot_iters, mse_weight=config.mse_weight
-    )
+    loss = create_loss(method, **_loss_options(method, config))
     train_student(
         student, targets, english_index, foreign, loss, config.student, info, run.path / "work" / method, desc=method
     )
@@ -163,6 +161,12 @@ def _student(
             student.save(tmp)
     barrier(info)
     return student.eval()
+
+
+def _loss_options(method: str, config: ExperimentConfig) -> dict:
+    """The config's hyperparameters that ``create_loss(method)`` takes."""
+    ot = {"reg": config.ot_reg, "cost": config.ot_cost, "n_iter": config.ot_iters}
+    return {"mse": {}, "optical": ot, "optical+mse": {**ot, "mse_weight": config.mse_weight}}[method]
 
 
 def _ranks(encode: Callable, lang: str, rs: RetrievalSet, gallery: RetrievalSet, images: np.ndarray) -> RankPair:

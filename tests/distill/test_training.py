@@ -151,4 +151,6 @@ def test_ddp_two_processes_match_one(tmp_path):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         weights.append(torch.load(out / "weight.pt", weights_only=True))
-    assert torch.allclose(weights[0], weights[1], atol=1e-5)
+    # same data, same global batch, gradients averaged: equal up to float summation order (Adam amplifies it)
+    diff = (weights[0] - weights[1]).abs().max().item()
+    assert diff < 1e-4, diff
