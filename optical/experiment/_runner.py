@@ -58,7 +58,8 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     del image_encoder
     report(0.1, "training the teacher on English captions")
     teacher = _teacher(config, data, run, info)
-    test_images = teacher.encode_image_features(data.test_features.to(info.device)).float().cpu().numpy()
+    with torch.no_grad():
+        test_images = teacher.encode_image_features(data.test_features.to(info.device)).float().cpu().numpy()
     if is_main_process(info):
         _write_gallery(run, data, test_images)
     ranks: dict[str, dict[str, RankPair]] = {}
@@ -110,7 +111,8 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
     """English val mR of the teacher (early stopping); every rank computes it so all stop together."""
-    images = teacher.encode_image_features(val.features.to(info.device)).float().detach().cpu().numpy()
+    with torch.no_grad():
+        images = teacher.encode_image_features(val.features.to(info.device)).float().cpu().numpy()
     text = teacher.encode(val.captions).numpy()
     t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
     teacher.train()

@@ -14,7 +14,8 @@ from optical.cli import main
 from optical.data import prepare_stamps
 from optical.experiment import ExperimentConfig, run_experiment
 from optical.runs import create_run, load_run
-from tests.data.conftest import make_deb, stamp_files
+from tests.data.conftest import _make_deb as make_deb
+from tests.data.conftest import _stamp_files as stamp_files
 from tests.tiny_models import saved_tiny_text_encoder
 
 REPO = Path(__file__).resolve().parents[2]
