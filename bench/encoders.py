@@ -12,8 +12,7 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from optical.encoders import create_text_encoder
-from optical.encoders._efficientnet import EfficientNetLite0
+from optical.encoders import EfficientNetLite0, create_text_encoder
 
 
 def best_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -13,13 +13,16 @@ Layout (format 1)::
     plans.json          transport-plan samples for the app
 
 Every file is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked
-``failed`` with the error, and readers never take a running or failed run's metrics as final.
+``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
+Readers never take a running, failed or interrupted run's metrics as final.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +70,11 @@ class Run:
 
     @property
     def state(self) -> str:
-        return self.status["state"]
+        """``running``, ``done``, ``failed``, or ``interrupted`` (running, but its process on this host is gone)."""
+        status = self.status
+        if status["state"] == "running" and status.get("host") == socket.gethostname() and not _alive(status.get("pid")):
+            return "interrupted"
+        return status["state"]
 
     @property
     def config(self) -> dict:
@@ -115,6 +122,7 @@ def create_run(config: dict, run_id: str | None = None, root: Path | None = None
         atomic_write_json(path / "config.json", config)
     run.set_status(
         format=RUN_FORMAT, state="running", error=None, started=time.time(), finished=None,
+        pid=os.getpid(), host=socket.gethostname(),
         methods_done=run.status.get("methods_done", []) if (path / "status.json").exists() else [],
     )
     return run
@@ -139,3 +147,15 @@ def list_runs(root: Path | None = None) -> list[Run]:
         return []
     found = [Run(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "status.json").exists()]
     return sorted(found, key=lambda r: r.path.stat().st_mtime, reverse=True)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

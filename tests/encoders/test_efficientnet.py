@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from optical.encoders._efficientnet import EfficientNetLite0, SameConv2d, batch_norm, conv_bn, same_padding, weights_path
+from optical.encoders import EfficientNetLite0
+from optical.encoders._efficientnet import SameConv2d, batch_norm, conv_bn, same_padding, weights_path
 from optical.errors import MissingAssetError
 
 

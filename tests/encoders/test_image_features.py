@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from optical.data import open_rgb
-from optical.encoders._efficientnet import EfficientNetLite0
-from optical.encoders._image_features import encode_image_files, feature_cache_dir, image_key
+from optical.encoders import EfficientNetLite0, encode_image_files
+from optical.encoders._image_features import feature_cache_dir, image_key
 from optical.errors import InputError
 
 

@@ -102,7 +102,7 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
     assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
     killed_at = json.loads(state_file.read_text())["epoch"]
     assert 1 <= killed_at < 12
-    assert load_run(tmp_path / "cache" / "runs" / "killme").state == "running"  # never marked done
+    assert load_run(tmp_path / "cache" / "runs" / "killme").state == "interrupted"  # never marked done
 
     done = subprocess.run(
         [sys.executable, "-m", "optical", "run", "--resume", "killme"], env=env, capture_output=True, text=True,
