@@ -20,6 +20,7 @@ from torch import nn
 
 from optical.atomic import atomic_write_json
 from optical.encoders import TextEncoder
+from optical.encoders._text_tower import encode_sentences
 from optical.errors import MissingAssetError
 
 MODEL_FORMAT = 1
@@ -51,21 +52,9 @@ class ProjectedTextEncoder(nn.Module):
             "sentence_embedding": self.proj(out["sentence_embedding"]),  # (B, D)
         }
 
-    @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
-        """Sentence embeddings [N, D] (L2-normalised by default), in eval mode, on the model's device."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        chunks = []
-        for start in range(0, len(texts), batch_size):
-            feats = {k: v.to(device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
-            emb = self(feats)["sentence_embedding"].float()
-            chunks.append(nn.functional.normalize(emb, dim=-1) if normalize else emb)
-        self.train(was_training)
-        if not chunks:
-            return torch.zeros(0, self.embed_dim)
-        return torch.cat(chunks).cpu()
+        """Sentence embeddings [N, D] on the CPU (L2-normalised by default), computed in eval mode."""
+        return encode_sentences(self, texts, self.embed_dim, batch_size, normalize)
 
     def freeze(self, train_layers: int) -> None:
         """Freeze the word embeddings and all but the top ``train_layers`` transformer layers (-1: train all layers).

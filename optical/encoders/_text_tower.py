@@ -119,18 +119,9 @@ class TextEncoder(nn.Module):
             sentence = out.text_embeds  # (B, P), the projected end-of-text token
         return {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": sentence}
 
-    @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> Tensor:
         """Sentence embeddings ``(N, H)`` on the CPU (L2-normalised by default), computed in eval mode."""
-        was_training = self.training
-        self.eval()
-        chunks = [torch.zeros(0, self.hidden_size)]
-        for start in range(0, len(texts), batch_size):
-            features = {k: v.to(self.device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
-            emb = self(features)["sentence_embedding"].float()  # (b, H)
-            chunks.append((nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu())
-        self.train(was_training)
-        return torch.cat(chunks)
+        return encode_sentences(self, texts, self.hidden_size, batch_size, normalize)
 
     def get_config_dict(self) -> dict:
         return {"name": self.name, "prefix": self.prefix, "pooling": self.pooling, "max_length": self.max_length}
@@ -173,6 +164,24 @@ class TextEncoder(nn.Module):
             pooling=config["pooling"],
             max_length=config["max_length"],
         )
+
+
+@torch.no_grad()
+def encode_sentences(module: nn.Module, texts: list[str], width: int, batch_size: int = 64, normalize: bool = True) -> Tensor:
+    """Batched ``module(module.tokenize(texts))["sentence_embedding"]`` in eval mode -> ``(N, width)`` on the CPU.
+
+    ``module`` is any tower with the TextEncoder interface (``tokenize`` and a forward returning the dict).
+    """
+    was_training = module.training
+    module.eval()
+    device = next(module.parameters()).device
+    chunks = [torch.zeros(0, width)]
+    for start in range(0, len(texts), batch_size):
+        features = {k: v.to(device) for k, v in module.tokenize(texts[start : start + batch_size]).items()}
+        emb = module(features)["sentence_embedding"].float()  # (b, width)
+        chunks.append((nn.functional.normalize(emb, dim=-1) if normalize else emb).cpu())
+    module.train(was_training)
+    return torch.cat(chunks)
 
 
 @contextlib.contextmanager
