@@ -1,0 +1,119 @@
+"""Batched OT loss, forward + backward: ours vs a POT per-pair loop vs POT's ``ot.batch`` (design section 7).
+
+Budget: at B=64, n=m=32, d=384, fp32, same ``reg`` and tolerance, ours >= 20x the loop and >= 1.5x
+``ot.batch``. Each step builds the cosine cost from the token states, solves, averages <T, C> over the
+pairs and backpropagates into the student states; all three use the envelope gradient (plan held fixed;
+POT solves on the detached cost, its cheapest mode). The teacher states are a token permutation of the
+student's plus noise, so the plans have structure. Times are the best of ``--repeats`` interleaved runs
+(the machine is shared), ratios are from that one run.
+
+    python bench/transport.py [--device cpu|cuda] [--repeats 5] [--reg 0.05] [--tol 1e-6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import ot
+import torch
+from ot.batch import solve_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from optical.transport import cost_matrix, sinkhorn_plan  # noqa: E402
+
+SIZES = ((64, 32, 32), (256, 64, 64))  # (B, n, m)
+BUDGET = {"POT loop": 20.0, "ot.batch": 1.5}  # required speed-up of ours, at the first size
+
+
+def token_states(batch: int, n: int, m: int, dim: int, noise: float, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Student states S (B, n, d) and teacher states E (B, m, d), E a noisy token permutation of S."""
+    gen = torch.Generator().manual_seed(0)
+    S = torch.randn(batch, n, dim, generator=gen)
+    picks = torch.stack([torch.randperm(max(n, m), generator=gen)[:m] % n for _ in range(batch)])  # (B, m)
+    E = S.gather(1, picks[:, :, None].expand(-1, -1, dim)) + noise * torch.randn(batch, m, dim, generator=gen)
+    return S.to(device).requires_grad_(True), E.to(device)
+
+
+def ours(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int]:
+    res = sinkhorn_plan(cost_matrix(S, E), reg, n_iter=max_iter, tol=tol)
+    loss = res.value.mean()
+    loss.backward()
+    return loss.item(), res.n_iter
+
+
+def pot_loop(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int]:
+    cost = cost_matrix(S, E)  # (B, n, m)
+    values, iters = [], 0
+    for C in cost:
+        a = torch.full((C.shape[0],), 1 / C.shape[0], device=C.device)
+        b = torch.full((C.shape[1],), 1 / C.shape[1], device=C.device)
+        plan, log = ot.sinkhorn(a, b, C.detach(), reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, log=True)
+        values.append((plan * C).sum())
+        iters = max(iters, log["niter"] + 1)
+    loss = torch.stack(values).mean()
+    loss.backward()
+    return loss.item(), iters
+
+
+def pot_batch(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int]:
+    cost = cost_matrix(S, E)
+    res = solve_batch(cost.detach(), reg, method="log_sinkhorn", max_iter=max_iter, tol=tol, grad="detach")
+    loss = (res.plan * cost).sum(dim=(1, 2)).mean()
+    loss.backward()
+    return loss.item(), res.log["n_iter"] + 1
+
+
+METHODS: dict[str, Callable[..., tuple[float, int]]] = {"ours": ours, "POT loop": pot_loop, "ot.batch": pot_batch}
+
+
+def bench_size(batch: int, n: int, m: int, args: argparse.Namespace) -> dict[str, float]:
+    """Best fwd+bwd seconds per method at one size; prints one table row per method."""
+    S, E = token_states(batch, n, m, args.dim, args.noise, args.device)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    results = {name: fn(S, E, args.reg, args.tol, args.max_iter) for name, fn in METHODS.items()}  # warm-up
+    best = dict.fromkeys(METHODS, float("inf"))
+    for _ in range(args.repeats):
+        for name, fn in METHODS.items():
+            sync()
+            start = time.perf_counter()
+            fn(S, E, args.reg, args.tol, args.max_iter)
+            sync()
+            best[name] = min(best[name], time.perf_counter() - start)
+    for name in METHODS:
+        loss, iters = results[name]
+        print(f"{batch:>4} {n:>4} {m:>4} {name:<9} {1e3 * best[name]:>10.2f} {iters:>6} {loss:>10.6f}")
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per method (best is kept)")
+    parser.add_argument("--reg", type=float, default=0.05, help="entropic regularisation epsilon")
+    parser.add_argument("--tol", type=float, default=1e-6, help="marginal tolerance (L2), all methods")
+    parser.add_argument("--max-iter", type=int, default=1000, help="iteration cap, all methods")
+    parser.add_argument("--dim", type=int, default=384, help="token width d")
+    parser.add_argument("--noise", type=float, default=1.0, help="noise on the teacher states")
+    args = parser.parse_args()
+    print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim}")
+    print(f"{'B':>4} {'n':>4} {'m':>4} {'method':<9} {'best ms':>10} {'iters':>6} {'loss':>10}")
+    ratios = []
+    for size in SIZES:
+        best = bench_size(*size, args)
+        ratios.append((size, {name: best[name] / best["ours"] for name in BUDGET}))
+    for (batch, n, m), ratio in ratios:
+        print(f"B={batch} n={n} m={m}: " + ", ".join(f"ours is {r:.1f}x {name}" for name, r in ratio.items()))
+    first = ratios[0][1]
+    print(
+        "budget (first size): "
+        + ", ".join(f"{name} >= {need}x: {'met' if first[name] >= need else 'MISSED'}" for name, need in BUDGET.items())
+    )
+
+
+if __name__ == "__main__":
+    main()

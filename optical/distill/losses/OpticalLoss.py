@@ -1,0 +1,148 @@
+"""Token-level distillation through an entropic optimal transport plan (OPTICAL)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from optical.transport import COST_KINDS, GRAD_MODES, TransportResult, cost_matrix, sinkhorn_plan
+
+
+class OpticalLoss(nn.Module):
+    r"""Optimal transport distillation between the student's and the teacher's token states (``optical``).
+
+    For each pair, the student reads the foreign sentence (token states :math:`S`, shape (n, d)) and the
+    frozen teacher reads the English one (:math:`E`, shape (m, d)). The cost between tokens is
+    :math:`C_{ij} = 1 - \cos(S_i, E_j)` (or :math:`\|S_i - E_j\|^2`), the marginals are uniform over the
+    non-padding tokens, :math:`T` is the entropic transport plan (log-domain Sinkhorn [2]) and the loss is
+    :math:`\langle T, C \rangle_F`, averaged over the batch [1]. The plan finds a soft word alignment by
+    itself, so the student learns from bitext at the token level without any alignment tool; this is the
+    method whose effect on low-resource languages the project measures.
+
+    Args:
+        reg: entropic regularisation epsilon (> 0). Small values give sharp, nearly one-to-one alignments
+            and need more iterations; large values spread each token's mass over the whole sentence.
+        cost: ``"cosine"`` (default, scale-free) or ``"sqeuclidean"``.
+        n_iter: Sinkhorn iteration cap.
+        tol: stop when the largest row-marginal violation (L2, per pair) is below this.
+        grad: ``"envelope"`` (default): the gradient goes through the cost with the plan held fixed;
+            exact for the entropic OT cost, and the iterations cost no autograd memory or time, which
+            keeps an OPTICAL step close to an MSE step. ``"autodiff"``: backpropagate through the
+            iterations (exact for :math:`\langle T, C \rangle`, slower, memory grows with iterations).
+
+    References:
+        [1] Z. Huang, P. Yu, J. Allan. Improving Cross-lingual Information Retrieval on Low-Resource
+            Languages via Optimal Transport Distillation. WSDM 2023. https://arxiv.org/abs/2301.12566
+        [2] M. Cuturi. Sinkhorn Distances: Lightspeed Computation of Optimal Transport. NeurIPS 2013.
+            https://arxiv.org/abs/1306.0895
+        [3] N. Reimers, I. Gurevych. Making Monolingual Sentence Embeddings Multilingual using Knowledge
+            Distillation. EMNLP 2020. https://arxiv.org/abs/2004.09813
+
+    Inputs:
+        +-----------------------------------------------+----------------------------------------------+
+        | student (foreign sentence)                    | teacher (English sentence, frozen)           |
+        +===============================================+==============================================+
+        | ``token_embeddings`` (B, n, d),               | ``token_embeddings`` (B, m, d),              |
+        | ``attention_mask`` (B, n)                     | ``attention_mask`` (B, m)                    |
+        +-----------------------------------------------+----------------------------------------------+
+
+        Both sides must have the same width d (project the student to the teacher's width first).
+        Special tokens take part when their mask is 1: the masks alone decide.
+
+    Relations:
+        - With one token per side the plan is the single entry 1 and the loss is the cosine distance
+          between the two vectors: sentence-level distillation with a cosine instead of :class:`MSEDistillLoss` [3].
+        - :class:`CombinedLoss` adds :class:`MSEDistillLoss` (the ``optical+mse`` method).
+
+    Example:
+        ::
+
+            loss_fn = OpticalLoss(reg=0.05)
+            student = student_encoder(student_encoder.tokenize(["Ein Hund rennt."]))
+            with torch.no_grad():
+                teacher = teacher_encoder(teacher_encoder.tokenize(["A dog runs."]))
+            loss = loss_fn(student, teacher)
+            loss.backward()
+            plan = loss_fn.transport(student, teacher).plan[0]  # (n, m) soft alignment
+    """
+
+    def __init__(
+        self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 50, tol: float = 1e-6, grad: str = "envelope"
+    ):
+        super().__init__()
+        if not reg > 0:
+            raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
+        if cost not in COST_KINDS:
+            raise ValueError(f"unknown cost {cost!r}; expected one of {COST_KINDS}")
+        if grad not in GRAD_MODES:
+            raise ValueError(f"unknown grad mode {grad!r}; expected one of {GRAD_MODES}")
+        if n_iter < 1:
+            raise ValueError(f"n_iter must be >= 1; got {n_iter}")
+        self.reg = reg
+        self.cost = cost
+        self.n_iter = n_iter
+        self.tol = tol
+        self.grad = grad
+
+    def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
+        """Scalar loss from the encoders' output dicts (``token_embeddings``, ``attention_mask``)."""
+        return self.compute_loss_from_embeddings(*_token_inputs(student, teacher))
+
+    def transport(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> TransportResult:
+        """The plans (B, n, m), per-pair costs (B,) and iteration count, for inspection and drawing."""
+        return self.transport_from_embeddings(*_token_inputs(student, teacher))
+
+    def compute_loss_from_embeddings(
+        self,
+        student_tokens: Tensor,
+        teacher_tokens: Tensor,
+        student_mask: Tensor | None = None,
+        teacher_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Mean over pairs of :math:`\\langle T, C \\rangle_F`; tokens (B, n, d), (B, m, d), masks (B, n), (B, m)."""
+        return self.transport_from_embeddings(student_tokens, teacher_tokens, student_mask, teacher_mask).value.mean()
+
+    def transport_from_embeddings(
+        self,
+        student_tokens: Tensor,
+        teacher_tokens: Tensor,
+        student_mask: Tensor | None = None,
+        teacher_mask: Tensor | None = None,
+    ) -> TransportResult:
+        """Cost and plan for token states (B, n, d), (B, m, d) with masks (B, n), (B, m) (None: no padding)."""
+        cost = cost_matrix(student_tokens, teacher_tokens, student_mask, teacher_mask, kind=self.cost)  # (B, n, m)
+        return sinkhorn_plan(
+            cost,
+            self.reg,
+            mask_a=student_mask,
+            mask_b=teacher_mask,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            grad=self.grad,
+        )
+
+    def get_config_dict(self) -> dict[str, object]:
+        """Hyperparameters, for logging."""
+        return {"reg": self.reg, "cost": self.cost, "n_iter": self.n_iter, "tol": self.tol, "grad": self.grad}
+
+    @property
+    def citation(self) -> str:
+        """BibTeX of the method."""
+        return """
+@inproceedings{huang2023optical,
+    title = "Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation",
+    author = "Huang, Zhiqi and Yu, Puxuan and Allan, James",
+    booktitle = "Proceedings of the Sixteenth ACM International Conference on Web Search and Data Mining (WSDM '23)",
+    year = "2023",
+    url = "https://arxiv.org/abs/2301.12566",
+}
+"""
+
+
+def _token_inputs(student: dict[str, Tensor], teacher: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(student tokens, teacher tokens, student mask, teacher mask) from the encoders' output dicts."""
+    return (
+        student["token_embeddings"],
+        teacher["token_embeddings"],
+        student["attention_mask"],
+        teacher["attention_mask"],
+    )

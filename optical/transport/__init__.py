@@ -1,0 +1,17 @@
+"""Entropic optimal transport between the token sequences of sentence pairs, batched with padding masks."""
+
+from ._cost import COST_KINDS, cost_matrix, cosine_cost, sqeuclidean_cost
+from ._masks import pair_mask, uniform_marginal
+from ._sinkhorn import GRAD_MODES, TransportResult, sinkhorn_plan
+
+__all__ = [
+    "COST_KINDS",
+    "GRAD_MODES",
+    "TransportResult",
+    "cost_matrix",
+    "cosine_cost",
+    "pair_mask",
+    "sinkhorn_plan",
+    "sqeuclidean_cost",
+    "uniform_marginal",
+]

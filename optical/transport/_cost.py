@@ -1,0 +1,78 @@
+"""Token-to-token cost matrices for batches of sentence pairs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._masks import check_mask, pair_mask
+
+COST_KINDS = ("cosine", "sqeuclidean")
+
+
+def cosine_cost(S: Tensor, E: Tensor) -> Tensor:
+    r"""Cosine distance :math:`C_{bij} = 1 - \cos(S_{bi}, E_{bj})`, in [0, 2].
+
+    S : Tensor, shape (B, n, d); E : Tensor, shape (B, m, d). Returns shape (B, n, m).
+    """
+    return 1.0 - torch.bmm(F.normalize(S, dim=-1), F.normalize(E, dim=-1).transpose(1, 2))
+
+
+def sqeuclidean_cost(S: Tensor, E: Tensor) -> Tensor:
+    r"""Squared Euclidean distance :math:`C_{bij} = \|S_{bi} - E_{bj}\|^2`.
+
+    S : Tensor, shape (B, n, d); E : Tensor, shape (B, m, d). Returns shape (B, n, m).
+    Computed as :math:`\|s\|^2 + \|e\|^2 - 2 s \cdot e` (one matmul), clamped at 0 against rounding.
+    """
+    sq_s = S.pow(2).sum(dim=-1).unsqueeze(2)  # (B, n, 1)
+    sq_e = E.pow(2).sum(dim=-1).unsqueeze(1)  # (B, 1, m)
+    return (sq_s + sq_e - 2.0 * torch.bmm(S, E.transpose(1, 2))).clamp_min(0.0)
+
+
+_COSTS = {"cosine": cosine_cost, "sqeuclidean": sqeuclidean_cost}
+
+
+def cost_matrix(
+    S: Tensor,
+    E: Tensor,
+    mask_s: Tensor | None = None,
+    mask_e: Tensor | None = None,
+    kind: str = "cosine",
+) -> Tensor:
+    """Cost between the tokens of each pair, in float32 (or float64) even under autocast.
+
+    Parameters
+    ----------
+    S : Tensor, shape (B, n, d)
+        Source token states (the student's, for the foreign sentence).
+    E : Tensor, shape (B, m, d)
+        Target token states (the teacher's, for the English sentence).
+    mask_s : Tensor, shape (B, n), optional
+        True (or 1) for real tokens, False for padding; None means no padding.
+    mask_e : Tensor, shape (B, m), optional
+        Same for ``E``.
+    kind : {"cosine", "sqeuclidean"}
+        ``cosine`` is :func:`cosine_cost`, ``sqeuclidean`` is :func:`sqeuclidean_cost`.
+
+    Returns
+    -------
+    cost : Tensor, shape (B, n, m)
+        Entries that involve a padding token are 0 (they carry no mass in the plan).
+    """
+    if kind not in _COSTS:
+        raise ValueError(f"unknown cost kind {kind!r}; expected one of {COST_KINDS}")
+    if S.dim() != 3 or E.dim() != 3:
+        raise ValueError(f"S and E must be (B, n, d) and (B, m, d); got shapes {tuple(S.shape)} and {tuple(E.shape)}")
+    if S.shape[0] != E.shape[0] or S.shape[2] != E.shape[2]:
+        raise ValueError(
+            f"S {tuple(S.shape)} and E {tuple(E.shape)} must share the batch size and the width d"
+        )
+    batch, n, m = S.shape[0], S.shape[1], E.shape[1]
+    masked = mask_s is not None or mask_e is not None
+    mask_s = check_mask(mask_s, batch, n, "mask_s", S.device)
+    mask_e = check_mask(mask_e, batch, m, "mask_e", S.device)
+    dtype = torch.float64 if torch.float64 in (S.dtype, E.dtype) else torch.float32
+    with torch.autocast(device_type=S.device.type, enabled=False):
+        cost = _COSTS[kind](S.to(dtype), E.to(dtype))
+    return cost.masked_fill(~pair_mask(mask_s, mask_e), 0.0) if masked else cost
