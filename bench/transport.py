@@ -98,9 +98,9 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-6, help="marginal tolerance (L2), all methods")
     parser.add_argument("--max-iter", type=int, default=1000, help="iteration cap, all methods")
     parser.add_argument("--dim", type=int, default=384, help="token width d")
-    parser.add_argument("--noise", type=float, default=1.0, help="noise on the teacher states")
+    parser.add_argument("--noise", type=float, default=4.0, help="noise on the teacher states (less: sharper plans, more iterations)")
     args = parser.parse_args()
-    print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim}")
+    print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim} noise={args.noise}")
     print(f"{'B':>4} {'n':>4} {'m':>4} {'method':<9} {'best ms':>10} {'iters':>6} {'loss':>10}")
     ratios = []
     for size in SIZES:

@@ -41,6 +41,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     patience: int = 2  # epochs without a better validation score before stopping (when a score is given)
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 on CPU; "bf16" or "fp32" to force
 
 
 @dataclass
@@ -81,9 +82,7 @@ def fit(
     checkpoint_dir, best_dir = work_dir / "checkpoint", work_dir / "best"
     state = _resume(model, optimizer, checkpoint_dir)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if info.device.type == "cuda" else contextlib.nullcontext()
-    )
+    autocast = autocast_context(info.device, config.precision)
     while state.epoch < config.epochs and not _stopped(state, config, validate):
         epoch = state.epoch
         torch.manual_seed(config.seed * 1000 + epoch)
@@ -123,6 +122,18 @@ def fit(
     if validate is not None and best_dir.is_dir():
         model.load_state_dict(type(model).load(best_dir).state_dict())
     return state
+
+
+def autocast_context(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast for ``precision="bf16"`` (or ``"auto"`` on CUDA); a no-op for fp32.
+
+    The OT plan is computed in fp32 whatever this says (``optical.transport`` casts up).
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {precision!r}; expected auto, bf16 or fp32")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _optimizer(model: nn.Module, config: TrainConfig, head_names: tuple[str, ...]) -> torch.optim.Optimizer:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ._masks import check_mask, pair_mask
 
 COST_KINDS = ("cosine", "sqeuclidean")
+_EPS = 1e-12  # smallest norm, as in torch.nn.functional.normalize
 
 
 def cosine_cost(S: Tensor, E: Tensor) -> Tensor:
     r"""Cosine distance :math:`C_{bij} = 1 - \cos(S_{bi}, E_{bj})`, in [0, 2].
 
     S : Tensor, shape (B, n, d); E : Tensor, shape (B, m, d). Returns shape (B, n, m).
+    The dot products are divided by the norms afterwards, on (B, n, m) instead of normalising (B, n, d):
+    the backward pass is several times faster. Zero vectors (padding) get cosine 0.
     """
-    return 1.0 - torch.bmm(F.normalize(S, dim=-1), F.normalize(E, dim=-1).transpose(1, 2))
+    norms = S.norm(dim=-1).clamp_min(_EPS).unsqueeze(2) * E.norm(dim=-1).clamp_min(_EPS).unsqueeze(1)  # (B, n, m)
+    return 1.0 - torch.bmm(S, E.transpose(1, 2)) / norms
 
 
 def sqeuclidean_cost(S: Tensor, E: Tensor) -> Tensor:

@@ -50,6 +50,19 @@ def test_matches_ot_batch_with_zero_weights():
     torch.testing.assert_close(res.value, ref.value_linear, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("reg", [1e-3, 1e-2])
+def test_iterates_match_ot_batch_at_small_epsilon(reg):
+    """Same number of plain Sinkhorn iterations, not converged: rescalings and absorptions change nothing."""
+    S, E, mask_s, mask_e = _ragged()
+    cost = cost_matrix(S, E, mask_s, mask_e)
+    a = mask_s.double() / mask_s.sum(1, keepdim=True)
+    b = mask_e.double() / mask_e.sum(1, keepdim=True)
+    ref = solve_batch(cost, reg, a, b, method="log_sinkhorn", max_iter=300, tol=0.0, grad="detach")
+    res = sinkhorn_plan(cost, reg, mask_a=mask_s, mask_b=mask_e, n_iter=300, tol=0.0)
+    assert res.n_iter == ref.log["n_iter"] + 1 == 300
+    torch.testing.assert_close(res.plan, ref.plan, atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("tol", [1e-3, 1e-6])
 def test_marginals_hold_to_tolerance(tol):
     S, E, mask_s, mask_e = _ragged(torch.float32)
