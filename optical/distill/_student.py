@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from optical.distill._models import ProjectedTextEncoder
+from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill.distributed import DistInfo
 from optical.distill.train import TrainConfig, TrainState, fit
 
@@ -60,17 +61,19 @@ def train_student(
     info: DistInfo,
     work_dir: Path,
     desc: str = "student",
+    prefix: FrozenPrefix | None = None,
 ) -> TrainState:
     """Fit ``student`` so its reading of ``foreign[k]`` matches the teacher's of English sentence ``english_index[k]``.
 
     ``loss(student_out, teacher_out) -> scalar`` is one of ``optical.distill.losses`` (MSE, OPTICAL, combined).
+    ``prefix``, built over ``foreign`` with the student's frozen layers, skips recomputing them at every step.
     """
     if len(english_index) != len(foreign):
         raise ValueError(f"{len(english_index)} English indices for {len(foreign)} foreign sentences")
     eng = torch.tensor(english_index)
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        feats = {k: v.to(info.device) for k, v in student.tokenize([foreign[i] for i in idx]).items()}
-        return loss(student(feats), targets.batch(eng[idx], info.device))
+        return loss(forward_texts(student, foreign, idx, prefix, info.device), targets.batch(eng[idx], info.device))
 
     return fit(student, loss_fn, len(foreign), config, info, work_dir, desc=desc)
+

@@ -10,6 +10,7 @@ import torch.distributed as dist
 from torch import nn
 
 from optical.distill._models import DualEncoder
+from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill.distributed import DistInfo
 from optical.distill.train import TrainConfig, TrainState, fit
 
@@ -36,18 +37,20 @@ def train_teacher(
     work_dir: Path,
     *,
     validate: Callable[[], float] | None = None,
+    prefix: FrozenPrefix | None = None,
 ) -> TrainState:
     """Fit ``teacher`` on (caption, image feature) pairs; ``image_features`` is (N, image_dim), aligned with captions.
 
     Under several processes each rank embeds its shard and the negatives of the other shards are gathered
     without gradient (open_clip's default), so the loss matches one process up to that gradient term.
+    ``prefix``, built over ``captions``, skips recomputing the frozen layers at every step.
     """
     group_ids = torch.tensor(_group_ids(groups))
     feats = image_features.float()
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        batch = {k: v.to(info.device) for k, v in teacher.tokenize([captions[i] for i in idx]).items()}
-        text = nn.functional.normalize(teacher(batch)["sentence_embedding"].float(), dim=-1)
+        out = forward_texts(teacher, captions, idx, prefix, info.device)
+        text = nn.functional.normalize(out["sentence_embedding"].float(), dim=-1)
         image = teacher.encode_image_features(feats[idx].to(info.device)).float()
         g = group_ids[idx].to(info.device)
         if info.distributed:

@@ -7,13 +7,15 @@ import io
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
-from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.distill._student import teacher_targets, train_student
+from optical.distill._models import DualEncoder, ProjectedTextEncoder, _transformer_layers
+from optical.distill._prefix import FrozenPrefix
+from optical.distill._student import TeacherTargets, teacher_targets, train_student
 from optical.distill._teacher import train_teacher
 from optical.distill.distributed import DistInfo, barrier, init_distributed, is_main_process
 from optical.distill.losses import OpticalLoss, create_loss
@@ -65,10 +67,11 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     ranks: dict[str, dict[str, RankPair]] = {}
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
     methods = list(config.methods)
+    shared: dict = {}  # built by the first trained student, reused by the others
     for i, method in enumerate(methods):
         report(0.25 + 0.7 * i / len(methods), f"method {method}")
         t0 = time.time()
-        encode = _method_encoder(method, config, data, teacher, run, info)
+        encode = _method_encoder(method, config, data, teacher, run, info, shared)
         if is_main_process(info):
             ranks[method] = {
                 lang: _ranks(encode, lang, rs, data.test["en"], test_images) for lang, rs in data.test.items()
@@ -101,6 +104,7 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
         info,
         run.path / "work" / "teacher",
         validate=lambda: _val_mr(teacher, data.val, info),
+        prefix=_prefix(teacher, config.teacher_train_layers, data.train.captions),
     )
     if is_main_process(info):
         with atomic_dir(run.teacher_dir) as tmp:
@@ -120,7 +124,13 @@ def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> flo
 
 
 def _method_encoder(
-    method: str, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, run: Run, info: DistInfo
+    method: str,
+    config: ExperimentConfig,
+    data: ExperimentData,
+    teacher: DualEncoder,
+    run: Run,
+    info: DistInfo,
+    shared: dict,
 ) -> Callable[[list[str], str], np.ndarray]:
     """A function (captions, language) -> normalised embeddings (N, D) for ``method``."""
     if method == "zero-shot":
@@ -133,36 +143,68 @@ def _method_encoder(
             return teacher.encode(translate(texts, model, tokenizer)).numpy()
 
         return encode
-    student = _student(method, config, data, teacher, run, info)
+    student = _student(method, config, data, teacher, run, info, shared)
     return lambda texts, lang: student.encode(texts).numpy()
 
 
+@dataclass
+class _Distillation:
+    """What every student shares, built once per run: pooled bitext, teacher targets, frozen-layer cache."""
+
+    english_index: list[int]
+    foreign: list[str]
+    targets: TeacherTargets
+    prefix: FrozenPrefix | None
+
+    @classmethod
+    def build(cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder) -> _Distillation:
+        english: dict[str, int] = {}
+        english_index, foreign = [], []
+        for pairs in data.bitext.values():
+            for en, fo in pairs:
+                english_index.append(english.setdefault(en, len(english)))
+                foreign.append(fo)
+        prefix = _prefix(teacher, config.student_train_layers, foreign)  # students start as the teacher's text side
+        return cls(english_index, foreign, teacher_targets(teacher, list(english)), prefix)
+
+
 def _student(
-    method: str, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, run: Run, info: DistInfo
+    method: str,
+    config: ExperimentConfig,
+    data: ExperimentData,
+    teacher: DualEncoder,
+    run: Run,
+    info: DistInfo,
+    shared: dict[str, _Distillation],
 ) -> ProjectedTextEncoder:
     """Load the finished student for ``method`` or distil it from the pooled bitext of all languages."""
     folder = run.student_dir(method)
     if (folder / "optical_model.json").is_file():
         return ProjectedTextEncoder.load(folder, shared_text=teacher.text).to(info.device).eval()
-    english: dict[str, int] = {}
-    english_index, foreign = [], []
-    for pairs in data.bitext.values():
-        for en, fo in pairs:
-            english_index.append(english.setdefault(en, len(english)))
-            foreign.append(fo)
-    targets = teacher_targets(teacher, list(english))
+    if "distillation" not in shared:
+        shared["distillation"] = _Distillation.build(config, data, teacher)
+    d = shared["distillation"]
     student = teacher.text_side().to(info.device)
     student.freeze(config.student_train_layers)
     torch.manual_seed(config.seed)
     loss = create_loss(method, **_loss_options(method, config))
     train_student(
-        student, targets, english_index, foreign, loss, config.student, info, run.path / "work" / method, desc=method
+        student, d.targets, d.english_index, d.foreign, loss, config.student, info, run.path / "work" / method,
+        desc=method, prefix=d.prefix,
     )
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
             student.save(tmp)
     barrier(info)
     return student.eval()
+
+
+def _prefix(model: ProjectedTextEncoder, train_layers: int, texts: list[str]) -> FrozenPrefix | None:
+    """The frozen-layer cache when the top ``train_layers`` layers are all that trains (and the tower allows it)."""
+    if train_layers <= 0 or not FrozenPrefix.supported(model):
+        return None
+    n_layers = len(_transformer_layers(model.text.model))
+    return FrozenPrefix(model, n_layers - train_layers, texts) if train_layers < n_layers else None
 
 
 def _loss_options(method: str, config: ExperimentConfig) -> dict:

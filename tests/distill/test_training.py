@@ -154,3 +154,32 @@ def test_ddp_two_processes_match_one(tmp_path):
     # same data, same global batch, gradients averaged: equal up to float summation order (Adam amplifies it)
     diff = (weights[0] - weights[1]).abs().max().item()
     assert diff < 1e-4, diff
+
+
+def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
+    from optical.distill._prefix import FrozenPrefix
+
+    teacher = _teacher(tmp_path)
+    assert FrozenPrefix.supported(teacher)
+    prefix = FrozenPrefix(teacher, 1, FOREIGN)
+    idx = torch.tensor([3, 0, 5])
+    with torch.no_grad():
+        full = teacher(teacher.tokenize([FOREIGN[i] for i in idx]))
+        part = prefix.forward(teacher, idx)
+    assert torch.allclose(full["sentence_embedding"], part["sentence_embedding"], atol=1e-5)
+    mask = full["attention_mask"].bool()
+    assert torch.allclose(full["token_embeddings"][mask], part["token_embeddings"][part["attention_mask"].bool()], atol=1e-5)
+
+    targets = teacher_targets(teacher, CAPTIONS)
+    weights = []
+    for use_prefix in (False, True):
+        torch.manual_seed(0)
+        student = teacher.text_side()
+        student.freeze(1)  # the top layer trains; layer 0 is the frozen prefix
+        config = TrainConfig(epochs=2, batch_size=4, lr=1e-3)
+        train_student(
+            student, targets, list(range(8)), FOREIGN, create_loss("optical", reg=0.1), config, CPU,
+            tmp_path / f"p{use_prefix}", prefix=prefix if use_prefix else None,
+        )
+        weights.append(student.proj.weight.detach().clone())
+    assert torch.allclose(weights[0], weights[1], atol=1e-5)
