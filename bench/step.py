@@ -1,6 +1,6 @@
 """One OPTICAL train step vs one MSE step: same batch, same student, teacher states cached (budget <= 1.05x).
 
-    python bench/step.py [--batch 64] [--repeats 5] [--train-layers 4] [--device cpu|cuda]
+    python bench/step.py [--batch 64] [--repeats 5] [--train-layers 4] [--device cpu|cuda] [--no-prefix]
 
 Uses the converted multilingual-e5-small (run `python -m optical prepare` first) and real stamp captions.
 """
@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from optical.data import iter_bitext
-from optical.distill._models import DualEncoder
-from optical.distill._student import teacher_targets
-from optical.distill.losses import create_loss
-from optical.encoders import create_text_encoder
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from optical.data import iter_bitext  # noqa: E402
+from optical.distill._models import DualEncoder  # noqa: E402
+from optical.distill._prefix import FrozenPrefix, forward_texts  # noqa: E402
+from optical.distill._student import teacher_targets  # noqa: E402
+from optical.distill.losses import create_loss  # noqa: E402
+from optical.encoders import create_text_encoder  # noqa: E402
 
 
-def step_seconds(student, targets, foreign, eng_idx, loss, optimizer, repeats: int, device) -> list[float]:
-    """Wall time of ``repeats`` full steps (tokenize, forward, loss, backward, optimiser) after one warm-up."""
+def step_seconds(student, targets, foreign, eng_idx, loss, optimizer, repeats: int, device, prefix) -> list[float]:
+    """Wall time of ``repeats`` full steps (forward, loss, backward, optimiser) after one warm-up, as in training."""
     times = []
     for i in range(repeats + 1):
         t0 = time.perf_counter()
-        feats = {k: v.to(device) for k, v in student.tokenize(foreign).items()}
-        value = loss(student(feats), targets.batch(eng_idx, device))
+        value = loss(forward_texts(student, foreign, eng_idx, prefix, device), targets.batch(eng_idx, device))
         optimizer.zero_grad()
         value.backward()
         optimizer.step()
@@ -43,6 +47,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--train-layers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-prefix", action="store_true", help="run the frozen layers at every step too")
     args = parser.parse_args()
     device = torch.device(args.device)
     pairs = []
@@ -53,12 +58,18 @@ def main() -> None:
     teacher = DualEncoder(create_text_encoder("multilingual-e5-small"), 256, 1280).to(device).eval()
     targets = teacher_targets(teacher, english)
     eng_idx = torch.arange(len(english))
+    use_prefix = args.train_layers > 0 and not args.no_prefix
+    n_layers = len(teacher.text.model.encoder.layer)
+    prefix = FrozenPrefix(teacher, n_layers - args.train_layers, foreign) if use_prefix else None
+    print(f"batch {len(foreign)}, top {args.train_layers} layers trainable, frozen-layer cache: {use_prefix}")
     results = {}
     for method in ("mse", "optical", "optical+mse"):
         student = teacher.text_side().to(device)
         student.freeze(args.train_layers)
         optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5)
-        times = step_seconds(student, targets, foreign, eng_idx, create_loss(method), optimizer, args.repeats, device)
+        times = step_seconds(
+            student, targets, foreign, eng_idx, create_loss(method), optimizer, args.repeats, device, prefix
+        )
         results[method] = statistics.median(times)
         print(f"{method:12s} median step {results[method] * 1000:8.1f} ms  (n={args.repeats}, batch {len(foreign)})")
     print(f"ratio optical / mse      = {results['optical'] / results['mse']:.3f}  (budget <= 1.05)")
