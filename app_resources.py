@@ -1,0 +1,177 @@
+"""Cached loaders and shared widgets for the pages (streamlit stays out of ``optical``).
+
+``st.cache_resource``: read-only models, galleries, caption embeddings, the image tower and the background
+experiment jobs (shared by all sessions). ``st.cache_data``: metrics tables and transport plans. Cache keys
+include what changes while a run is running (``metrics.json``'s mtime, the methods done), so partial
+results refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import numpy as np
+import streamlit as st
+
+from optical import explore
+from optical.errors import OpticalError
+from optical.experiment import disparity_table, headline_table, recall_table
+from optical.runs import Run, RunFormatError, load_run, new_run_id
+
+T = TypeVar("T")
+
+
+def stop_with(message: str, kind: str = "error") -> NoReturn:
+    getattr(st, kind)(message)
+    st.stop()
+
+
+def or_stop(load: Callable[..., T], *args) -> T:
+    """``load(*args)``; an OpticalError (bad run folder, bad input) becomes a message on the page and stops it."""
+    try:
+        return load(*args)
+    except OpticalError as err:
+        stop_with(str(err))
+
+
+def select_run(where=st.sidebar) -> tuple[explore.RunInfo, Run]:
+    """The run picker shared by the pages (the choice is kept across pages); stops with a message when unusable."""
+    infos = explore.describe_runs()
+    if not infos:
+        stop_with("No run yet: start the built-in experiment on the Home page.", "info")
+    ids = [info.run_id for info in infos]
+    wanted = st.session_state.get("run_id")
+    ranked = sorted(range(len(infos)), key=lambda i: (not infos[i].has_results, infos[i].state != "done", i))
+    index = ids.index(wanted) if wanted in ids else ranked[0]
+    by_id = {info.run_id: info for info in infos}
+    run_id = where.selectbox("Run", ids, index=index, format_func=lambda r: by_id[r].label)
+    st.session_state["run_id"] = run_id
+    info = by_id[run_id]
+    if info.state == "unreadable":
+        stop_with(f"This run cannot be read: {info.error}")
+    if info.state == "failed":
+        st.warning(f"This run failed ({info.error}); showing whatever it saved before.")
+    elif info.state == "interrupted":
+        st.warning(
+            f"This run was interrupted; showing what it saved. Continue it with "
+            f"`python -m optical run --resume {info.run_id}`."
+        )
+    elif info.state == "running":
+        st.info(f"This run is still running; results so far: {', '.join(info.methods_done) or 'none yet'}.")
+    return info, or_stop(load_run, info.path)
+
+
+def _mtime(run: Run, name: str) -> float:
+    path = run.path / name
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metrics(path: str, mtime: float) -> dict:
+    return explore.read_metrics(load_run(path))
+
+
+def metrics(run: Run) -> dict:
+    """``metrics.json`` (re-read when the file changes)."""
+    return or_stop(_metrics, str(run.path), _mtime(run, "metrics.json"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def tables(path: str, mtime: float, metric: str = "mR") -> dict:
+    """Headline (wide), disparity and long recall tables of a run for one metric key."""
+    data = _metrics(path, mtime)
+    return {
+        "headline": headline_table(data, metric),
+        "disparity": disparity_table(data).map(lambda v: f"{v:.2f}" if isinstance(v, float) else v).astype(str),
+        "recall": recall_table(data, metric),
+        "verdict": data.get("verdict", ""),
+    }
+
+
+def run_tables(run: Run, metric: str = "mR") -> dict:
+    return or_stop(tables, str(run.path), _mtime(run, "metrics.json"), metric)
+
+
+def _one_torch_thread() -> None:
+    """Interactive queries run on one torch thread: a one-sentence forward pass gains nothing from more, and
+    OpenMP threads stall when other processes (a background experiment) hold the cores (e5-small, 2 busy
+    cores: 20 ms per query on one thread, about 950 ms on two)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@st.cache_resource(show_spinner="Loading the run's models…", max_entries=2)
+def _models(path: str, methods: tuple[str, ...]) -> explore.RunModels:
+    _one_torch_thread()
+    return explore.load_models(load_run(path))
+
+
+def models(info: explore.RunInfo) -> explore.RunModels:
+    """Teacher and students of a run (students added as a running run finishes them)."""
+    return or_stop(_models, str(info.path), tuple(info.methods_done))
+
+
+@st.cache_resource(show_spinner="Loading the test gallery…", max_entries=4)
+def _gallery(path: str) -> explore.Gallery:
+    return explore.load_gallery(load_run(path))
+
+
+def gallery(info: explore.RunInfo) -> explore.Gallery:
+    return or_stop(_gallery, str(info.path))
+
+
+@st.cache_resource(show_spinner="Loading the image tower…")
+def _image_encoder(name: str):
+    from optical.encoders import create_image_encoder
+
+    _one_torch_thread()
+    return create_image_encoder(name)
+
+
+def image_encoder(info: explore.RunInfo):
+    config = or_stop(lambda: load_run(info.path).config)
+    return or_stop(_image_encoder, config.get("image_encoder", "efficientnet-lite0"))
+
+
+@st.cache_resource(show_spinner="Embedding the captions…", max_entries=16)
+def _caption_embeddings(path: str, methods: tuple[str, ...], language: str) -> dict[str, np.ndarray]:
+    loaded, texts = _models(path, methods), _gallery(path).captions[language]["texts"]
+    return {method: model.encode(texts).numpy() for method, model in loaded.text_models.items()}
+
+
+def caption_embeddings(info: explore.RunInfo, language: str) -> dict[str, np.ndarray]:
+    """Method -> embeddings (Q, D) of the run's test captions in ``language``."""
+    return or_stop(_caption_embeddings, str(info.path), tuple(info.methods_done), language)
+
+
+@st.cache_data(show_spinner="Computing the transport plan…", max_entries=256)
+def _plan(path: str, methods: tuple[str, ...], method: str, foreign: str, english: str) -> dict:
+    try:
+        saved = load_run(path).plans()
+    except RunFormatError:  # a running run writes its samples last
+        saved = []
+    for sample in saved:
+        if (sample["method"], sample["foreign"], sample["english"]) == (method, foreign, english):
+            return sample
+    loaded = _models(path, methods)
+    return explore.plan_for_pair(loaded.text_models[method], loaded.teacher, foreign, english, loaded.config)
+
+
+def plan(info: explore.RunInfo, method: str, foreign: str, english: str) -> dict:
+    """The plan of ``method``'s student for a pair: the run's saved sample if it has one, else computed."""
+    return or_stop(_plan, str(info.path), tuple(info.methods_done), method, foreign, english)
+
+
+@st.cache_resource
+def jobs() -> dict[str, explore.ExperimentJob]:
+    """Experiments started from this app (one server process), by run id."""
+    return {}
+
+
+def start_experiment(preset: str) -> explore.ExperimentJob:
+    run_id = new_run_id(f"app-{preset}")
+    job = explore.ExperimentJob(run_id, explore.experiment_commands(preset, run_id)).start()
+    jobs()[run_id] = job
+    return job

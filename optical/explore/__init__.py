@@ -1,0 +1,46 @@
+"""What the app shows, without streamlit: run overviews, loaded models, image search, caption ranking,
+transport plans for any sentence pair, and the built-in experiment launched as a background process.
+
+The pages in ``pages/`` and the cached loaders in ``app_resources.py`` call only these functions; nothing
+here imports streamlit.
+"""
+
+from optical.explore._launch import ExperimentJob, experiment_commands, parse_progress
+from optical.explore._plans import axis_labels, plan_for_pair, top_alignments
+from optical.explore._queries import MAX_QUERY_CHARS, Query, clean_query
+from optical.explore._runs import (
+    Gallery,
+    RunInfo,
+    RunModels,
+    describe_runs,
+    load_gallery,
+    load_models,
+    read_metrics,
+    resource_fit,
+)
+from optical.explore._search import SearchResult, embed_image, rank_captions, read_image, search_images
+
+__all__ = [
+    "MAX_QUERY_CHARS",
+    "ExperimentJob",
+    "Gallery",
+    "Query",
+    "RunInfo",
+    "RunModels",
+    "SearchResult",
+    "axis_labels",
+    "clean_query",
+    "describe_runs",
+    "embed_image",
+    "experiment_commands",
+    "load_gallery",
+    "load_models",
+    "parse_progress",
+    "plan_for_pair",
+    "rank_captions",
+    "read_metrics",
+    "read_image",
+    "resource_fit",
+    "search_images",
+    "top_alignments",
+]

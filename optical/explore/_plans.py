@@ -1,0 +1,49 @@
+"""Transport plans for any sentence pair, as the experiment saves them for its own samples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from optical.distill._models import ProjectedTextEncoder
+
+
+def plan_for_pair(
+    student: ProjectedTextEncoder, teacher: ProjectedTextEncoder, foreign: str, english: str, config: dict
+) -> dict:
+    """The plan T (n, m) between ``student``'s tokens of ``foreign`` and ``teacher``'s of ``english``.
+
+    Uses the run's OT settings (``config``: ``ot_reg``, ``ot_cost``, ``ot_iters``) and returns the same dict as
+    the run's ``plans.json`` entries: tokens of both sides, ``plan``, ``cost`` and ``loss`` = <T, C>.
+    """
+    from optical.distill.losses import OpticalLoss
+    from optical.experiment._plans import transport_sample
+
+    loss = OpticalLoss(reg=config["ot_reg"], cost=config["ot_cost"], n_iter=config["ot_iters"])
+    return transport_sample(student, teacher, foreign, english, loss)
+
+
+def top_alignments(sample: dict, k: int = 10) -> list[dict]:
+    """The ``k`` heaviest token pairs of a plan: foreign and English token, transported mass (share), cost."""
+    plan, cost = np.asarray(sample["plan"]), np.asarray(sample["cost"])  # (n, m) each
+    if plan.size == 0:
+        return []
+    share = plan / plan.sum()
+    order = np.argsort(share, axis=None)[::-1][:k]
+    rows, cols = np.unravel_index(order, share.shape)
+    return [
+        {
+            "foreign": sample["foreign_tokens"][i],
+            "english": sample["english_tokens"][j],
+            "mass": float(share[i, j]),
+            "cost": float(cost[i, j]),
+        }
+        for i, j in zip(rows, cols)
+    ]
+
+
+def axis_labels(tokens: list[str]) -> list[str]:
+    """Tokens numbered by position (``"3 ▁apfel"``), so repeated tokens stay separate rows of a heatmap."""
+    return [f"{i} {token}" for i, token in enumerate(tokens)]

@@ -1,0 +1,198 @@
+"""Reading run folders for the app: an overview of every run, its metrics, its models and its test gallery.
+
+Heavy modules (torch, transformers) are imported inside the functions that load models, so listing runs
+and drawing their tables stays fast (the app's Home renders before any model is loaded).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from optical.errors import OpticalError
+from optical.runs import Run, RunFormatError, list_runs
+
+if TYPE_CHECKING:
+    import faiss
+
+    from optical.distill._models import DualEncoder, ProjectedTextEncoder
+
+_METRICS_KEYS = ("languages", "methods", "resource", "results")
+
+
+@dataclass
+class RunInfo:
+    """One line of the run overview: ``state`` is ``Run.state`` (running | done | failed | interrupted), or
+    unreadable with ``error`` set."""
+
+    run_id: str
+    path: Path
+    state: str
+    methods_done: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    dataset: str | None = None
+    started: float | None = None
+    error: str | None = None
+    has_results: bool = False  # metrics.json exists (partial while running)
+
+    @property
+    def label(self) -> str:
+        return f"{self.run_id} ({self.state})"
+
+
+def describe_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every run folder under ``cache/runs`` (newest first), unreadable ones included with their error."""
+    infos = []
+    for run in list_runs(root):
+        try:
+            status, state, config = run.status, run.state, run.config
+        except RunFormatError as err:
+            infos.append(RunInfo(run.run_id, run.path, "unreadable", error=str(err)))
+            continue
+        infos.append(
+            RunInfo(
+                run.run_id,
+                run.path,
+                state,
+                methods_done=list(status.get("methods_done") or []),
+                languages=list(config.get("languages") or []),
+                dataset=config.get("dataset"),
+                started=status.get("started"),
+                error=status.get("error"),
+                has_results=(run.path / "metrics.json").is_file(),
+            )
+        )
+    return infos
+
+
+def read_metrics(run: Run) -> dict:
+    """``metrics.json`` of ``run``, checked to be one this version draws (RunFormatError otherwise)."""
+    metrics = run.metrics()
+    missing = [key for key in _METRICS_KEYS if key not in metrics] if isinstance(metrics, dict) else list(_METRICS_KEYS)
+    if missing or metrics.get("format", 1) != 1:
+        raise RunFormatError(
+            f"{run.path / 'metrics.json'}: not a metrics file this version reads (missing {missing or 'nothing'}, "
+            f"format {metrics.get('format') if isinstance(metrics, dict) else None!r}); re-run the experiment"
+        )
+    return metrics
+
+
+def resource_fit(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Points and least-squares lines of a metric against log10 CC-100 size, per method.
+
+    ``table`` is ``optical.experiment.recall_table`` output. English and languages without a size (unseen by
+    XLM-R) are left out, as in ``optical.evaluate.disparity``. Returns ``(points, fits)``: points with a
+    ``log10_gib`` column; fits with ``method, slope, intercept, n`` (slope: points per 10x more data).
+    """
+    points = table[(table["language"] != "en") & table["cc100_gib"].notna()].copy()
+    points["log10_gib"] = np.log10(points["cc100_gib"].astype(float))
+    rows = []
+    for method, group in points.groupby("method", sort=False):
+        if group["log10_gib"].nunique() >= 2:
+            slope, intercept = np.polyfit(group["log10_gib"], group["value"], 1)
+            rows.append({"method": method, "slope": float(slope), "intercept": float(intercept), "n": len(group)})
+    return points, pd.DataFrame(rows, columns=["method", "slope", "intercept", "n"])
+
+
+@dataclass
+class RunModels:
+    """The models of one run: the teacher (``zero-shot`` is the teacher applied to any language) and students."""
+
+    teacher: DualEncoder
+    students: dict[str, ProjectedTextEncoder]
+    config: dict
+
+    @property
+    def text_models(self) -> dict[str, ProjectedTextEncoder]:
+        """Method -> text model: ``zero-shot`` (the teacher) first, then each student."""
+        return {"zero-shot": self.teacher, **self.students}
+
+
+def load_models(run: Run) -> RunModels:
+    """Load the teacher and every finished student; students share the teacher's frozen word embeddings.
+
+    A model folder that is missing, of another format or damaged raises an OpticalError naming it.
+    """
+    from optical.distill._models import DualEncoder, ProjectedTextEncoder
+    from optical.experiment import TRAINED_METHODS
+
+    config = run.config
+    if not (run.teacher_dir / "optical_model.json").is_file():
+        raise RunFormatError(f"{run.teacher_dir}: the run has no teacher yet (incomplete or failed run)")
+    teacher = _load(DualEncoder.load, run.teacher_dir)
+    students = {
+        method: _load(ProjectedTextEncoder.load, run.student_dir(method), shared_text=teacher.text)
+        for method in TRAINED_METHODS
+        if method in config.get("methods", []) and (run.student_dir(method) / "optical_model.json").is_file()
+    }
+    return RunModels(teacher, students, config)
+
+
+def _load(loader, folder: Path, **kwargs):
+    """``loader(folder)`` in eval mode, with errors of damaged folders (not OpticalErrors) turned into one."""
+    try:
+        return loader(folder, **kwargs).eval()
+    except OpticalError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise RunFormatError(f"{folder}: cannot load the model ({type(err).__name__}: {err})") from None
+
+
+@dataclass
+class Gallery:
+    """A run's test gallery: image files, groups of interchangeable images, captions per language, embeddings.
+
+    ``embeddings`` (I, D) are the teacher's L2-normalised image embeddings; ``captions[lang]`` holds
+    ``texts`` (Q,) and ``image`` (Q,) indices into ``images``.
+    """
+
+    images: list[Path]
+    groups: list[str]
+    captions: dict[str, dict[str, list]]
+    embeddings: np.ndarray
+
+    @functools.cached_property
+    def index(self) -> np.ndarray | faiss.Index:
+        """What ``optical.evaluate.search`` searches: the array, or a faiss index for large galleries."""
+        from optical.evaluate import FAISS_MIN_GALLERY, build_index
+
+        return build_index(self.embeddings) if len(self.embeddings) >= FAISS_MIN_GALLERY else self.embeddings
+
+    def test_pairs(self, language: str) -> list[tuple[str, str, int]]:
+        """(caption in ``language``, an English caption of the same image, image index) for each test caption."""
+        english: dict[int, str] = {}
+        for text, image in zip(self.captions.get("en", {}).get("texts", []), self.captions.get("en", {}).get("image", [])):
+            english.setdefault(int(image), text)
+        entry = self.captions.get(language, {"texts": [], "image": []})
+        return [(t, english[int(i)], int(i)) for t, i in zip(entry["texts"], entry["image"]) if int(i) in english]
+
+    def relevant(self, image: int) -> set[int]:
+        """Images interchangeable with ``image`` (same group): any of them is a correct hit."""
+        return {i for i, g in enumerate(self.groups) if g == self.groups[image]}
+
+
+def load_gallery(run: Run) -> Gallery:
+    """Read ``gallery.json`` and ``gallery.npy``; RunFormatError when they are missing or disagree."""
+    data = run.gallery()
+    file = run.path / "gallery.npy"
+    try:
+        embeddings = np.load(file)
+    except FileNotFoundError:
+        raise RunFormatError(f"{file}: missing (the run is incomplete)") from None
+    except (OSError, ValueError) as err:
+        raise RunFormatError(f"{file}: unreadable ({err})") from None
+    try:
+        gallery = Gallery([Path(p) for p in data["images"]], list(data["groups"]), dict(data["captions"]), embeddings)
+    except (KeyError, TypeError) as err:
+        raise RunFormatError(f"{run.path / 'gallery.json'}: not a gallery this version reads ({err!r})") from None
+    if embeddings.ndim != 2 or len(embeddings) != len(gallery.images) or len(gallery.groups) != len(gallery.images):
+        raise RunFormatError(
+            f"{run.path}: gallery.npy has shape {embeddings.shape} for {len(gallery.images)} images in gallery.json"
+        )
+    return gallery
+

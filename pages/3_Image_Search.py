@@ -1,0 +1,67 @@
+"""Image search: a query in any language against the test gallery, each model side by side; or an uploaded
+image against the test captions."""
+
+import streamlit as st
+
+import app_resources as res
+from optical import explore
+from optical.errors import InputError
+
+st.set_page_config(page_title="Image search · optical", page_icon="🌍", layout="wide")
+st.title("Image search")
+
+info, run = res.select_run()
+gallery = res.gallery(info)
+models = res.models(info).text_models
+k = st.sidebar.slider("Results per model", 1, min(20, len(gallery.images)), min(5, len(gallery.images)))
+mode = st.radio("Search", ["Text → images", "Image → captions"], horizontal=True)
+languages = [lang for lang in gallery.captions if gallery.captions[lang]["texts"]]
+
+if mode == "Image → captions":
+    language = st.selectbox("Captions in", languages)
+    upload = st.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "gif", "webp", "bmp"])
+    if upload is None:
+        res.stop_with("Upload an image to see which test captions each model ranks highest.", "info")
+    image = res.or_stop(explore.read_image, upload.getvalue(), upload.name)
+    st.image(image, width=160)
+    ranked = explore.rank_captions(
+        image, res.image_encoder(info), res.models(info).teacher, res.caption_embeddings(info, language), k
+    )
+    texts = gallery.captions[language]["texts"]
+    for column, (method, result) in zip(st.columns(len(ranked)), ranked.items()):
+        column.markdown(f"**{method}** · {result.latency_ms:.1f} ms")
+        column.table({"caption": [texts[i] for i in result.indices], "score": [f"{s:.3f}" for s in result.scores]})
+    st.stop()
+
+source = st.radio("Query", ["Type a query", "Pick a test caption"], horizontal=True)
+truth, english = None, None
+if source == "Pick a test caption":
+    language = st.selectbox("Language", [lang for lang in languages if lang != "en"] or languages)
+    pairs = gallery.test_pairs(language)
+    if not pairs:
+        res.stop_with(f"No {language} test caption has an English counterpart in this run.", "info")
+    text, english, truth = st.selectbox("Caption", pairs, format_func=lambda pair: pair[0])
+else:
+    text = st.text_input("Query, in any language", placeholder="ein roter Apfel · تفاحة حمراء · 🍎")
+try:
+    query = explore.clean_query(text)
+except InputError as err:
+    res.stop_with(str(err), "info")
+if query.notice:
+    st.warning(query.notice)
+
+columns = {f"{m} (teacher)" if m == "zero-shot" else m: (model, query.text) for m, model in models.items()}
+if english is not None:
+    columns["teacher, English caption"] = (models["zero-shot"], english)
+relevant = gallery.relevant(truth) if truth is not None else set()
+for column, (name, (model, text)) in zip(st.columns(len(columns)), columns.items()):
+    result = explore.search_images(model, text, gallery.index, k)
+    column.markdown(f"**{name}**")
+    column.caption(f"{result.latency_ms:.1f} ms (search {result.search_ms:.2f} ms)")
+    for rank, (index, score) in enumerate(zip(result.indices, result.scores), start=1):
+        hit = column.container(border=index in relevant)
+        path = gallery.images[index]
+        if path.is_file():
+            hit.image(str(path), width=120)
+        mark = " · ✅ ground truth" if index in relevant else ""
+        hit.caption(f"{rank}. {path.stem} · {score:.3f}{mark}")

@@ -1,0 +1,139 @@
+"""A tiny run folder for the app's tests and bench, built directly (no experiment run): tiny random models,
+a few PNG stamps, the gallery, metrics from random ranks, transport-plan samples; plus broken runs."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from optical.atomic import atomic_write_bytes, atomic_write_json
+from optical.distill._models import DualEncoder, ProjectedTextEncoder
+from optical.distill.losses import OpticalLoss
+from optical.experiment import ExperimentConfig, summarize
+from optical.experiment._plans import transport_sample
+from optical.runs import RUN_FORMAT
+from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
+
+IMAGE_DIM = 1280  # EfficientNet-Lite0 features: the fixture's config names that tower
+# (english caption, group, colour, {language: caption}) per gallery image; images 0 and 1 share a caption group
+STAMPS = [
+    ("a red apple", "apple", (220, 30, 30), {"de": "ein roter apfel", "fr": "une pomme rouge", "ga": "ull dearg", "zu": "i apula"}),
+    ("a red apple", "apple", (200, 40, 40), {"de": "der apfel", "fr": "la pomme", "ga": "an t ull", "zu": "apula"}),
+    ("the green tree", "tree", (30, 160, 60), {"de": "der gruene baum", "fr": "l arbre vert", "ga": "an crann", "zu": "isihlahla"}),
+    ("a blue boat", "boat", (30, 60, 200), {"de": "ein blaues boot", "fr": "un bateau bleu", "ga": "bad gorm", "zu": "isikebhe"}),
+    ("the dog", "dog", (120, 90, 40), {"de": "der hund", "fr": "le chien", "ga": "an madra", "zu": "inja"}),
+    ("the cat", "cat", (90, 90, 90), {"de": "die katze", "fr": "le chat", "ga": "an cat", "zu": "ikati"}),
+]
+LANGUAGES = ["en", "de", "fr", "ga", "zu"]
+METHODS = ["zero-shot", "mse", "optical"]
+
+
+def build_runs(root: Path) -> dict[str, Path]:
+    """Under ``root`` (an OPTICAL_CACHE): the tiny run ``tiny`` and the broken runs the app must explain.
+
+    Returns run id -> folder: ``tiny`` (done, complete), ``failed`` (failed before any result), ``interrupted``
+    (marked running, but its process is gone), ``old-format``
+    (status of another format version), ``no-metrics`` (done, but metrics.json and models are missing).
+    """
+    runs = root / "runs"
+    images = _write_images(root / "stamps-images")
+    tiny = _tiny_run(runs / "tiny", images, root / "models")
+    config = {"dataset": "stamps", "languages": LANGUAGES[1:], "methods": METHODS}
+    atomic_write_json(runs / "failed" / "config.json", config)
+    atomic_write_json(
+        runs / "failed" / "status.json",
+        {"format": RUN_FORMAT, "state": "failed", "error": "RuntimeError: out of memory", "methods_done": []},
+    )
+    atomic_write_json(runs / "interrupted" / "config.json", config)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    atomic_write_json(
+        runs / "interrupted" / "status.json",
+        {"format": RUN_FORMAT, "state": "running", "pid": dead.pid, "host": socket.gethostname(), "methods_done": []},
+    )
+    atomic_write_json(runs / "old-format" / "config.json", config)
+    atomic_write_json(runs / "old-format" / "status.json", {"format": 0, "state": "done"})
+    atomic_write_json(runs / "no-metrics" / "config.json", config)
+    atomic_write_json(runs / "no-metrics" / "status.json", {"format": RUN_FORMAT, "state": "done", "methods_done": METHODS})
+    return {name: runs / name for name in ("tiny", "failed", "interrupted", "old-format", "no-metrics")}
+
+
+def png_bytes(colour=(200, 30, 30), size=(40, 24), alpha: bool = True) -> bytes:
+    """A small PNG: a coloured disc on a transparent (or white) background."""
+    img = Image.new("RGBA", size, (0, 0, 0, 0) if alpha else (255, 255, 255, 255))
+    img.paste((*colour, 255), (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4))
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _write_images(folder: Path) -> list[Path]:
+    paths = []
+    for i, (_, _, colour, _) in enumerate(STAMPS):
+        path = folder / f"stamp{i}.png"
+        atomic_write_bytes(path, png_bytes(colour))
+        paths.append(path)
+    return paths
+
+
+def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
+    text_path = saved_tiny_text_encoder(models)
+    config = ExperimentConfig(
+        languages=LANGUAGES[1:], methods=METHODS, text_encoder=str(text_path), embed_dim=16, bootstrap=50, plan_samples=2
+    )
+    atomic_write_json(path / "config.json", config.to_dict())
+    teacher = DualEncoder(tiny_text_encoder(models / "build"), config.embed_dim, IMAGE_DIM)
+    teacher.save(path / "teacher")
+    students: dict[str, ProjectedTextEncoder] = {"zero-shot": teacher}
+    for seed, method in enumerate(METHODS[1:], start=1):
+        student = teacher.text_side()
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            student.proj.weight.add_(0.5 * torch.randn_like(student.proj.weight))
+        student.save(path / "students" / method)
+        students[method] = student
+
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        gallery = teacher.encode_image_features(torch.from_numpy(rng.normal(size=(len(STAMPS), IMAGE_DIM)).astype(np.float32)))
+    buffer = io.BytesIO()
+    np.save(buffer, gallery.numpy().astype(np.float32))
+    atomic_write_bytes(path / "gallery.npy", buffer.getvalue())
+    captions = {"en": {"texts": [s[0] for s in STAMPS], "image": list(range(len(STAMPS)))}}
+    for lang in LANGUAGES[1:]:
+        captions[lang] = {"texts": [s[3][lang] for s in STAMPS], "image": list(range(len(STAMPS)))}
+    atomic_write_json(
+        path / "gallery.json", {"images": [str(p) for p in images], "groups": [s[1] for s in STAMPS], "captions": captions}
+    )
+
+    ranks = {
+        method: {
+            lang: (rng.integers(0, 3 + 2 * i, size=len(STAMPS)), rng.integers(0, 3 + 2 * i, size=len(STAMPS)))
+            for i, lang in enumerate(LANGUAGES)
+        }
+        for method in METHODS
+    }
+    metrics = summarize(ranks, n_boot=config.bootstrap, seed=0)
+    metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True})
+    atomic_write_json(path / "metrics.json", metrics)
+
+    loss = OpticalLoss(reg=config.ot_reg, cost=config.ot_cost, n_iter=config.ot_iters)
+    plans = [
+        {"method": method, "language": lang, **transport_sample(model, teacher, STAMPS[i][3][lang], STAMPS[i][0], loss)}
+        for lang in LANGUAGES[1:]
+        for i in range(config.plan_samples)
+        for method, model in students.items()
+    ]
+    atomic_write_json(path / "plans.json", plans)
+    atomic_write_json(
+        path / "status.json",
+        {"format": RUN_FORMAT, "state": "done", "error": None, "started": 0.0, "finished": 1.0, "methods_done": METHODS},
+    )
+    return path

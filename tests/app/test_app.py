@@ -1,0 +1,172 @@
+"""Every page under streamlit's AppTest on the tiny run folder, bad input included: messages, never tracebacks."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app_resources
+from optical import explore
+from tests.app.fixtures import png_bytes
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"
+
+
+def open_app(page: str | None = None, run_id: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if run_id:
+        at.session_state["run_id"] = run_id
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_home_shows_runs_headline_and_verdict(cache):
+    at = open_app()
+    assert not at.error
+    runs, headline, disparity = at.dataframe
+    assert set(runs.value["run"]) == {"tiny", "failed", "interrupted", "old-format", "no-metrics"}
+    problems = dict(zip(runs.value["run"], runs.value["problem"]))
+    assert "format 0" in problems["old-format"] and "out of memory" in problems["failed"]
+    assert list(headline.value.index) == ["en", "de", "fr", "ga", "zu"]
+    assert {"zero-shot", "mse", "optical"} <= set(headline.value.columns)
+    assert "[" in headline.value.loc["de", "optical"]  # value with its CI
+    assert "slope_log_size" in disparity.value.index
+    assert "Verdict" in texts(at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("run_id", "message"),
+    [
+        ("old-format", "run format 0"),
+        ("failed", "metrics.json: missing"),
+        ("interrupted", "metrics.json: missing"),
+        ("no-metrics", "metrics.json: missing"),
+    ],
+)
+def test_broken_runs_give_a_message_on_every_page(cache, run_id, message):
+    for page in (None, RECALL, SEARCH, TRANSPORT):
+        at = open_app(page, run_id)
+        assert not at.exception
+        shown = texts(at.error)
+        if page in (SEARCH, TRANSPORT) and run_id != "old-format":
+            assert "gallery.json: missing" in shown
+        else:
+            assert message in shown, (page, shown)
+
+
+def test_home_without_runs_starts_the_experiment_with_progress(empty_cache, monkeypatch):
+    script = "import time; print('[  0%] encoding images', flush=True); print('[ 40%] method mse', flush=True); time.sleep(60)"
+    monkeypatch.setattr(explore, "experiment_commands", lambda preset, run_id: [[sys.executable, "-c", script]])
+    at = open_app()
+    assert "No run yet" in texts(at.info)
+    at.radio[0].set_value("quick")
+    at.button[0].click().run()
+    (job,) = app_resources.jobs().values()
+    try:
+        deadline = time.time() + 30
+        while explore.parse_progress(job.log_lines()) != (0.4, "method mse") and time.time() < deadline:
+            time.sleep(0.2)
+        at.run()
+        assert not at.exception
+        assert at.progress[0].value == 40
+        assert "method mse" in texts(at.code)
+        assert at.button(key=f"stop-{job.run_id}")
+    finally:
+        job.stop()
+        job.wait(10)
+    assert job.state == "stopped"
+
+
+def test_home_explains_a_failed_experiment(empty_cache, monkeypatch):
+    script = "import sys; print('error: the stamps dataset is missing', file=sys.stderr); sys.exit(2)"
+    monkeypatch.setattr(explore, "experiment_commands", lambda preset, run_id: [[sys.executable, "-c", script]])
+    at = open_app()
+    at.button[0].click().run()
+    (job,) = app_resources.jobs().values()
+    assert job.wait(30) == "failed"
+    at.run()
+    assert not at.exception
+    assert "exit status 2" in texts(at.error) and "stamps dataset is missing" in texts(at.code)
+
+
+def test_recall_page_draws_bars_scatter_and_offers_the_csv(cache):
+    at = open_app(RECALL)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2
+    assert at.get("download_button")
+    fits = at.dataframe[-1].value
+    assert set(fits["method"]) == {"zero-shot", "mse", "optical"}
+    at.sidebar.selectbox[1].set_value("R@1").run()
+    at.sidebar.radio[0].set_value("i2t").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+    assert "i2t_R@1" in texts(at.subheader)
+
+
+def test_transport_page_heatmaps_for_saved_and_typed_pairs(cache):
+    at = open_app(TRANSPORT)
+    assert len(at.get("plotly_chart")) == 4  # plan and cost, for optical and mse
+    assert "OPTICAL vs MSE" in texts(at.markdown)
+    alignments = at.dataframe[0].value
+    assert {"foreign", "english", "mass", "cost"} <= set(alignments.columns)
+    at.radio[0].set_value("Type both sentences").run()
+    assert "Type both sentences" in texts(at.info)  # nothing typed yet
+    at.text_input[0].input("der rote hund").run()
+    at.text_input[1].input("the red dog").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 4
+    assert "⟨T, C⟩" in texts(at.subheader)
+    at.text_input[0].input("🍎" * 10_000).run()
+    at.text_input[1].input("תפוח אדום").run()
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 4
+    assert "only the first" in texts(at.warning)
+
+
+@pytest.mark.parametrize(
+    "query", ["ein roter apfel", "🍎🍏🌳", "تفاحة حمراء", "אדום", "apfel " * 2000], ids=["de", "emoji", "ar", "he", "long"]
+)
+def test_image_search_answers_any_query(cache, query):
+    at = open_app(SEARCH)
+    assert "empty" in texts(at.info)  # no query yet
+    at.text_input[0].input(query).run()
+    assert not at.exception and not at.error
+    assert len(at.image) == 3 * 5  # zero-shot, mse, optical; top 5 each
+    assert texts(at.caption).count(" ms (search") == 3
+    if len(query) > explore.MAX_QUERY_CHARS:
+        assert "only the first" in texts(at.warning)
+
+
+def test_image_search_rejects_a_blank_query(cache):
+    at = open_app(SEARCH)
+    at.text_input[0].input(" \u200f\t ").run()
+    assert not at.exception and "empty" in texts(at.info) and not at.image
+
+
+def test_image_search_marks_the_ground_truth_of_a_test_caption(cache):
+    at = open_app(SEARCH)
+    at.radio[1].set_value("Pick a test caption").run()
+    assert not at.exception
+    assert len(at.image) == 4 * 5  # plus the teacher on the English caption
+    assert "✅ ground truth" in texts(at.caption)
+
+
+def test_image_upload_ranks_captions_and_rejects_non_images(cache):
+    at = open_app(SEARCH)
+    at.radio[0].set_value("Image → captions").run()
+    assert "Upload an image" in texts(at.info)
+    at.file_uploader[0].set_value(("apple.png", png_bytes(), "image/png")).run()
+    assert not at.exception and not at.error
+    assert len(at.table) == 3
+    at.file_uploader[0].set_value(("notes.png", b"these are not pixels", "image/png")).run()
+    assert not at.exception
+    assert "not an image" in texts(at.error)

@@ -1,0 +1,167 @@
+"""The app's library side (no streamlit): queries, run reading, search, caption ranking, plans, the launcher."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from optical import explore
+from optical.errors import InputError, OpticalError
+from optical.evaluate import disparity
+from optical.experiment import recall_table
+from optical.runs import RunFormatError, load_run
+from tests.app.fixtures import STAMPS, png_bytes
+
+
+def test_clean_query_keeps_any_script_and_explains_changes():
+    assert explore.clean_query("  ein roter Apfel ").text == "ein roter Apfel"
+    assert explore.clean_query("🍎").text == "🍎"
+    assert explore.clean_query("تفاحة حمراء").text == "تفاحة حمراء"
+    long = explore.clean_query("x" * 10_000)
+    assert len(long.text) == explore.MAX_QUERY_CHARS and "10,000 characters" in long.notice
+    for blank in ("", None, "   ", "\u200f\u200b", "\n\t"):
+        with pytest.raises(InputError, match="empty"):
+            explore.clean_query(blank)
+
+
+def test_describe_runs_reports_every_state(cache):
+    infos = {info.run_id: info for info in explore.describe_runs()}
+    assert infos["tiny"].state == "done" and infos["tiny"].has_results
+    assert infos["tiny"].methods_done == ["zero-shot", "mse", "optical"]
+    assert infos["failed"].state == "failed" and "out of memory" in infos["failed"].error
+    assert infos["interrupted"].state == "interrupted"
+    assert infos["old-format"].state == "unreadable" and "format 0" in infos["old-format"].error
+    assert not infos["no-metrics"].has_results
+
+
+def test_read_metrics_rejects_foreign_files(cache, tmp_path):
+    run = load_run("tiny")
+    assert explore.read_metrics(run)["methods"] == ["zero-shot", "mse", "optical"]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("status.json", "config.json"):
+        (copy / name).write_text((run.path / name).read_text())
+    (copy / "metrics.json").write_text(json.dumps({"results": {}}))
+    with pytest.raises(RunFormatError, match="missing"):
+        explore.read_metrics(load_run(copy))
+
+
+def test_resource_fit_matches_the_disparity_slope(cache):
+    metrics = explore.read_metrics(load_run("tiny"))
+    points, fits = explore.resource_fit(recall_table(metrics))
+    assert "en" not in set(points["language"]) and "zu" not in set(points["language"])  # reference; unseen
+    for fit in fits.itertuples():
+        mr = {lang: r["metrics"]["mR"] for lang, r in metrics["results"][fit.method].items()}
+        assert fit.slope == pytest.approx(disparity(mr)["slope_log_size"])
+
+
+def test_search_images_ranks_the_gallery_and_times_itself(cache):
+    run = load_run("tiny")
+    models, gallery = explore.load_models(run), explore.load_gallery(run)
+    assert set(models.text_models) == {"zero-shot", "mse", "optical"}
+    shared = models.teacher.text.model.get_input_embeddings()
+    assert all(s.text.model.get_input_embeddings() is shared for s in models.students.values())
+    result = explore.search_images(models.students["optical"], "der hund", gallery.index, k=3)
+    query = models.students["optical"].encode(["der hund"]).numpy()[0]
+    expected = np.argsort(-(gallery.embeddings @ query))[:3]
+    np.testing.assert_array_equal(result.indices, expected)
+    assert np.all(np.diff(result.scores) <= 0) and result.latency_ms >= result.search_ms > 0
+    assert gallery.relevant(0) == {0, 1}  # two apples, one caption group
+    assert [pair[2] for pair in gallery.test_pairs("de")] == list(range(len(STAMPS)))
+
+
+def test_gallery_that_disagrees_with_its_embeddings_is_rejected(cache, tmp_path):
+    run = load_run("tiny")
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("status.json", "config.json", "gallery.json"):
+        (copy / name).write_text((run.path / name).read_text())
+    np.save(copy / "gallery.npy", np.zeros((2, 16), dtype=np.float32))
+    with pytest.raises(RunFormatError, match="shape"):
+        explore.load_gallery(load_run(copy))
+    (copy / "gallery.npy").unlink()
+    with pytest.raises(RunFormatError, match="missing"):
+        explore.load_gallery(load_run(copy))
+
+
+def test_models_of_an_incomplete_run_raise_a_clear_error(cache):
+    with pytest.raises(OpticalError, match="no teacher"):
+        explore.load_models(load_run("no-metrics"))
+
+
+def test_uploaded_image_ranks_captions_per_method(cache):
+    from optical.encoders import create_image_encoder
+
+    run = load_run("tiny")
+    models, gallery = explore.load_models(run), explore.load_gallery(run)
+    image = explore.read_image(png_bytes(alpha=True), "apple.png")
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)  # transparency onto white
+    encoder = create_image_encoder(run.config["image_encoder"])
+    embedding = explore.embed_image(image, encoder, models.teacher)
+    assert embedding.shape == (1, 16)
+    captions = {m: model.encode(gallery.captions["de"]["texts"]).numpy() for m, model in models.text_models.items()}
+    ranked = explore.rank_captions(image, encoder, models.teacher, captions, k=2)
+    assert set(ranked) == {"zero-shot", "mse", "optical"}
+    for method, result in ranked.items():
+        scores = captions[method] @ embedding[0]  # (Q,)
+        np.testing.assert_allclose(result.scores, np.sort(scores)[::-1][:2], atol=1e-5)  # ties may swap indices
+        np.testing.assert_allclose(scores[result.indices], result.scores, atol=1e-5)
+        assert result.latency_ms > result.search_ms
+    for data in (b"", b"GIF89a but not really", b"%PDF-1.4"):
+        with pytest.raises(InputError, match="notes.pdf"):
+            explore.read_image(data, "notes.pdf")
+
+
+def test_plan_for_pair_matches_the_saved_sample(cache):
+    run = load_run("tiny")
+    models = explore.load_models(run)
+    saved = next(p for p in run.plans() if p["method"] == "optical")
+    sample = explore.plan_for_pair(models.students["optical"], models.teacher, saved["foreign"], saved["english"], run.config)
+    np.testing.assert_allclose(sample["plan"], saved["plan"], atol=1e-6)
+    assert sample["loss"] == pytest.approx(saved["loss"], abs=1e-6)
+    top = explore.top_alignments(sample, k=3)
+    plan = np.asarray(sample["plan"])
+    assert top[0]["mass"] == pytest.approx(plan.max() / plan.sum())
+    assert [t["mass"] for t in top] == sorted((t["mass"] for t in top), reverse=True)
+    assert explore.axis_labels(["[UNK]", "[UNK]"]) == ["0 [UNK]", "1 [UNK]"]
+
+
+def test_parse_progress_takes_the_last_progress_line():
+    lines = ["run folder: x", "[  0%] encoding images", "Epoch 1: 50%|###", "[ 25%] method zero-shot", "done?"]
+    assert explore.parse_progress(lines) == (0.25, "method zero-shot")
+    assert explore.parse_progress(["nothing yet"]) is None
+
+
+def test_experiment_commands_prepare_then_run():
+    prepare, run = explore.experiment_commands("quick", "r1", python="py")
+    assert prepare == ["py", "-m", "optical", "prepare"]
+    assert run == ["py", "-m", "optical", "run", "--preset", "quick", "--run-id", "r1"]
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_job_runs_commands_in_order_and_reads_progress(tmp_path):
+    job = explore.ExperimentJob(
+        "j", [_python("print('prepared')"), _python("print('[ 50%] half\\r[100%] done')")], tmp_path / "j.log"
+    ).start()
+    assert job.wait(60) == "done" and job.returncode == 0
+    assert job.progress() == (1.0, "done")
+    assert "prepared" in job.log_lines()[1]
+
+
+def test_job_stops_at_the_first_failure(tmp_path):
+    job = explore.ExperimentJob("j", [_python("raise SystemExit(3)"), _python("print('never')")], tmp_path / "j.log")
+    assert job.start().wait(60) == "failed" and job.returncode == 3
+    assert not any("never" in line for line in job.log_lines())
+    assert job.progress()[1] == "preparing the offline assets"
+
+
+def test_job_can_be_stopped(tmp_path):
+    job = explore.ExperimentJob("j", [_python("import time; time.sleep(60)")], tmp_path / "j.log").start()
+    job.stop()
+    assert job.wait(30) == "stopped"
