@@ -54,7 +54,9 @@ def pot_loop(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter:
     for C in cost:
         a = torch.full((C.shape[0],), 1 / C.shape[0], device=C.device)
         b = torch.full((C.shape[1],), 1 / C.shape[1], device=C.device)
-        plan, log = ot.sinkhorn(a, b, C.detach(), reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, log=True)
+        plan, log = ot.sinkhorn(
+            a, b, C.detach(), reg, method="sinkhorn_log", numItermax=max_iter, stopThr=tol, log=True
+        )
         values.append((plan * C).sum())
         iters = max(iters, log["niter"] + 1)
     loss = torch.stack(values).mean()
@@ -102,9 +104,12 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-6, help="marginal tolerance (L2), all methods")
     parser.add_argument("--max-iter", type=int, default=1000, help="iteration cap, all methods")
     parser.add_argument("--dim", type=int, default=384, help="token width d")
-    parser.add_argument("--noise", type=float, default=3.0, help="noise on the teacher states (less: sharper plans, more iterations)")
+    parser.add_argument(
+        "--noise", type=float, default=3.0, help="teacher-state noise (less: sharper plans, more iterations)"
+    )
     args = parser.parse_args()
-    print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim} noise={args.noise}")
+    print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim}", end=" ")
+    print(f"noise={args.noise}")
     print(f"{'B':>4} {'n':>4} {'m':>4} {'method':<9} {'wall ms':>10} {'CPU ms':>10} {'iters':>6} {'loss':>10}")
     ratios = []
     for size in SIZES:
@@ -118,7 +123,7 @@ def main() -> None:
     first = ratios[0][1]
     print(
         "budget (first size, wall): "
-        + ", ".join(f"{name} >= {need}x: {'met' if first[name][0] >= need else 'MISSED'}" for name, need in BUDGET.items())
+        + ", ".join(f"{name} >= {x}x: {'met' if first[name][0] >= x else 'MISSED'}" for name, x in BUDGET.items())
     )
 
 

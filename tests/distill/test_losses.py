@@ -16,7 +16,8 @@ def _features(seed=0):
     def side(lengths, width):
         mask = (torch.arange(width)[None] < torch.tensor(lengths)[:, None]).long()
         tokens = torch.randn(len(lengths), width, 8, generator=gen) * mask[:, :, None]
-        return {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": torch.randn(3, 8, generator=gen)}
+        sentence = torch.randn(3, 8, generator=gen)
+        return {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": sentence}
 
     return side(LENGTHS_S, 5), side(LENGTHS_T, 6)
 
@@ -30,8 +31,9 @@ def test_optical_batched_equals_per_pair_loop(cost):
     loss.backward()
     batched_grad = student["token_embeddings"].grad.clone()
     student["token_embeddings"].grad = None
+    s_tokens, t_tokens = student["token_embeddings"], teacher["token_embeddings"]
     per_pair = [
-        loss_fn.compute_loss_from_embeddings(student["token_embeddings"][k : k + 1, :n], teacher["token_embeddings"][k : k + 1, :m])
+        loss_fn.compute_loss_from_embeddings(s_tokens[k : k + 1, :n], t_tokens[k : k + 1, :m])
         for k, (n, m) in enumerate(zip(LENGTHS_S, LENGTHS_T))
     ]
     looped = torch.stack(per_pair).mean()
