@@ -25,20 +25,16 @@ from optical.distill.losses import create_loss  # noqa: E402
 from optical.encoders import create_text_encoder  # noqa: E402
 
 
-def step_seconds(student, targets, foreign, eng_idx, loss, optimizer, repeats: int, device, prefix) -> list[float]:
-    """Wall time of ``repeats`` full steps (forward, loss, backward, optimiser) after one warm-up, as in training."""
-    times = []
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
-        value = loss(forward_texts(student, foreign, eng_idx, prefix, device), targets.batch(eng_idx, device))
-        optimizer.zero_grad()
-        value.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:
-            times.append(time.perf_counter() - t0)
-    return times
+def step_seconds(student, targets, foreign, eng_idx, loss, optimizer, device, prefix) -> float:
+    """Wall time of one full step (forward, loss, backward, optimiser), as in training."""
+    t0 = time.perf_counter()
+    value = loss(forward_texts(student, foreign, eng_idx, prefix, device), targets.batch(eng_idx, device))
+    optimizer.zero_grad()
+    value.backward()
+    optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -62,15 +58,21 @@ def main() -> None:
     n_layers = len(teacher.text.model.encoder.layer)
     prefix = FrozenPrefix(teacher, n_layers - args.train_layers, foreign) if use_prefix else None
     print(f"batch {len(foreign)}, top {args.train_layers} layers trainable, frozen-layer cache: {use_prefix}")
-    results = {}
-    for method in ("mse", "optical", "optical+mse"):
+    methods = ("mse", "optical", "optical+mse")
+    setups = {}
+    for method in methods:
         student = teacher.text_side().to(device)
         student.freeze(args.train_layers)
         optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5)
-        times = step_seconds(
-            student, targets, foreign, eng_idx, create_loss(method), optimizer, args.repeats, device, prefix
-        )
-        results[method] = statistics.median(times)
+        setups[method] = (student, create_loss(method), optimizer)
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    for repeat in range(args.repeats + 1):  # round-robin so machine noise hits every method alike; 0 = warm-up
+        for method, (student, loss, optimizer) in setups.items():
+            seconds = step_seconds(student, targets, foreign, eng_idx, loss, optimizer, device, prefix)
+            if repeat:
+                times[method].append(seconds)
+    results = {m: statistics.median(t) for m, t in times.items()}
+    for method in methods:
         print(f"{method:12s} median step {results[method] * 1000:8.1f} ms  (n={args.repeats}, batch {len(foreign)})")
     print(f"ratio optical / mse      = {results['optical'] / results['mse']:.3f}  (budget <= 1.05)")
     print(f"ratio optical+mse / mse  = {results['optical+mse'] / results['mse']:.3f}")
