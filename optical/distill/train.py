@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ class TrainState:
 
     epoch: int = 0  # epochs finished
     step: int = 0
-    best_score: float = -math.inf
+    best_score: float | None = None  # best validation score (None without validation)
     best_epoch: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -108,7 +107,7 @@ def fit(
         record = {"epoch": state.epoch, "loss": total / max(1, len(batches))}
         if validate is not None:
             record["val"] = score = float(validate())
-            if score > state.best_score:
+            if state.best_score is None or score > state.best_score:
                 state.best_score, state.best_epoch = score, state.epoch
                 if is_main_process(info):
                     with atomic_dir(best_dir) as tmp:
