@@ -22,6 +22,8 @@ _WHERE = {
     "format_report": "_report",
     "headline_table": "_report",
     "recall_table": "_report",
+    "paired_table": "_report",
+    "disparity_difference_table": "_report",
     "run_experiment": "_runner",
 }
 
@@ -37,7 +39,14 @@ if TYPE_CHECKING:
         preset,
     )
     from optical.experiment._metrics import summarize, verdict
-    from optical.experiment._report import disparity_table, format_report, headline_table, recall_table
+    from optical.experiment._report import (
+        disparity_difference_table,
+        disparity_table,
+        format_report,
+        headline_table,
+        paired_table,
+        recall_table,
+    )
     from optical.experiment._runner import run_experiment
 
 

@@ -47,6 +47,27 @@ def disparity_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _diff_cell(d: dict | None) -> str | None:
+    if not d or d.get("diff") is None:
+        return None
+    return f"{d['diff']:+5.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"
+
+
+def paired_table(metrics: dict) -> pd.DataFrame:
+    """Per-language paired-bootstrap differences in mR (rows languages, columns "A - B"), cells ``"+d [lo, hi]"``."""
+    data = {pair: {lang: _diff_cell(d) for lang, d in by_lang.items()} for pair, by_lang in metrics["paired"].items()}
+    return pd.DataFrame(data).reindex(index=[lang for lang in metrics["languages"] if lang != "en"])
+
+
+def disparity_difference_table(metrics: dict) -> pd.DataFrame:
+    """Differences of the disparity figures between methods (paired bootstrap), e.g. std(optical) - std(mse)."""
+    data = {
+        pair: {figure: _diff_cell(d) for figure, d in result.get("diff", {}).items()}
+        for pair, result in metrics.get("disparity_difference", {}).items()
+    }
+    return pd.DataFrame(data)
+
+
 def format_report(metrics: dict) -> str:
     """The plain-text report printed by ``python -m optical run`` and ``report``."""
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
@@ -56,6 +77,12 @@ def format_report(metrics: dict) -> str:
             "",
             "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
             disparity_table(metrics).to_string(),
+            "",
+            "Paired bootstrap differences of mR per language (A - B, 95% CI)",
+            paired_table(metrics).to_string(),
+            "",
+            "Differences of the disparity figures (A - B, 95% CI; negative std/gap/slope = A is more even)",
+            disparity_difference_table(metrics).to_string(),
             "",
             metrics.get("verdict", ""),
         ]
