@@ -7,7 +7,7 @@ import io
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -67,11 +67,11 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     ranks: dict[str, dict[str, RankPair]] = {}
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
     methods = list(config.methods)
-    shared: dict = {}  # built by the first trained student, reused by the others
+    ctx = _Context(config, data, teacher, run, info)
     for i, method in enumerate(methods):
         report(0.25 + 0.7 * i / len(methods), f"method {method}")
         t0 = time.time()
-        encode = _method_encoder(method, config, data, teacher, run, info, shared)
+        encode = _method_encoder(method, ctx)
         if is_main_process(info):
             ranks[method] = {
                 lang: _ranks(encode, lang, rs, data.test["en"], test_images) for lang, rs in data.test.items()
@@ -123,16 +123,21 @@ def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> flo
     return retrieval_metrics(t2i, i2t)["mR"]
 
 
-def _method_encoder(
-    method: str,
-    config: ExperimentConfig,
-    data: ExperimentData,
-    teacher: DualEncoder,
-    run: Run,
-    info: DistInfo,
-    shared: dict,
-) -> Callable[[list[str], str], np.ndarray]:
+@dataclass
+class _Context:
+    """What every method of one run reads; ``shared`` holds what the first trained student builds for the rest."""
+
+    config: ExperimentConfig
+    data: ExperimentData
+    teacher: DualEncoder
+    run: Run
+    info: DistInfo
+    shared: dict = field(default_factory=dict)
+
+
+def _method_encoder(method: str, ctx: _Context) -> Callable[[list[str], str], np.ndarray]:
     """A function (captions, language) -> normalised embeddings (N, D) for ``method``."""
+    teacher, config, info = ctx.teacher, ctx.config, ctx.info
     if method == "zero-shot":
         return lambda texts, lang: teacher.encode(texts).numpy()
     if method == "translate-test":
@@ -143,7 +148,7 @@ def _method_encoder(
             return teacher.encode(translate(texts, model, tokenizer)).numpy()
 
         return encode
-    student = _student(method, config, data, teacher, run, info, shared)
+    student = _student(method, ctx)
     return lambda texts, lang: student.encode(texts).numpy()
 
 
@@ -168,21 +173,14 @@ class _Distillation:
         return cls(english_index, foreign, teacher_targets(teacher, list(english)), prefix)
 
 
-def _student(
-    method: str,
-    config: ExperimentConfig,
-    data: ExperimentData,
-    teacher: DualEncoder,
-    run: Run,
-    info: DistInfo,
-    shared: dict[str, _Distillation],
-) -> ProjectedTextEncoder:
+def _student(method: str, ctx: _Context) -> ProjectedTextEncoder:
     """Load the finished student for ``method`` or distil it from the pooled bitext of all languages."""
+    config, teacher, run, info, shared = ctx.config, ctx.teacher, ctx.run, ctx.info, ctx.shared
     folder = run.student_dir(method)
     if (folder / "optical_model.json").is_file():
         return ProjectedTextEncoder.load(folder, shared_text=teacher.text).to(info.device).eval()
     if "distillation" not in shared:
-        shared["distillation"] = _Distillation.build(config, data, teacher)
+        shared["distillation"] = _Distillation.build(config, ctx.data, teacher)
     d = shared["distillation"]
     student = teacher.text_side().to(info.device)
     student.freeze(config.student_train_layers)
