@@ -43,3 +43,29 @@ def saved_tiny_text_encoder(folder: Path) -> Path:
     """A tiny TextEncoder saved as a folder that ``create_text_encoder(path)`` loads."""
     tiny_text_encoder(folder / "build").save(folder / "tiny-text")
     return folder / "tiny-text"
+
+
+def saved_tiny_translator(folder: Path) -> Path:
+    """A tiny random Marian MT model with the tiny tokenizer, saved where ``AutoModelForSeq2SeqLM`` loads it."""
+    from transformers import MarianConfig, MarianMTModel
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    config = MarianConfig(
+        vocab_size=len(tokenizer),
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        forced_eos_token_id=tokenizer.sep_token_id,
+    )
+    MarianMTModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

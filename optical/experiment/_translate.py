@@ -29,6 +29,12 @@ def translate(texts: list[str], model, tokenizer, batch_size: int = 32, max_new_
     out: list[str] = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True)
-        generated = model.generate(**batch.to(device), max_new_tokens=max_new_tokens, num_beams=1, do_sample=False)
+        generated = model.generate(
+            input_ids=batch["input_ids"].to(device),
+            attention_mask=batch["attention_mask"].to(device),
+            max_new_tokens=max_new_tokens,
+            num_beams=1,
+            do_sample=False,
+        )
         out += tokenizer.batch_decode(generated, skip_special_tokens=True)
     return out

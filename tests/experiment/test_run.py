@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from optical.cli import main
 from optical.data import prepare_stamps
@@ -114,3 +115,32 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
     state = json.loads(state_file.read_text())
     assert state["epoch"] == 12 and len(state["history"]) == 12
     assert load_run("killme").state == "done"
+
+
+def test_translate_test_with_a_tiny_marian_model(tiny_setup, tmp_path):
+    from optical.experiment._translate import load_translator, translate
+    from tests.tiny_models import saved_tiny_translator
+
+    for lang in ("de", "fr"):
+        saved_tiny_translator(tmp_path / f"mt-{lang}-en")
+    model, tokenizer = load_translator(str(tmp_path / "mt-{lang}-en"), "de", torch.device("cpu"))
+    out = translate(["ein roter apfel", "der hund"], model, tokenizer, max_new_tokens=5)
+    assert len(out) == 2 and all(isinstance(t, str) for t in out)
+
+    tiny_setup.update(methods=["zero-shot", "translate-test"], mt_model=str(tmp_path / "mt-{lang}-en"))
+    config = ExperimentConfig.from_dict(tiny_setup)
+    metrics = run_experiment(config, create_run(config.to_dict(), "mt"), progress=lambda f, m: None)
+    assert set(metrics["results"]["translate-test"]) == {"en", "de", "fr"}
+    # English captions are not translated: translate-test equals the teacher there
+    assert metrics["results"]["translate-test"]["en"] == metrics["results"]["zero-shot"]["en"]
+
+
+def test_translate_test_needs_a_model_and_a_clear_error_when_missing(tiny_setup):
+    from optical.errors import InputError, MissingAssetError
+    from optical.experiment._translate import load_translator
+
+    tiny_setup["methods"] = ["translate-test"]
+    with pytest.raises(InputError, match="--mt-model"):
+        ExperimentConfig.from_dict(tiny_setup)
+    with pytest.raises(MissingAssetError, match="not available offline"):
+        load_translator("/nonexistent/opus-mt-{lang}-en", "de", torch.device("cpu"))
