@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from optical.distill.train import TrainConfig
+from optical.data import normalize_locale
 from optical.errors import InputError
 
 METHODS = ("zero-shot", "mse", "optical", "optical+mse", "translate-test")
@@ -89,10 +90,16 @@ class ExperimentConfig:
             raise InputError("method 'translate-test' needs a translation model (--mt-model NAME_OR_PATH)", source)
         if self.dataset not in ("stamps", "multi30k"):
             raise InputError(f"unknown dataset {self.dataset!r}; expected 'stamps' or 'multi30k'", source)
-        if self.dataset == "multi30k" and not self.root:
-            raise InputError("dataset 'multi30k' needs --root (the multi30k/dataset checkout)", source)
+        if self.dataset == "multi30k" and not (self.root and self.images):
+            raise InputError(
+                "dataset 'multi30k' needs --root (the multi30k/dataset checkout) and --images (the Flickr30k image "
+                "folder: the teacher trains on the train split's images)",
+                source,
+            )
         if not self.languages:
             raise InputError("no languages given", source)
+        for lang in self.languages:
+            normalize_locale(lang)  # an unknown code raises InputError naming it
         if self.ot_reg <= 0:
             raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
         if self.teacher.epochs < 1 or self.student.epochs < 1:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,8 @@ class ExperimentData:
     test: dict[str, RetrievalSet]  # language -> test set; "en" included
     test_features: torch.Tensor  # (I, image_dim) for the test gallery (shared by all languages)
     bitext: dict[str, list[tuple[str, str]]]  # language -> (english, foreign) pairs of the train split
+    task2: dict[str, RetrievalSet] = field(default_factory=dict)  # Multi30k 5-caption test sets (en, de)
+    task2_features: torch.Tensor | None = None  # (I2, image_dim) for the task-2 gallery
 
 
 def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, progress: bool = True) -> ExperimentData:
@@ -59,19 +61,21 @@ def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, 
         return torch.from_numpy(np.asarray(encode_image_files(rs.image_paths, image_encoder, progress=progress)))
 
     test = sets["test"]
-    test_features = features(test["en"])
-    bitext = {lang: _bitext(config, lang) for lang in languages if lang != "en"}
+    task2 = sets.get("task2", {})
     return ExperimentData(
         train=ImageCaptionPairs(sets["train"], features(sets["train"])),
         val=ImageCaptionPairs(sets["val"], features(sets["val"])),
         test=test,
-        test_features=test_features,
-        bitext=bitext,
+        test_features=features(test["en"]),
+        bitext={lang: _bitext(config, lang) for lang in languages if lang != "en"},
+        task2=task2,
+        task2_features=features(task2["en"]) if task2 else None,
     )
 
 
 def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
-    """{"train": RetrievalSet(en), "val": RetrievalSet(en), "test": {lang: RetrievalSet}} for the dataset."""
+    """{"train": RetrievalSet(en), "val": RetrievalSet(en), "test": {lang: RetrievalSet}} for the dataset;
+    Multi30k adds "task2": the 5-caption test_2016 sets of English and German (when the task-2 files exist)."""
     if config.dataset == "stamps":
         ds = load_stamps()
         return {
@@ -80,10 +84,17 @@ def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
             "test": {lang: stamps_retrieval_set(ds, lang, split="test") for lang in languages},
         }
     root, images = Path(config.root), Path(config.images) if config.images else None
+    task2_languages = [lang for lang in ("en", "de") if lang in languages]
+    has_task2 = (root / "data" / "task2").is_dir()
     return {
         "train": multi30k_retrieval_set(root, images, "en", split="train"),
         "val": multi30k_retrieval_set(root, images, "en", split="val"),
         "test": {lang: multi30k_retrieval_set(root, images, lang, split="test_2016_flickr") for lang in languages},
+        "task2": {
+            lang: multi30k_retrieval_set(root, images, lang, split="test_2016", task=2) for lang in task2_languages
+        }
+        if has_task2
+        else {},
     }
 
 

@@ -144,3 +144,36 @@ def test_translate_test_needs_a_model_and_a_clear_error_when_missing(tiny_setup)
         ExperimentConfig.from_dict(tiny_setup)
     with pytest.raises(MissingAssetError, match="not available offline"):
         load_translator("/nonexistent/opus-mt-{lang}-en", "de", torch.device("cpu"))
+
+
+from tests.data.conftest import multi30k  # noqa: E402,F401  (the tiny Multi30k tree fixture)
+
+
+def test_multi30k_run_task1_and_task2(multi30k, tmp_path, monkeypatch):
+    root, images = multi30k
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    config = ExperimentConfig(
+        dataset="multi30k", root=str(root), images=str(images), languages=["de", "fr", "cs"],
+        methods=["zero-shot", "optical"], text_encoder=str(saved_tiny_text_encoder(tmp_path)), embed_dim=8,
+        bootstrap=20, plan_samples=1, teacher_train_layers=-1, student_train_layers=-1,
+    )
+    config.teacher.epochs = config.student.epochs = 1
+    metrics = run_experiment(config, create_run(config.to_dict(), "m30k"), progress=lambda f, m: None)
+    assert set(metrics["results"]["optical"]) == {"en", "de", "fr", "cs"}
+    assert metrics["results"]["optical"]["de"]["n_t2i"] == 4  # test_2016_flickr: 4 images, 1 caption each
+    assert set(metrics["task2"]["optical"]) == {"en", "de"}
+    assert metrics["task2"]["optical"]["de"]["n_t2i"] == 15  # test_2016 task 2: 3 images x 5 captions
+
+
+def test_bad_command_lines_fail_before_any_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--languages", "de,xx-QQ", "--run-id", "bad"]) == 2
+    assert "unknown language code 'xx-QQ'" in capsys.readouterr().err
+    assert main(["run", "--dataset", "multi30k", "--root", str(tmp_path)]) == 2
+    assert "--images" in capsys.readouterr().err
+    assert main(["run", "--methods", "zero-shot,bogus"]) == 2
+    assert "unknown methods ['bogus']" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"languages": ["de"],\n "epochs": 3}')
+    assert main(["run", "--config", str(tmp_path / "bad.json")]) == 2
+    assert "unknown config keys ['epochs']" in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "runs").exists()
