@@ -45,5 +45,8 @@ def top_alignments(sample: dict, k: int = 10) -> list[dict]:
 
 
 def axis_labels(tokens: list[str]) -> list[str]:
-    """Tokens numbered by position (``"3 ▁apfel"``), so repeated tokens stay separate rows of a heatmap."""
-    return [f"{i} {token}" for i, token in enumerate(tokens)]
+    """Tokens numbered by position (``"3 ▁apfel"``), so repeated tokens stay separate rows of a heatmap.
+
+    ``<`` and ``>`` become ``‹`` and ``›``: plotly reads ``<s>`` in a tick label as markup and would drop it.
+    """
+    return [f"{i} {token.replace('<', '‹').replace('>', '›')}" for i, token in enumerate(tokens)]

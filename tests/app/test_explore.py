@@ -127,6 +127,7 @@ def test_plan_for_pair_matches_the_saved_sample(cache):
     assert top[0]["mass"] == pytest.approx(plan.max() / plan.sum())
     assert [t["mass"] for t in top] == sorted((t["mass"] for t in top), reverse=True)
     assert explore.axis_labels(["[UNK]", "[UNK]"]) == ["0 [UNK]", "1 [UNK]"]
+    assert explore.axis_labels(["<s>", "▁hund", "</s>"]) == ["0 ‹s›", "1 ▁hund", "2 ‹/s›"]
 
 
 def test_parse_progress_takes_the_last_progress_line():
