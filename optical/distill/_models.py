@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -82,16 +83,25 @@ class ProjectedTextEncoder(nn.Module):
         atomic_write_json(path / _CONFIG, self._config())
 
     def _config(self) -> dict:
-        return {"format": MODEL_FORMAT, "kind": "projected_text", "embed_dim": self.embed_dim}
+        frozen = not self.text.model.get_input_embeddings().weight.requires_grad
+        return {"format": MODEL_FORMAT, "kind": "projected_text", "embed_dim": self.embed_dim, "frozen_words": frozen}
 
     @classmethod
     def load(cls, path: str | Path, shared_text: TextEncoder | None = None) -> ProjectedTextEncoder:
-        """Load a folder written by ``save``; ``shared_text`` reuses a frozen word-embedding matrix (app memory)."""
+        """Load a folder written by ``save``.
+
+        ``shared_text``: the teacher's text tower. A student that trained with frozen word embeddings (they are
+        the teacher's) then reuses the teacher's matrix instead of reading its own copy: e5-small's embeddings are
+        96M of its 118M parameters, so the app holds the teacher and three students in about the memory of two.
+        """
         config = read_model_config(path, "projected_text")
-        model = cls(TextEncoder.load(Path(path) / "text"), config["embed_dim"])
+        text_dir = Path(path) / "text"
+        if shared_text is not None and config.get("frozen_words") and (text_dir / "model.safetensors").is_file():
+            text = _text_sharing_word_embeddings(shared_text, text_dir)
+        else:
+            text = TextEncoder.load(text_dir)
+        model = cls(text, config["embed_dim"])
         model._load_heads(path)
-        if shared_text is not None:
-            share_word_embeddings(model.text, shared_text)
         return model
 
     def _load_heads(self, path: str | Path) -> None:
@@ -153,11 +163,22 @@ def read_model_config(path: str | Path, kind: str) -> dict:
     return config
 
 
-def share_word_embeddings(model: TextEncoder, source: TextEncoder) -> None:
-    """Point ``model``'s input word embeddings at ``source``'s when they are equal (frozen during training)."""
-    mine, theirs = model.model.get_input_embeddings(), source.model.get_input_embeddings()
-    if mine.weight.shape == theirs.weight.shape and torch.equal(mine.weight, theirs.weight):
-        model.model.set_input_embeddings(theirs)
+def _text_sharing_word_embeddings(source: TextEncoder, folder: Path) -> TextEncoder:
+    """A copy of ``source`` holding ``folder``'s weights except the input word embeddings, which stay shared
+    (with the tokenizer: a student keeps its teacher's vocabulary).
+
+    Only the other tensors of ``folder/model.safetensors`` are read, so the student's own copy of the matrix is
+    never loaded.
+    """
+    embeddings = source.model.get_input_embeddings()
+    text = copy.deepcopy(source, memo={id(embeddings): embeddings, id(source.tokenizer): source.tokenizer})
+    shared = {name for name, p in text.model.named_parameters() if p is embeddings.weight}
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        state = {key: f.get_tensor(key) for key in f.keys() if key not in shared}  # noqa: SIM118
+    missing, unexpected = text.model.load_state_dict(state, strict=False)
+    if set(missing) - shared or unexpected:
+        raise MissingAssetError(f"{folder}: weights do not fit the teacher's tower (missing {missing}, extra {unexpected})")
+    return text
 
 
 def _transformer_layers(model: nn.Module) -> list[nn.Module]:

@@ -45,9 +45,18 @@ def test_dual_encoder_round_trip_and_student_copy(tmp_path):
 
     student = teacher.text_side()
     assert torch.allclose(student.encode(texts), teacher.encode(texts), atol=1e-6)
+    student.save(tmp_path / "unfrozen")  # trained word embeddings: never shared
+    alone = ProjectedTextEncoder.load(tmp_path / "unfrozen", shared_text=teacher.text)
+    assert alone.text.model.get_input_embeddings() is not teacher.text.model.get_input_embeddings()
+    student.freeze(1)
+    with torch.no_grad():
+        student.text.model.encoder.layer[1].output.dense.weight.add_(torch.randn(32, 64))  # "training" a top layer
+        student.proj.weight.mul_(2)
     student.save(tmp_path / "student")
     shared = ProjectedTextEncoder.load(tmp_path / "student", shared_text=teacher.text)
     assert shared.text.model.get_input_embeddings() is teacher.text.model.get_input_embeddings()
+    assert torch.allclose(shared.encode(texts), student.encode(texts), atol=1e-6)
+    assert not torch.allclose(shared.encode(texts), teacher.encode(texts), atol=1e-3)
     with pytest.raises(MissingAssetError, match="expected an optical 'dual' model"):
         read_model_config(tmp_path / "student", "dual")
     with pytest.raises(MissingAssetError, match="not an optical model folder"):
