@@ -94,6 +94,7 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     students: dict[str, ProjectedTextEncoder] = {"zero-shot": teacher}
     for seed, method in enumerate(METHODS[1:], start=1):
         student = teacher.text_side()
+        student.freeze(1)  # as the experiment trains them: word embeddings frozen, so the app shares them
         torch.manual_seed(seed)
         with torch.no_grad():
             student.proj.weight.add_(0.5 * torch.randn_like(student.proj.weight))
