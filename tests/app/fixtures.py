@@ -44,7 +44,7 @@ def build_runs(root: Path) -> dict[str, Path]:
     """
     runs = root / "runs"
     images = _write_images(root / "stamps-images")
-    tiny = _tiny_run(runs / "tiny", images, root / "models")
+    _tiny_run(runs / "tiny", images, root / "models")
     config = {"dataset": "stamps", "languages": LANGUAGES[1:], "methods": METHODS}
     atomic_write_json(runs / "failed" / "config.json", config)
     atomic_write_json(

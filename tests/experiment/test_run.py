@@ -149,7 +149,7 @@ def test_translate_test_needs_a_model_and_a_clear_error_when_missing(tiny_setup)
 from tests.data.conftest import multi30k  # noqa: E402,F401  (the tiny Multi30k tree fixture)
 
 
-def test_multi30k_run_task1_and_task2(multi30k, tmp_path, monkeypatch):
+def test_multi30k_run_task1_and_task2(multi30k, tmp_path, monkeypatch):  # noqa: F811
     root, images = multi30k
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
     config = ExperimentConfig(
