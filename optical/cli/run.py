@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from optical.distill.distributed import world_info_from_env
+from optical.errors import InputError
 from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
-from optical.runs import create_run, load_run
+from optical.paths import runs_dir
+from optical.runs import Run, create_run, load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,14 +49,21 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
+    rank, world_size, _ = world_info_from_env()
+    if world_size > 1 and not (args.run_id or args.resume):
+        raise InputError("under torchrun, pass --run-id ID (or --resume ID) so every process uses the same run folder")
     if args.resume:
         run = load_run(args.resume)
         config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
-        run = create_run(config.to_dict(), run.run_id, run.path.parent)
+        run_id, root = run.run_id, run.path.parent
     else:
         config = config_from_args(args)
-        run = create_run(config.to_dict(), args.run_id)
-    print(f"run folder: {run.path}", flush=True)
+        run_id, root = args.run_id, None
+    if rank == 0:  # the main process writes config and status; the others only train in the same folder
+        run = create_run(config.to_dict(), run_id, root)
+        print(f"run folder: {run.path}", flush=True)
+    else:
+        run = Run((root or runs_dir()) / run_id)
     metrics = run_experiment(config, run)
     if metrics:
         print(format_report(metrics))

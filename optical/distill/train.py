@@ -86,7 +86,9 @@ def fit(
         epoch = state.epoch
         torch.manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(n_examples, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
-        batches = list(order.split(config.batch_size))
+        # every process takes a shard of each global batch; a last batch smaller than the world is dropped so no
+        # process ever has an empty shard (losses that gather across processes need every rank to take part)
+        batches = [b for b in order.split(config.batch_size) if len(b) >= info.world_size]
         model.train()
         total = 0.0
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", disable=not is_main_process(info))
@@ -94,7 +96,7 @@ def fit(
             shard = batch[info.rank :: info.world_size]
             optimizer.zero_grad(set_to_none=True)
             with autocast:
-                loss = loss_fn(shard) if len(shard) else sum(p.sum() * 0 for p in trainable)
+                loss = loss_fn(shard)
             loss.backward()
             average_gradients(trainable, info)
             if config.grad_clip:

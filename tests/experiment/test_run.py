@@ -177,3 +177,20 @@ def test_bad_command_lines_fail_before_any_run_folder(tmp_path, monkeypatch, cap
     assert main(["run", "--config", str(tmp_path / "bad.json")]) == 2
     assert "unknown config keys ['epochs']" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_run_the_experiment(tiny_setup, tmp_path):
+    tiny_setup["methods"] = ["zero-shot", "optical"]
+    (tmp_path / "config.json").write_text(json.dumps(tiny_setup))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29611",
+            "-m", "optical", "run", "--config", str(tmp_path / "config.json"), "--device", "cpu"]
+    refused = subprocess.run(base, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "--run-id" in refused.stderr
+    done = subprocess.run([*base, "--run-id", "ddp"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = load_run(tmp_path / "cache" / "runs" / "ddp")
+    assert run.state == "done"
+    assert set(run.metrics()["results"]["optical"]) == {"en", "de", "fr"}
+    assert done.stdout.count("run folder:") == 1  # only the main process reports
