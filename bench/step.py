@@ -54,10 +54,8 @@ def main() -> None:
     teacher = DualEncoder(create_text_encoder("multilingual-e5-small"), 256, 1280).to(device).eval()
     targets = teacher_targets(teacher, english)
     eng_idx = torch.arange(len(english))
-    use_prefix = args.train_layers > 0 and not args.no_prefix
-    n_layers = len(teacher.text.model.encoder.layer)
-    prefix = FrozenPrefix(teacher, n_layers - args.train_layers, foreign) if use_prefix else None
-    print(f"batch {len(foreign)}, top {args.train_layers} layers trainable, frozen-layer cache: {use_prefix}")
+    prefix = None if args.no_prefix else FrozenPrefix.for_top_layers(teacher, args.train_layers, foreign)
+    print(f"batch {len(foreign)}, top {args.train_layers} layers trainable, frozen-layer cache: {prefix is not None}")
     methods = ("mse", "optical", "optical+mse")
     setups = {}
     for method in methods:

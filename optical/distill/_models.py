@@ -67,7 +67,7 @@ class ProjectedTextEncoder(nn.Module):
         for name, p in model.named_parameters():
             p.requires_grad_(train_layers < 0 and "word_embeddings" not in name and "token_embedding" not in name)
         if train_layers > 0:
-            for layer in _transformer_layers(model)[-train_layers:]:
+            for layer in transformer_layers(model)[-train_layers:]:
                 layer.requires_grad_(True)
         for p in self.proj.parameters():
             p.requires_grad_(True)
@@ -181,7 +181,7 @@ def _text_sharing_word_embeddings(source: TextEncoder, folder: Path) -> TextEnco
     return text
 
 
-def _transformer_layers(model: nn.Module) -> list[nn.Module]:
+def transformer_layers(model: nn.Module) -> list[nn.Module]:
     """The stack of transformer blocks of an HF text model (BERT/XLM-R ``encoder.layer``, CLIP ``encoder.layers``)."""
     for name in ("encoder.layer", "encoder.layers", "text_model.encoder.layers", "layers", "transformer.layer"):
         module: nn.Module | None = model

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from optical.distill._models import ProjectedTextEncoder, _transformer_layers
+from optical.distill._models import ProjectedTextEncoder, transformer_layers
 
 
 class FrozenPrefix:
@@ -32,10 +32,19 @@ class FrozenPrefix:
             for start in range(0, len(texts), batch_size):
                 feats = {k: v.to(device) for k, v in model.tokenize(texts[start : start + batch_size]).items()}
                 hidden = hf.embeddings(input_ids=feats["input_ids"])  # (b, L, H)
-                hidden = _run_layers(hf, _transformer_layers(hf)[:n_frozen], hidden, feats["attention_mask"])
+                hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hidden, feats["attention_mask"])
                 for h, m in zip(hidden.cpu(), feats["attention_mask"].cpu()):
                     self.states.append(h[m.bool()].clone())
         model.train(was_training)
+
+    @classmethod
+    def for_top_layers(cls, model: ProjectedTextEncoder, train_layers: int, texts: list[str]) -> FrozenPrefix | None:
+        """The cache for a model whose top ``train_layers`` layers train (0 < train_layers < layer count);
+        None otherwise (-1 trains every layer, 0 is left uncached) or when the tower is not supported."""
+        n_layers = len(transformer_layers(model.text.model))
+        if not 0 < train_layers < n_layers or not cls.supported(model):
+            return None
+        return cls(model, n_layers - train_layers, texts)
 
     @staticmethod
     def supported(model: ProjectedTextEncoder) -> bool:
@@ -52,7 +61,7 @@ class FrozenPrefix:
         mask = nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
         mask = mask.to(device)  # (B, L)
         hf = model.text.model
-        tokens = _run_layers(hf, _transformer_layers(hf)[self.n_frozen :], hidden, mask)  # (B, L, H)
+        tokens = _run_layers(hf, transformer_layers(hf)[self.n_frozen :], hidden, mask)  # (B, L, H)
         weights = mask.unsqueeze(-1).to(tokens.dtype)
         sentence = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H), TextEncoder's mean pooling
         return {

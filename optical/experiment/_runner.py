@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
-from optical.distill._models import DualEncoder, ProjectedTextEncoder, _transformer_layers
+from optical.distill._models import DualEncoder, ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix
 from optical.distill._student import TeacherTargets, teacher_targets, train_student
 from optical.distill._teacher import train_teacher
@@ -114,7 +114,7 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
         info,
         run.path / "work" / "teacher",
         validate=lambda: _val_mr(teacher, data.val, info),
-        prefix=_prefix(teacher, config.teacher_train_layers, data.train.captions),
+        prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, data.train.captions),
     )
     if is_main_process(info):
         with atomic_dir(run.teacher_dir) as tmp:
@@ -179,7 +179,8 @@ class _Distillation:
             for en, fo in pairs:
                 english_index.append(english.setdefault(en, len(english)))
                 foreign.append(fo)
-        prefix = _prefix(teacher, config.student_train_layers, foreign)  # students start as the teacher's text side
+        # students start as the teacher's text side, so its frozen layers are theirs
+        prefix = FrozenPrefix.for_top_layers(teacher, config.student_train_layers, foreign)
         return cls(english_index, foreign, teacher_targets(teacher, list(english)), prefix)
 
 
@@ -205,14 +206,6 @@ def _student(method: str, ctx: _Context) -> ProjectedTextEncoder:
             student.save(tmp)
     barrier(info)
     return student.eval()
-
-
-def _prefix(model: ProjectedTextEncoder, train_layers: int, texts: list[str]) -> FrozenPrefix | None:
-    """The frozen-layer cache when the top ``train_layers`` layers are all that trains (and the tower allows it)."""
-    if train_layers <= 0 or not FrozenPrefix.supported(model):
-        return None
-    n_layers = len(_transformer_layers(model.text.model))
-    return FrozenPrefix(model, n_layers - train_layers, texts) if train_layers < n_layers else None
 
 
 def _loss_options(method: str, config: ExperimentConfig) -> dict:

@@ -161,7 +161,10 @@ def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
 
     teacher = _teacher(tmp_path)
     assert FrozenPrefix.supported(teacher)
-    prefix = FrozenPrefix(teacher, 1, FOREIGN)
+    # the tiny tower has 2 layers: no cache for -1 (all train), 0 (left uncached) or 2 (all of them train)
+    assert all(FrozenPrefix.for_top_layers(teacher, k, FOREIGN) is None for k in (-1, 0, 2))
+    prefix = FrozenPrefix.for_top_layers(teacher, 1, FOREIGN)
+    assert prefix is not None and prefix.n_frozen == 1
     idx = torch.tensor([3, 0, 5])
     with torch.no_grad():
         full = teacher(teacher.tokenize([FOREIGN[i] for i in idx]))
