@@ -125,6 +125,12 @@ class DualEncoder(ProjectedTextEncoder):
         emb = self.image_proj(features.to(self.image_proj.weight.dtype))
         return nn.functional.normalize(emb, dim=-1) if normalize else emb
 
+    @torch.no_grad()
+    def embed_images(self, features: torch.Tensor) -> torch.Tensor:
+        """Image-tower features (N, image_dim) -> L2-normalised embeddings (N, D), fp32 on the CPU (like ``encode``)."""
+        device = self.image_proj.weight.device
+        return self.encode_image_features(features.to(device)).float().cpu()
+
     def text_side(self) -> ProjectedTextEncoder:
         """A copy of the text tower + projection, the starting point of every student."""
         student = ProjectedTextEncoder(copy.deepcopy(self.text), self.embed_dim)

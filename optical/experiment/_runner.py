@@ -60,13 +60,8 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     del image_encoder
     report(0.1, "training the teacher on English captions")
     teacher = _teacher(config, data, run, info)
-    with torch.no_grad():
-        test_images = teacher.encode_image_features(data.test_features.to(info.device)).float().cpu().numpy()
-        task2_images = (
-            teacher.encode_image_features(data.task2_features.to(info.device)).float().cpu().numpy()
-            if data.task2
-            else None
-        )
+    test_images = teacher.embed_images(data.test_features).numpy()
+    task2_images = teacher.embed_images(data.task2_features).numpy() if data.task2 else None
     if is_main_process(info):
         _write_gallery(run, data, test_images)
     ranks: dict[str, dict[str, RankPair]] = {}
@@ -125,11 +120,9 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
     """English val mR of the teacher (early stopping); every rank computes it so all stop together."""
-    with torch.no_grad():
-        images = teacher.encode_image_features(val.features.to(info.device)).float().cpu().numpy()
-    text = teacher.encode(val.captions).numpy()
+    images = teacher.embed_images(val.features).numpy()
+    text = teacher.encode(val.captions).numpy()  # restores the training mode it found
     t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
-    teacher.train()
     return retrieval_metrics(t2i, i2t)["mR"]
 
 

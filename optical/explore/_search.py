@@ -51,7 +51,7 @@ def embed_image(image: Image.Image, image_encoder: ImageEncoder, teacher: DualEn
     with torch.no_grad():
         pixels = image_encoder.preprocess(image).unsqueeze(0).to(image_encoder.device)  # (1, 3, S, S)
         features = image_encoder(pixels)  # (1, image_dim)
-        return teacher.encode_image_features(features).float().cpu().numpy()
+    return teacher.embed_images(features).numpy()
 
 
 def rank_captions(
