@@ -1,4 +1,6 @@
-"""Where optical keeps its files: ``cache/`` beside the package, or ``$OPTICAL_CACHE``."""
+"""Where optical keeps its files: ``$OPTICAL_CACHE``; else ``cache/`` of the checkout the package runs from
+(a clone, or ``pip install -e .``); else, for a regular ``pip install .``, ``$XDG_CACHE_HOME/optical``
+(``~/.cache/optical``)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_cache_dir() -> Path:
+    """``<checkout>/cache`` when the package sits in a source checkout, else the user's cache folder."""
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "optical" / "__init__.py").is_file():
+        return REPO_ROOT / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "optical"
+
+
 def cache_dir() -> Path:
-    """The cache root (created on demand). ``OPTICAL_CACHE`` overrides the default ``<repo>/cache``."""
-    root = Path(os.environ.get("OPTICAL_CACHE", REPO_ROOT / "cache"))
+    """The cache root (created on demand). ``OPTICAL_CACHE`` overrides `default_cache_dir`."""
+    root = Path(os.environ.get("OPTICAL_CACHE") or default_cache_dir())
     root.mkdir(parents=True, exist_ok=True)
     return root
 
