@@ -6,7 +6,13 @@ All bad input raises ``optical.errors.InputError`` naming the file (and line); a
 
 from optical.data._bitext import iter_bitext
 from optical.data._images import open_rgb
-from optical.data._languages import HIGH_RESOURCE_MIN_GIB, cc100_size_gib, normalize_locale, resource_group
+from optical.data._languages import (
+    HIGH_RESOURCE_MIN_GIB,
+    cc100_size_gib,
+    language_name,
+    normalize_locale,
+    resource_group,
+)
 from optical.data._multi30k import Multi30kSplit, caption_files, load_multi30k
 from optical.data._retrieval import RetrievalSet, multi30k_retrieval_set, stamps_retrieval_set
 from optical.data._stamps import (
@@ -32,6 +38,7 @@ __all__ = [
     "caption_key",
     "cc100_size_gib",
     "iter_bitext",
+    "language_name",
     "load_multi30k",
     "load_stamps",
     "multi30k_retrieval_set",
