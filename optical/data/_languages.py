@@ -61,7 +61,7 @@ def _language(code: str) -> langcodes.Language:
     try:
         language = langcodes.Language.get(langcodes.standardize_tag(base.replace("_", "-")))
     except (langcodes.LanguageTagError, ValueError) as err:
-        raise InputError(f"malformed language code {code!r}: {err} ({_EXAMPLES})") from None
+        raise InputError(f"unknown language code {code!r}: {err} ({_EXAMPLES})") from None
     subtag = language.language or ""
     if (not language.is_valid() or len(subtag) not in (2, 3) or subtag in _NOT_A_LANGUAGE
             or "qaa" <= subtag <= "qtz"):  # qaa-qtz: private use
