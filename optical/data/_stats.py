@@ -62,7 +62,9 @@ def captions_stats(dataset: CaptionsDataset) -> dict:
                    "groups": len({image.group for image in images})}
             for name in SPLITS
         },
-        "languages": {lang: _language_row(lang, {name: per_split[name][lang] for name in SPLITS}) for lang in languages},
+        "languages": {
+            lang: _language_row(lang, {name: per_split[name][lang] for name in SPLITS}) for lang in languages
+        },
     }
 
 

@@ -45,7 +45,8 @@ def test_groups_split_and_several_captions(tmp_path, write_captions):
 def test_split_column_and_bitext(tmp_path, write_captions):
     rows = [("a.png", "en", "A cat.", "train"), ("a.png", "en", "A small cat.", "train"),
             ("a.png", "de", "Eine Katze.", "train"), ("a.png", "de", "Kleine Katze.", "train"),
-            ("a.png", "de", "Katze.", "train"), ("b.png", "EN", "A dog.", "test"), ("b.png", "pt_BR", "Um cão.", "test")]
+            ("a.png", "de", "Katze.", "train"), ("b.png", "EN", "A dog.", "test"),
+            ("b.png", "pt_BR", "Um cão.", "test")]
     root = write_captions(tmp_path / "c", rows, header="image\tlang\tcaption\tsplit")
     ds = load_captions(root)
     assert ds.has_split and [i.split for i in ds.images] == ["train", "test"]
