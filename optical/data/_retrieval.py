@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optical.data._captions import CaptionsDataset
 from optical.data._languages import normalize_locale
 from optical.data._multi30k import load_multi30k
 from optical.data._stamps import StampsDataset
@@ -34,13 +35,15 @@ def _group_ids(keys: list[str]) -> np.ndarray:
     return np.array([ids.setdefault(k, len(ids)) for k in keys], dtype=np.int64)
 
 
-def stamps_retrieval_set(dataset: StampsDataset, language: str, split: str = "test") -> RetrievalSet:
-    """Gallery: every image of ``split``; queries: the captions of those images in ``language``."""
+def stamps_retrieval_set(dataset: StampsDataset, language: str, split: str | None = "test") -> RetrievalSet:
+    """Gallery: every image of ``split`` (of the whole dataset for None); queries: their captions in ``language``.
+    Also for art4apps, which is a ``StampsDataset``."""
     language = normalize_locale(language)
-    stamps = dataset.split(split)
+    stamps = dataset.stamps if split is None else dataset.split(split)
     pairs = [(i, s.captions[language]) for i, s in enumerate(stamps) if language in s.captions]
     if not pairs:
-        raise InputError(f"the stamps {split} split has no captions in {language}")
+        raise InputError(f"the {dataset.source.get('package', 'stamps')} {split or 'whole'} set has no captions "
+                         f"in {language}")
     return RetrievalSet(
         language=language,
         image_paths=[s.image for s in stamps],
@@ -61,6 +64,25 @@ def multi30k_retrieval_set(root: str | Path, images: str | Path, language: str,
         language=language,
         image_paths=data.image_paths(),
         image_groups=_group_ids(data.image_names),
+        captions=[caption for _, caption in pairs],
+        caption_image=np.array([i for i, _ in pairs], dtype=np.int64),
+    )
+
+
+def captions_retrieval_set(dataset: CaptionsDataset, language: str, split: str | None = "test") -> RetrievalSet:
+    """Gallery: every image of ``split`` (all images for None); queries: every caption of those images in
+    ``language`` (several per image count each, all relevant to their image and its group)."""
+    language = normalize_locale(language)
+    indices = dataset.split_images(split)
+    position = {image: i for i, image in enumerate(indices)}
+    pairs = [(position[r.image], r.caption) for r in dataset.rows if r.language == language and r.image in position]
+    if not pairs:
+        raise InputError(f"the {split or 'whole'} set has no captions in {language}", dataset.root / "captions.tsv")
+    images = [dataset.images[i] for i in indices]
+    return RetrievalSet(
+        language=language,
+        image_paths=[image.path for image in images],
+        image_groups=_group_ids([image.group for image in images]),
         captions=[caption for _, caption in pairs],
         caption_image=np.array([i for i, _ in pairs], dtype=np.int64),
     )

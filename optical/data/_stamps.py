@@ -43,7 +43,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 SPLIT_SEED = 0
 MANIFEST = "manifest.json"
-_FORMAT = 2
+MANIFEST_FORMAT = 2
 _PREFIX = "usr/share/tuxpaint/stamps/"
 _PREPARE_HINT = "run `python -m optical prepare`"
 
@@ -162,19 +162,19 @@ def _stamps_root(root: Path | None) -> Path:
     return Path(root) if root is not None else cache_dir() / "stamps"
 
 
-def _read_manifest(root: Path) -> dict | None:
+def read_manifest(root: Path) -> dict | None:
     """The manifest of a complete dataset of the current format, else None."""
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return manifest if manifest.get("format") == _FORMAT else None
+    return manifest if manifest.get("format") == MANIFEST_FORMAT else None
 
 
 def load_stamps(root: Path | None = None) -> StampsDataset:
     """Read the dataset that ``prepare_stamps()`` built (default ``cache_dir()/"stamps"``)."""
     root = _stamps_root(root)
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     if manifest is None:
         raise MissingAssetError(f"stamps dataset not found (or outdated) in {root}; {_PREPARE_HINT}")
     stamps = [Stamp(s["id"], root / s["image"], s["captions"], s["split"], s["group"]) for s in manifest["stamps"]]
@@ -182,28 +182,30 @@ def load_stamps(root: Path | None = None) -> StampsDataset:
                          manifest["unknown_locales"], manifest["source"])
 
 
-def _download_deb(folder: Path) -> Path:
-    """``apt-get download tuxpaint-stamps-default`` into ``folder``; the downloaded file."""
-    hint = "or download the .deb yourself and pass it with `--stamps-deb PATH`"
+def download_deb(folder: Path, package: str = STAMPS_PACKAGE, option: str = "--stamps-deb") -> Path:
+    """``apt-get download <package>`` into ``folder``; the downloaded file (``option`` is the flag that passes a
+    .deb instead, named in the error)."""
+    hint = f"or download the .deb yourself and pass it with `{option} PATH`"
     try:
-        done = subprocess.run(["apt-get", "download", STAMPS_PACKAGE], cwd=folder, capture_output=True, text=True)
+        done = subprocess.run(["apt-get", "download", package], cwd=folder, capture_output=True, text=True)
     except FileNotFoundError:
-        raise MissingAssetError(f"apt-get is not available to fetch {STAMPS_PACKAGE}; {hint}") from None
-    debs = sorted(folder.glob(f"{STAMPS_PACKAGE}_*.deb"))
+        raise MissingAssetError(f"apt-get is not available to fetch {package}; {hint}") from None
+    debs = sorted(folder.glob(f"{package}_*.deb"))
     if done.returncode != 0 or not debs:
         reason = (done.stderr.strip().splitlines() or ["no .deb was written"])[-1]
         if "locate package" in reason or "No packages found" in reason or "has no installation candidate" in reason:
             reason = "the package lists are missing: run `sudo apt-get update` once"
-        raise MissingAssetError(f"`apt-get download {STAMPS_PACKAGE}` failed ({reason}); {hint}")
+        raise MissingAssetError(f"`apt-get download {package}` failed ({reason}); {hint}")
     return debs[0]
 
 
-def _check_package(deb: Path) -> dict[str, str]:
+def check_package(deb: Path, package: str = STAMPS_PACKAGE) -> dict[str, str]:
+    """The control fields of ``deb``; ``InputError`` if it is missing or another package."""
     if not deb.is_file():
         raise InputError("file not found", deb)
     control = read_control(deb)
-    if control.get("Package") != STAMPS_PACKAGE:
-        raise InputError(f"this is the package {control.get('Package')!r}, not {STAMPS_PACKAGE!r}", deb)
+    if control.get("Package") != package:
+        raise InputError(f"this is the package {control.get('Package')!r}, not {package!r}", deb)
     return control
 
 
@@ -213,7 +215,7 @@ def _wanted(name: str) -> bool:
 
 def _build(deb: Path, root: Path, progress: bool) -> dict:
     """Unpack ``deb`` into ``root`` (atomically) and return the manifest."""
-    control = _check_package(deb)
+    control = check_package(deb)
     data_size = next(m.size for m in ar_members(deb) if m.name.startswith("data.tar"))
     texts: dict[str, tuple[str, str]] = {}  # stamp id -> (caption file text, its path in the package)
     pngs: set[str] = set()
@@ -262,7 +264,7 @@ def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, st
             "group": group,
         })
     return {
-        "format": _FORMAT,
+        "format": MANIFEST_FORMAT,
         "source": {"package": control["Package"], "version": control.get("Version", "?"), "file": deb.name},
         "split": {"seed": SPLIT_SEED, "fractions": dict(zip(SPLITS, SPLIT_FRACTIONS, strict=True)),
                   "by": "english caption"},
@@ -277,10 +279,10 @@ def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, st
     }
 
 
-def _summary(manifest: dict) -> str:
+def summary(manifest: dict) -> str:
     per_split = Counter(s["split"] for s in manifest["stamps"])
     skipped = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in manifest["skipped"].items() if n)
-    return (f"{len(manifest['stamps'])} stamps ({', '.join(f'{k} {per_split[k]}' for k in SPLITS)}), "
+    return (f"{len(manifest['stamps'])} images ({', '.join(f'{k} {per_split[k]}' for k in SPLITS)}), "
             f"{sum(manifest['dropped_untranslated'].values())} untranslated captions dropped"
             + (f"; skipped {skipped}" if skipped else ""))
 
@@ -294,16 +296,16 @@ def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     temporary folder. ``progress`` shows a progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     if manifest is not None:
         if progress:
-            print(f"stamps: already prepared in {root} ({_summary(manifest)})", file=sys.stderr)
+            print(f"stamps: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
         return root
     if deb is not None:
         manifest = _build(Path(deb), root, progress)
     else:
         with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
-            manifest = _build(_download_deb(Path(folder)), root, progress)
+            manifest = _build(download_deb(Path(folder)), root, progress)
     if progress:
-        print(f"stamps: prepared {root}: {_summary(manifest)}", file=sys.stderr)
+        print(f"stamps: prepared {root}: {summary(manifest)}", file=sys.stderr)
     return root

@@ -5,18 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from optical.data._languages import cc100_size_gib, resource_group
+from optical.data._captions import CaptionsDataset
+from optical.data._languages import cc100_size_gib, language_name, resource_group
 from optical.data._multi30k import COCO_SPLITS, TASKS, caption_files, load_multi30k
 from optical.data._stamps import SPLITS, StampsDataset
 
 
 def _language_row(language: str, counts: dict[str, int]) -> dict:
-    return {"resource_group": resource_group(language), "cc100_gib": cc100_size_gib(language), **counts}
+    return {"name": language_name(language), "resource_group": resource_group(language),
+            "cc100_gib": cc100_size_gib(language), **counts}
 
 
-def stamps_stats(dataset: StampsDataset) -> dict:
+def stamps_stats(dataset: StampsDataset, name: str = "stamps") -> dict:
     """Images and caption groups per split; per foreign locale: captions per split, untranslated captions
-    dropped, CC-100 size and resource group.
+    dropped, CC-100 size and resource group. ``name``: ``stamps`` or ``art4apps`` (the same format).
 
     Returns ``{"dataset", "source", "splits": {split: {"images", "groups"}}, "languages": {locale: {...}},
     "skipped", "unknown_locales"}``.
@@ -24,7 +26,7 @@ def stamps_stats(dataset: StampsDataset) -> dict:
     per_split = {name: dataset.caption_counts(name) for name in SPLITS}
     languages = sorted(set().union(*per_split.values()) | set(dataset.dropped_untranslated))
     return {
-        "dataset": "stamps",
+        "dataset": name,
         "source": dataset.source,
         "splits": {
             name: {"images": len(stamps := dataset.split(name)), "groups": len({s.group for s in stamps})}
@@ -39,6 +41,30 @@ def stamps_stats(dataset: StampsDataset) -> dict:
         },
         "skipped": dataset.skipped,
         "unknown_locales": dataset.unknown_locales,
+    }
+
+
+def captions_stats(dataset: CaptionsDataset) -> dict:
+    """As ``stamps_stats`` for a captions folder: images and groups per split, captions per language and split
+    (``en`` included here, as an image may have several English captions).
+
+    Returns ``{"dataset": "captions", "source": {"root", "split"}, "splits", "languages"}``; ``source["split"]``
+    says whether captions.tsv gave the split or it was made by group.
+    """
+    per_split = {name: Counter(r.language for r in dataset.rows if dataset.images[r.image].split == name)
+                 for name in SPLITS}
+    languages = sorted({r.language for r in dataset.rows})
+    return {
+        "dataset": "captions",
+        "source": {"root": str(dataset.root), "split": "column" if dataset.has_split else "by English caption"},
+        "splits": {
+            name: {"images": len(images := [dataset.images[i] for i in dataset.split_images(name)]),
+                   "groups": len({image.group for image in images})}
+            for name in SPLITS
+        },
+        "languages": {
+            lang: _language_row(lang, {name: per_split[name][lang] for name in SPLITS}) for lang in languages
+        },
     }
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from optical.distill.train import TrainConfig
-from optical.data import normalize_locale
+from optical.data import BENCHMARKS, normalize_locale
 from optical.errors import InputError
 
 METHODS = ("zero-shot", "mse", "optical", "optical+mse", "translate-test")
@@ -23,15 +23,17 @@ QUICK_LANGUAGES = ("de", "fr", "ga", "km", "ast", "zu")
 class ExperimentConfig:
     """Everything a run depends on; saved as ``config.json`` in the run folder."""
 
-    dataset: str = "stamps"  # "stamps" or "multi30k"
-    root: str | None = None  # multi30k: the dataset checkout
+    dataset: str = "stamps"  # one of optical.data.BENCHMARKS: stamps, art4apps, captions, multi30k
+    root: str | None = None  # multi30k: the dataset checkout; captions: the folder (images/, captions.tsv)
     images: str | None = None  # multi30k: the Flickr30k image folder
     languages: list[str] = field(default_factory=lambda: list(FULL_LANGUAGES))
     methods: list[str] = field(default_factory=lambda: ["zero-shot", "mse", "optical", "optical+mse"])
     text_encoder: str = "multilingual-e5-small"
     image_encoder: str = "efficientnet-lite0"
     mt_model: str | None = None  # translate-test: HF seq2seq model name or path, per language "{lang}" allowed
-    bitext: dict[str, str] = field(default_factory=dict)  # language -> extra bitext source (TSV or "a,b" files)
+    # language -> extra bitext source for its student, added to the dataset's own train pairs: "multi30k:<root>"
+    # (Multi30k task 1 train), a TSV file or "english_file,foreign_file" (see optical.data.iter_bitext)
+    bitext: dict[str, str] = field(default_factory=dict)
     embed_dim: int = 256
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
@@ -88,8 +90,10 @@ class ExperimentConfig:
             raise InputError(f"unknown methods {bad}; expected some of {list(METHODS)}", source)
         if "translate-test" in self.methods and not self.mt_model:
             raise InputError("method 'translate-test' needs a translation model (--mt-model NAME_OR_PATH)", source)
-        if self.dataset not in ("stamps", "multi30k"):
-            raise InputError(f"unknown dataset {self.dataset!r}; expected 'stamps' or 'multi30k'", source)
+        if self.dataset not in BENCHMARKS:
+            raise InputError(f"unknown dataset {self.dataset!r}; expected one of {', '.join(BENCHMARKS)}", source)
+        if self.dataset == "captions" and not self.root:
+            raise InputError("dataset 'captions' needs --root DIR (a folder with images/ and captions.tsv)", source)
         if self.dataset == "multi30k" and not (self.root and self.images):
             raise InputError(
                 "dataset 'multi30k' needs --root (the multi30k/dataset checkout) and --images (the Flickr30k image "
@@ -100,10 +104,32 @@ class ExperimentConfig:
             raise InputError("no languages given", source)
         for lang in self.languages:
             normalize_locale(lang)  # an unknown code raises InputError naming it
+        self._validate_bitext(source)
         if self.ot_reg <= 0:
             raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
         if self.teacher.epochs < 1 or self.student.epochs < 1:
             raise InputError("epochs must be >= 1", source)
+
+
+    def _validate_bitext(self, source: str | Path) -> None:
+        """Each ``bitext`` entry: a known language distilled in this run, with a source that exists."""
+        if not isinstance(self.bitext, dict):
+            raise InputError("'bitext' must be an object {language: source}", source)
+        languages = {normalize_locale(lang) for lang in self.languages}
+        for lang, spec in self.bitext.items():
+            if normalize_locale(lang) not in languages - {"en"}:
+                raise InputError(f"bitext for {lang!r}, which is not among the run's foreign languages "
+                                 f"{sorted(languages - {'en'})}", source)
+            if not isinstance(spec, str) or not spec.strip():
+                raise InputError(f"bitext for {lang!r}: expected a source string such as 'multi30k:PATH'", source)
+            if spec.startswith("multi30k:"):
+                root = Path(spec.removeprefix("multi30k:"))
+                if not (root / "data" / "task1" / "raw").is_dir():
+                    raise InputError(f"bitext for {lang!r}: {root} is not a Multi30k checkout "
+                                     "(data/task1/raw is missing)", source)
+            elif "," not in spec and not Path(spec).is_file():
+                raise InputError(f"bitext for {lang!r}: {spec!r} is neither 'multi30k:PATH', a TSV file nor "
+                                 "'english_file,foreign_file'", source)
 
 
 def preset(name: str) -> ExperimentConfig:

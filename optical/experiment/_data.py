@@ -10,11 +10,11 @@ import torch
 
 from optical.data import (
     RetrievalSet,
+    benchmark_retrieval_set,
     iter_bitext,
-    load_stamps,
+    load_benchmark,
     multi30k_retrieval_set,
     normalize_locale,
-    stamps_retrieval_set,
 )
 from optical.encoders import ImageEncoder, encode_image_files
 from optical.experiment._config import ExperimentConfig
@@ -76,12 +76,12 @@ def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, 
 def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
     """{"train": RetrievalSet(en), "val": RetrievalSet(en), "test": {lang: RetrievalSet}} for the dataset;
     Multi30k adds "task2": the 5-caption test_2016 sets of English and German (when the task-2 files exist)."""
-    if config.dataset == "stamps":
-        ds = load_stamps()
+    if config.dataset != "multi30k":  # stamps, art4apps, captions: one loaded dataset, split by group or column
+        ds = load_benchmark(config.dataset, config.root)
         return {
-            "train": stamps_retrieval_set(ds, "en", split="train"),
-            "val": stamps_retrieval_set(ds, "en", split="val"),
-            "test": {lang: stamps_retrieval_set(ds, lang, split="test") for lang in languages},
+            "train": benchmark_retrieval_set(ds, "en", split="train"),
+            "val": benchmark_retrieval_set(ds, "en", split="val"),
+            "test": {lang: benchmark_retrieval_set(ds, lang, split="test") for lang in languages},
         }
     root, images = Path(config.root), Path(config.images) if config.images else None
     task2_languages = [lang for lang in ("en", "de") if lang in languages]
@@ -99,9 +99,10 @@ def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
 
 
 def _bitext(config: ExperimentConfig, language: str) -> list[tuple[str, str]]:
-    source = "stamps" if config.dataset == "stamps" else f"multi30k:{config.root}"
+    source = f"{config.dataset}:{config.root}" if config.dataset in ("captions", "multi30k") else config.dataset
     pairs = list(iter_bitext(source, language, split="train"))
-    if language in config.bitext:
+    extra = {normalize_locale(lang): spec for lang, spec in config.bitext.items()}
+    if language in extra:
         seen = set(pairs)
-        pairs += [p for p in iter_bitext(config.bitext[language], language) if p not in seen]
+        pairs += [p for p in iter_bitext(extra[language], language) if p not in seen]
     return pairs

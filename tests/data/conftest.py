@@ -193,3 +193,34 @@ def multi30k(tmp_path) -> tuple[Path, Path]:
             if not (images / name).exists():
                 Image.new("RGB", (4, 4), (10, 20, 30)).save(images / name)
     return root, images
+
+
+def _write_captions(root: Path, rows: list[tuple[str, ...]], header: str | None = "image\tlang\tcaption",
+                    images: list[str] | None = None) -> Path:
+    """A captions folder: ``root/images/<name>`` as tiny PNGs (``images``: default every name in ``rows``) and
+    ``root/captions.tsv`` with ``header`` (None: no header line) and one tab-joined line per row."""
+    for name in images if images is not None else sorted({row[0] for row in rows}):
+        path = root / "images" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_png_bytes(color=(len(name) * 7 % 256, 40, 90, 255)))
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    lines = ([header] if header is not None else []) + ["\t".join(row) for row in rows]
+    (root / "captions.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def captions_rows(n_images: int = 40, languages: tuple[str, ...] = ("de", "fr")) -> list[tuple[str, str, str]]:
+    """Rows for ``n_images`` images ``img<i>.png``: two English captions each, one per other language; images 0
+    and 1 share their English captions (one group)."""
+    rows = []
+    for i in range(n_images):
+        thing = 0 if i < 2 else i
+        rows += [(f"img{i}.png", "en", f"A picture of thing {thing}."), (f"img{i}.png", "en", f"Thing {thing}.")]
+        rows += [(f"img{i}.png", lang, f"{lang} Ding {thing}") for lang in languages]
+    return rows
+
+
+@pytest.fixture
+def write_captions():
+    """``write_captions(root, rows, header="image\\tlang\\tcaption", images=None) -> root``."""
+    return _write_captions

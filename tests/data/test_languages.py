@@ -1,6 +1,6 @@
 import pytest
 
-from optical.data import cc100_size_gib, normalize_locale, resource_group
+from optical.data import cc100_size_gib, language_name, normalize_locale, resource_group
 from optical.errors import InputError
 
 
@@ -8,16 +8,27 @@ from optical.errors import InputError
     ("de", "de"), ("DE", "de"), ("pt_BR", "pt-BR"), ("pt-br", "pt-BR"), ("zh_TW.utf8", "zh-TW"),
     ("sr@latin", "sr-Latn"), ("sr@latin.utf8", "sr-Latn"), ("sr_RS@latin", "sr-Latn-RS"),
     ("ca@valencia.utf8", "ca-valencia"), ("zh-hant", "zh-Hant"), ("ach.utf8", "ach"), (" fr ", "fr"),
+    ("de_DE.utf8", "de-DE"), ("lkt", "lkt"), ("yo", "yo"), ("ig", "ig"), ("mi", "mi"), ("chr", "chr"),
+    ("fil", "fil"), ("yue", "yue"), ("iw", "he"), ("deu", "de"),
 ])
 def test_normalize_locale(code, tag):
     assert normalize_locale(code) == tag
     assert normalize_locale(tag) == tag
 
 
-@pytest.mark.parametrize("code", ["xx-QQ", "xx", "", "english", "de_!!", "de@klingon", "12"])
+@pytest.mark.parametrize("code", ["xx-QQ", "xx", "", "  ", "english", "de_!!", "de@klingon", "12", "und", "qaa"])
 def test_unknown_language_code_is_an_input_error(code):
-    with pytest.raises(InputError, match="language code|modifier|subtag"):
+    with pytest.raises(InputError, match="language code|modifier") as err:
         normalize_locale(code)
+    assert repr(code) in str(err.value) and "pt-BR" in str(err.value) or "modifier" in str(err.value)
+
+
+def test_language_names():
+    assert language_name("lkt") == "Lakota"
+    assert language_name("pt_BR") == "Portuguese (Brazil)"
+    assert language_name("yo") == "Yoruba"
+    with pytest.raises(InputError):
+        language_name("xx")
 
 
 def test_cc100_sizes_from_xlmr_table():
@@ -32,8 +43,9 @@ def test_cc100_sizes_from_xlmr_table():
 
 
 @pytest.mark.parametrize("codes, group", [
-    (["son", "ff", "an", "vec", "ast", "iu", "ach", "zu", "kab", "nn", "oc"], "unseen"),
-    (["ga", "gd", "km", "am", "eu", "sw", "cy", "sr", "ka"], "low"),
+    (["son", "ff", "an", "vec", "ast", "iu", "ach", "zu", "kab", "nn", "oc", "lkt", "yo", "ig", "mi", "chr", "yue"],
+     "unseen"),
+    (["ga", "gd", "km", "am", "eu", "sw", "cy", "sr", "ka", "fil", "tl"], "low"),
     (["en", "de", "fr", "cs", "ja", "zh_TW", "ca", "sl", "pt-BR"], "high"),
 ])
 def test_resource_groups(codes, group):

@@ -73,8 +73,9 @@ def test_stats(multi30k):
         "train": {"images": 6, "images_checked": True},
         "val": {"images": 3, "images_checked": True},
     }
-    assert stats["tasks"]["1"]["languages"]["cs"] == {"resource_group": "high", "cc100_gib": 16.3, "train": 6,
-                                                      "val": 3, "test_2016_flickr": 4, "test_2017_mscoco": 0}
+    assert stats["tasks"]["1"]["languages"]["cs"] == {"name": "Czech", "resource_group": "high", "cc100_gib": 16.3,
+                                                      "train": 6, "val": 3, "test_2016_flickr": 4,
+                                                      "test_2017_mscoco": 0}
     assert stats["tasks"]["2"]["languages"]["de"]["test_2016"] == 15
     assert "cs" not in stats["tasks"]["2"]["languages"]
 
