@@ -169,8 +169,10 @@ def disparity_intervals(
         raise ValueError(f"ranks_b lacks languages {sorted(set(languages) - set(mr_b))}")
     group_list, size_list = _resource_table(languages, groups, sizes)
     methods = [mr_a] if mr_b is None else [mr_a, mr_b]
-    point_stats = [disparity_stats(np.array([[m[lang][0] for lang in languages]]), group_list, size_list) for m in methods]
-    draw_stats = [disparity_stats(np.stack([m[lang][1] for lang in languages], axis=1), group_list, size_list) for m in methods]
+    points = [np.array([[m[lang][0] for lang in languages]]) for m in methods]  # (1, L) per method
+    draws = [np.stack([m[lang][1] for lang in languages], axis=1) for m in methods]  # (n_boot, L) per method
+    point_stats = [disparity_stats(p, group_list, size_list) for p in points]
+    draw_stats = [disparity_stats(d, group_list, size_list) for d in draws]
     n_boot = len(mr_a[languages[0]][1])
     out = {"languages": languages, "n_boot": n_boot, "level": level}
     for name, point, stats in zip("ab", point_stats, draw_stats):
@@ -185,7 +187,9 @@ def disparity_intervals(
     if mr_b is not None:
         out["diff"] = {
             stat: difference_summary(
-                float(point_stats[0][stat][0] - point_stats[1][stat][0]), draw_stats[0][stat] - draw_stats[1][stat], level
+                float(point_stats[0][stat][0] - point_stats[1][stat][0]),
+                draw_stats[0][stat] - draw_stats[1][stat],
+                level,
             )
             for stat in BOOTSTRAP_DISPARITY_STATS
         }

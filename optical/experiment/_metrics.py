@@ -174,7 +174,7 @@ def verdict(disparity_diff: Mapping[str, dict], comparisons: Sequence[tuple[str,
             f"the high-resource group's mean mR changes by {_change(high)} and the low-resource group's by "
             f"{_change(low)}" + "".join(f"; {text}" for text in extra) + " (mR points, 95% CI)."
         )
-    return "No verdict yet: needs a compared pair of methods (e.g. optical and mse) with high- and low-resource languages."
+    return "No verdict yet: needs a compared pair of methods (e.g. optical, mse) with high- and low-resource languages."
 
 
 def _change(d: dict) -> str:
