@@ -18,8 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optical.experiment import FULL_LANGUAGES  # noqa: E402
-from optical.experiment._metrics import summarize, summarize_study  # noqa: E402
+from optical.experiment import FULL_LANGUAGES, summarize, summarize_study  # noqa: E402
 
 METHODS = ("zero-shot", "mse", "optical", "optical+mse")
 N_IMAGES, N_GROUPS, BUDGET_S = 140, 123, 10.0

@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from optical.experiment import format_report, headline_table, recall_table, summarize, verdict
-from optical.experiment._metrics import summarize_study
+from optical.experiment import format_report, headline_table, recall_table, summarize, summarize_study, verdict
 
 
 def _ranks(hit_rate: float, n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
