@@ -30,13 +30,20 @@ COMPARISONS = (("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "ms
 LEVEL = 0.95
 
 
-def summarize(ranks: Ranks, groups: Groups | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
+def summarize(
+    ranks: Ranks,
+    groups: Groups | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    comparisons: Sequence[tuple[str, str]] = COMPARISONS,
+) -> dict:
     """``ranks[method][language]`` (and the queries' image ``groups``) -> the metrics.json body (JSON-ready).
 
     With ``groups`` every bootstrap draw resamples the test image groups once for both directions, every language
-    and every method; without, it resamples queries (t2i and i2t apart, languages apart).
+    and every method; without, it resamples queries (t2i and i2t apart, languages apart). ``comparisons``: the
+    (A, B) pairs whose paired differences are reported; the verdict answers from the first one present.
     """
-    return summarize_study([(ranks, groups)], n_boot=n_boot, seed=seed)
+    return summarize_study([(ranks, groups)], n_boot=n_boot, seed=seed, comparisons=comparisons)
 
 
 def summarize_study(
@@ -56,7 +63,7 @@ def summarize_study(
     by_method = {m: [lang for lang in studies[0][0][m] if all(lang in r[m] for r, _ in studies)] for m in methods}
     languages = sorted({lang for langs in by_method.values() for lang in langs}, key=_language_order)
     counts = _query_counts(studies, by_method)
-    weights = query_weights(counts, None if groups is None else {lang: groups[lang] for lang in counts}, n_boot, seed)
+    weights = query_weights(counts, groups, n_boot, seed)
     seed_w = seed_weights(len(studies), n_boot, seed)
     resampled = {
         m: {lang: resampled_metrics([r[m][lang] for r, _ in studies], weights[lang], seed_w) for lang in langs}
