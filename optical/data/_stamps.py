@@ -7,12 +7,12 @@ built aside and renamed into place in one step, so an interrupted run leaves not
 Caption files (``<name>.txt`` beside ``<name>.png``): line 1 is the English caption, further lines are
 ``<locale>.utf8=<caption>``. Locales are normalised (``pt_BR`` -> ``pt-BR``, ``sr@latin`` -> ``sr-Latn``,
 ``ca@valencia`` -> ``ca-valencia``); English variants (``en_GB``, ``en_AU``) are skipped as they are not
-target languages; a translation equal to the English caption (ignoring case, spacing and final punctuation)
-is dropped as untranslated and counted per locale. Locale codes unknown to ``normalize_locale`` are skipped
+target languages; a translation equal to the English caption (ignoring case, spacing and surrounding
+punctuation) is dropped as untranslated and counted per locale. Locale codes unknown to ``normalize_locale`` are skipped
 and counted. Stamps with only an SVG image are skipped and counted.
 
-Split: stamps with the same English caption (``caption_key``: spacing and final punctuation ignored, case
-kept) form one group; 216 PNG stamps share 105 captions (coins, flowers, letters in several styles). Whole groups
+Split: stamps with the same English caption (``caption_key``: case, spacing and surrounding punctuation
+ignored) form one group (coins, flowers, letters in several styles and both cases). Whole groups
 go to train, val or test (about 70/10/20) by the SHA-1 of the group key, so the split is the same on every
 machine and no image has a caption twin in another split. Evaluation treats the members of a group as
 interchangeable: retrieving any of them counts as a hit (``Stamp.group``, ``RetrievalSet.image_groups``).
@@ -43,7 +43,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 SPLIT_SEED = 0
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 2
+MANIFEST_FORMAT = 3  # 3: caption groups ignore case and leading punctuation (a different split than 2)
 _PREFIX = "usr/share/tuxpaint/stamps/"
 _PREPARE_HINT = "run `python -m optical prepare`"
 
@@ -56,7 +56,7 @@ class Stamp:
     image: Path
     captions: dict[str, str]
     split: str  # train | val | test
-    group: str  # normalised English caption; equal groups = interchangeable images
+    group: str  # the English caption's `caption_key`; equal groups = interchangeable images
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,19 @@ def clean_caption(text: str) -> str:
 
 
 def caption_key(text: str) -> str:
-    """Group key of a caption: NFC, whitespace collapsed, final punctuation removed; case is kept
-    ("The letter A." and "The letter a." are different stamps)."""
-    key = clean_caption(text)
-    while key and (unicodedata.category(key[-1]).startswith("P") or key[-1] in "| "):
-        key = key[:-1]
-    return key
+    """Group key of a caption: NFC, whitespace collapsed, case folded, surrounding punctuation removed
+    ("The letter C." and "the letter c" are one group: captions that differ only so are near-duplicates)."""
+    key = clean_caption(text).casefold()
+    start, end = 0, len(key)
+    while start < end and _is_edge(key[start]):
+        start += 1
+    while end > start and _is_edge(key[end - 1]):
+        end -= 1
+    return key[start:end]
+
+
+def _is_edge(char: str) -> bool:
+    return unicodedata.category(char).startswith("P") or char in "| "
 
 
 def parse_caption_file(text: str, path: str | Path) -> ParsedCaptions:
@@ -111,7 +118,7 @@ def parse_caption_file(text: str, path: str | Path) -> ParsedCaptions:
         if locale in seen or not caption or locale == "en" or locale.startswith("en-"):
             continue
         seen.add(locale)
-        if caption_key(caption).casefold() == caption_key(english).casefold():
+        if caption_key(caption) == caption_key(english):
             untranslated.append(locale)
         else:
             translations[locale] = caption

@@ -17,6 +17,7 @@ _WHERE = {
     "ExperimentConfig": "_config",
     "preset": "_config",
     "summarize": "_metrics",
+    "summarize_study": "_metrics",
     "verdict": "_metrics",
     "disparity_table": "_report",
     "format_report": "_report",
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         ExperimentConfig,
         preset,
     )
-    from optical.experiment._metrics import summarize, verdict
+    from optical.experiment._metrics import summarize, summarize_study, verdict
     from optical.experiment._report import (
         disparity_difference_table,
         disparity_table,

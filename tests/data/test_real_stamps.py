@@ -31,7 +31,7 @@ def test_split_is_by_group_and_reproducible(real):
     assert all(s.split == split_of(s.group) for s in real.stamps)
     members = Counter(s.group for s in real.stamps)
     shared = {g: n for g, n in members.items() if n > 1}
-    assert len(shared) >= 90 and sum(shared.values()) >= 200  # 105 captions shared by 216 stamps in 2022.06.04
+    assert len(shared) >= 70 and sum(shared.values()) >= 200  # 2022.06.04: 216 stamps share 75 caption keys
 
 
 def test_stats_report_drops(real):

@@ -41,9 +41,11 @@ def test_empty_caption_file():
         parse_caption_file("\n# only a comment\n", "x.txt")
 
 
-def test_caption_key_keeps_case_and_ignores_final_punctuation():
-    assert caption_key("A  coin.") == caption_key("A coin") == "A coin"
-    assert caption_key("The letter A.") != caption_key("The letter a.")
+def test_caption_key_ignores_case_spacing_and_surrounding_punctuation():
+    assert caption_key("A  coin.") == caption_key("A coin") == caption_key("a coin") == "a coin"
+    assert caption_key("The letter C.") == caption_key("The letter c.") == caption_key("«the letter c»")
+    assert caption_key("Mr. Frog!") == "mr. frog"  # punctuation inside is kept
+    assert caption_key("A coin") != caption_key("A coin 2")
     assert caption_key("青蛙。") == "青蛙"
 
 
@@ -59,7 +61,7 @@ def test_prepared_dataset(stamps):
     assert stamps.unknown_locales == {"xq.utf8": 1}
     assert stamps.source["package"] == "tuxpaint-stamps-default"
     assert not (stamps.root / "images" / "coins" / "coin-2_mirror.png").exists()
-    assert by_id["coins/coin-1"].group == by_id["coins/coin-2"].group == "A coin"
+    assert by_id["coins/coin-1"].group == by_id["coins/coin-2"].group == "a coin"
 
 
 def test_languages_and_counts(stamps):

@@ -88,6 +88,7 @@ def test_disparity_bootstrap_one_method():
     result = disparity_bootstrap(ranks, groups=GROUPS, sizes=SIZES, n_boot=300)
     assert result["languages"] == ["de", "fr", "ga", "zu"]
     point = disparity({lang: retrieval_metrics(*r)["mR"] for lang, r in ranks.items()}, groups=GROUPS, sizes=SIZES)
+    point.update({f"mean_{group}": mean for group, mean in point["group_means"].items()})
     for stat, summary in result["a"].items():
         assert summary["value"] == pytest.approx(point[stat])
         assert summary["lo"] <= summary["value"] <= summary["hi"]

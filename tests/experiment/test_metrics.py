@@ -1,8 +1,11 @@
 """metrics.json from ranks: hand-computed recalls, paired differences, the verdict and the report tables."""
 
-import numpy as np
+import json
 
-from optical.experiment import format_report, headline_table, recall_table, summarize, verdict
+import numpy as np
+import pytest
+
+from optical.experiment import format_report, headline_table, recall_table, summarize, summarize_study, verdict
 
 
 def _ranks(hit_rate: float, n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -40,5 +43,93 @@ def test_summarize_hand_case_and_tables():
     assert "Disparity" in text and body["verdict"] in text
 
 
-def test_verdict_without_optical():
-    assert verdict({"mse": {"de": 1.0}}, {}).startswith("No verdict yet")
+def test_verdict_without_a_compared_pair():
+    assert verdict({}).startswith("No verdict yet")
+    ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
+    assert summarize(ranks, GROUPS, n_boot=50)["verdict"].startswith("No verdict yet")
+
+
+N = 300
+HIGH, LOW = ("de", "fr"), ("ga", "km")  # resource groups of optical.data
+IDS = np.arange(N)
+GROUPS = {lang: (IDS, IDS) for lang in HIGH + LOW}
+
+
+def _exact(hit_rate: float, lang: str, salt: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """N queries per direction, exactly ``round(hit_rate * N)`` of them hits (rank 0), the rest misses (rank 20)."""
+    rng = np.random.default_rng([sum(map(ord, lang)), salt])
+    hits = rng.permutation(np.arange(N) < round(hit_rate * N))
+    return np.where(hits, 0, 20), np.where(rng.permutation(hits), 0, 20)
+
+
+def _study(high: float, low: float) -> dict:
+    """mse at 0.8 (high) / 0.2 (low); optical at the given hit rates, on the same queries."""
+    baseline = {lang: _exact(0.8 if lang in HIGH else 0.2, lang) for lang in HIGH + LOW}
+    optical = {lang: _exact(high if lang in HIGH else low, lang, salt=1) for lang in HIGH + LOW}
+    return summarize({"mse": baseline, "optical": optical}, GROUPS, n_boot=400)
+
+
+@pytest.mark.parametrize(
+    ("high", "low", "answer"),
+    [
+        (0.8, 0.5, "Yes"),  # the low group gains, the high group holds
+        (0.5, 0.2, "Only by levelling down"),  # the high group falls, the low group does not gain
+        (0.4, 0.15, "Only by levelling down"),  # both fall, the high group more
+        (0.9, 0.2, "No, it widens it"),
+        (0.8, 0.2, "Not conclusively"),  # other queries hit, at the same rates
+    ],
+)
+def test_verdict_outcomes(high, low, answer):
+    body = _study(high, low)
+    sentence = body["verdict"]
+    assert sentence.startswith(answer + ":"), sentence
+    diff = body["disparity_difference"]["optical - mse"]["diff"]
+    assert diff["mean_high"]["diff"] == pytest.approx(100 * (high - 0.8))  # a hit counts at every k: mR = hit rate
+    assert diff["mean_low"]["diff"] == pytest.approx(100 * (low - 0.2))
+    assert "high-resource group's mean mR changes by" in sentence and "low-resource group's by" in sentence
+    assert f"{diff['mean_low']['diff']:+.1f}" in sentence and f"{diff['mean_high']['diff']:+.1f}" in sentence
+
+
+def test_verdict_takes_the_compared_pairs():
+    body = _study(0.8, 0.5)
+    swapped = verdict(body["disparity_difference"], comparisons=[("optical", "mse")])
+    assert swapped == body["verdict"]
+    assert verdict(body["disparity_difference"], comparisons=[("optical", "zero-shot")]).startswith("No verdict")
+
+
+def test_group_bootstrap_is_the_default_with_groups_and_recorded():
+    ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
+    grouped, per_query = summarize(ranks, GROUPS, n_boot=100), summarize(ranks, n_boot=100)
+    assert grouped["bootstrap"]["unit"] == "image group" and per_query["bootstrap"]["unit"] == "query"
+    assert grouped["n_seeds"] == 1 and not grouped["bootstrap"]["seeds_resampled"]
+    assert grouped["results"]["mse"]["de"]["ci"] != per_query["results"]["mse"]["de"]["ci"]
+    json.dumps(grouped, allow_nan=False)
+
+
+def test_study_of_three_seeds():
+    stable = {lang: _exact(0.5, lang) for lang in HIGH + LOW}
+    seeds = []
+    for salt, rate in enumerate((0.35, 0.5, 0.65)):  # "varying" depends on the training seed, "stable" does not
+        varying = {lang: _exact(rate, lang, salt) for lang in HIGH + LOW}
+        seeds.append(({"stable": stable, "varying": varying, "mse": stable, "optical": varying}, GROUPS))
+    body = summarize_study(seeds, n_boot=500, seed=1)
+    assert body["n_seeds"] == 3 and body["bootstrap"]["seeds_resampled"]
+    assert set(body) >= set(summarize(*seeds[0], n_boot=50))  # the same JSON shape, plus n_seeds
+    for lang in HIGH + LOW:
+        stable_r, varying_r = body["results"]["stable"][lang], body["results"]["varying"][lang]
+        assert varying_r["metrics"]["mR"] == pytest.approx(stable_r["metrics"]["mR"])  # mean over seeds
+        assert varying_r["mR_by_seed"] == pytest.approx([35.0, 50.0, 65.0])
+        (lo_s, hi_s), (lo_v, hi_v) = stable_r["ci"]["mR"], varying_r["ci"]["mR"]
+        assert hi_v - lo_v > 1.5 * (hi_s - lo_s)
+        paired = body["paired"]["optical - mse"][lang]
+        assert paired["lo"] < 0 < paired["hi"] and paired["diff"] == pytest.approx(0.0, abs=1e-9)
+    assert "optical - mse" in body["disparity_difference"] and body["verdict"].startswith("Not conclusively")
+    json.dumps(body, allow_nan=False)
+
+
+def test_one_seed_study_is_summarize_and_seeds_share_the_split():
+    ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
+    assert summarize_study([(ranks, GROUPS)], n_boot=100) == summarize(ranks, GROUPS, n_boot=100)
+    other = {lang: (IDS[::-1], IDS) for lang in GROUPS}
+    with pytest.raises(ValueError, match="share the test split"):
+        summarize_study([(ranks, GROUPS), (ranks, other)], n_boot=10)
