@@ -24,7 +24,7 @@ def test_groups_split_and_several_captions(tmp_path, write_captions):
     ds = load_captions(root)
     assert len(ds.images) == 40 and len(ds.rows) == 160 and not ds.has_split
     first, second = ds.images[0], ds.images[1]
-    assert first.group == second.group == "A picture of thing 0 | Thing 0"
+    assert first.group == second.group == "a picture of thing 0 | thing 0"  # group keys ignore case
     assert first.split == second.split == split_of(first.group)
     assert load_captions(root).images == ds.images  # deterministic
     assert {image.split for image in ds.images} == {"train", "val", "test"}
