@@ -3,7 +3,8 @@
 Layout (format 1)::
 
     config.json         the ExperimentConfig
-    status.json         {"format", "state": running|done|failed, "error", "started", "finished", "methods_done"}
+    status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
+                        "methods_done", "pid", "host", "device"}
     teacher/            the teacher (DualEncoder folder)
     students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
@@ -14,9 +15,10 @@ Layout (format 1)::
     plans.json          transport-plan samples for the app
     .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 
-A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked
-``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
-Readers never take a running, failed or interrupted run's metrics as final.
+A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file
+is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked ``failed``
+with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it). Readers never
+take a running, failed or interrupted run's metrics as final.
 """
 
 from __future__ import annotations
@@ -123,7 +125,8 @@ class Run:
             )
         if state != "failed":
             return None
-        frames = [line.strip() for line in (status.get("traceback") or "").splitlines() if line.strip().startswith("File ")]
+        lines = (status.get("traceback") or "").splitlines()
+        frames = [line.strip() for line in lines if line.strip().startswith("File ")]
         where = f" ({frames[-1]})" if frames else ""
         return f"failed: {status.get('error') or 'no error recorded'}{where}"
 
@@ -223,7 +226,9 @@ def lock_run(path: Path) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise RunBusyError(f"{path}: in use by {_lock_owner(path)}; wait for it to finish or stop it, or pass another --run-id") from None
+        raise RunBusyError(
+            f"{path}: in use by {_lock_owner(path)}; wait for it to finish or stop it, or pass another --run-id"
+        ) from None
     try:
         atomic_write_json(path / _LOCK_OWNER, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
         yield
@@ -234,7 +239,8 @@ def lock_run(path: Path) -> Iterator[None]:
 def _lock_owner(path: Path) -> str:
     try:
         owner = json.loads((path / _LOCK_OWNER).read_text(encoding="utf-8"))
-        return f"pid {owner['pid']} on {owner['host']} (since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(owner['since']))})"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["since"]))
+        return f"pid {owner['pid']} on {owner['host']} (since {since})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process (its pid is not recorded yet)"
 

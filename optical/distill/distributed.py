@@ -56,7 +56,8 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         raise InputError(f"--device {name} asked for, but torch sees no CUDA device here (use --device cpu or auto)")
     index = int(match.group(1)) if match.group(1) is not None else local_rank
     if index >= torch.cuda.device_count():
-        raise InputError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA device(s), cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+        count = torch.cuda.device_count()
+        raise InputError(f"--device {name}: torch sees {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}")
     return torch.device(f"cuda:{index}")
 
 
