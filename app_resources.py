@@ -42,8 +42,7 @@ def select_run(where=st.sidebar) -> tuple[explore.RunInfo, Run]:
         stop_with("No run yet: start the built-in experiment on the Home page.", "info")
     ids = [info.run_id for info in infos]
     wanted = st.session_state.get("run_id")
-    ranked = sorted(range(len(infos)), key=lambda i: (not infos[i].has_results, infos[i].state != "done", i))
-    index = ids.index(wanted) if wanted in ids else ranked[0]
+    index = ids.index(wanted if wanted in ids else explore.default_run(infos).run_id)
     by_id = {info.run_id: info for info in infos}
     run_id = where.selectbox("Run", ids, index=index, format_func=lambda r: by_id[r].label)
     st.session_state["run_id"] = run_id
@@ -69,7 +68,7 @@ def _mtime(run: Run, name: str) -> float:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _metrics(path: str, mtime: float) -> dict:
-    return explore.read_metrics(load_run(path))
+    return load_run(path).metrics()
 
 
 def metrics(run: Run) -> dict:

@@ -3,39 +3,59 @@
 Layout (format 1)::
 
     config.json         the ExperimentConfig
-    status.json         {"format", "state": running|done|failed, "error", "started", "finished", "methods_done"}
+    status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
+                        "methods_done", "pid", "host", "device"}
     teacher/            the teacher (DualEncoder folder)
     students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
     metrics.json        per method x language recalls, CIs, disparity, paired differences (updated per method)
+                        (``metrics`` format 1: keys ``format``, ``languages``, ``methods``, ``resource``, ``results``)
     ranks.csv           per-query ranks: method, language, direction, query, rank
     plans.json          transport-plan samples for the app
+    .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 
-Every file is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked
-``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
-Readers never take a running, failed or interrupted run's metrics as final.
+A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file
+is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked ``failed``
+with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it). Readers never
+take a running, failed or interrupted run's metrics as final.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import Timeout, UnixFileLock
+
 from optical.atomic import atomic_write_json
-from optical.errors import OpticalError
+from optical.errors import InputError, OpticalError
 from optical.paths import runs_dir
 
 RUN_FORMAT = 1
+METRICS_FORMAT = 1
+METRICS_KEYS = ("languages", "methods", "resource", "results")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RUNTIME_KEYS = ("device",)  # config keys a resumed run may change (recorded in status.json, not config.json)
+_LOCK = ".lock"
+_LOCK_OWNER = ".lock-owner.json"
 
 
 class RunFormatError(OpticalError):
     """A folder that is not a readable run: missing files, another format version, corrupt JSON."""
+
+
+class RunBusyError(OpticalError):
+    """Another live process holds the run folder's lock."""
 
 
 @dataclass
@@ -81,8 +101,38 @@ class Run:
         return self._read("config.json")
 
     def metrics(self) -> dict:
-        """``metrics.json`` (possibly partial while the run is running: see ``status['methods_done']``)."""
-        return self._read("metrics.json")
+        """``metrics.json``, checked to be one this version reads (RunFormatError otherwise); possibly partial
+        while the run is running (see ``status['methods_done']``). The CLI's report and the app both read it here."""
+        metrics = self._read("metrics.json")
+        found = metrics.get("format") if isinstance(metrics, dict) else None
+        missing = [k for k in METRICS_KEYS if k not in metrics] if isinstance(metrics, dict) else list(METRICS_KEYS)
+        if missing or found != METRICS_FORMAT:
+            raise RunFormatError(
+                f"{self.path / 'metrics.json'}: not a metrics file this version reads (format {found!r}, expected "
+                f"{METRICS_FORMAT}; missing keys: {', '.join(missing) or 'none'}); re-run the experiment "
+                f"(python -m optical run --run-id NEW_ID)"
+            )
+        return metrics
+
+    def failure(self) -> str | None:
+        """Why the run stopped, in one line: the recorded error and where it was raised, or that its process is
+        gone; None for a running or finished run."""
+        status, state = self.status, self.state
+        if state == "interrupted":
+            return (
+                f"interrupted: its process (pid {status.get('pid')} on {status.get('host')}) is gone; continue it "
+                f"with python -m optical run --resume {self.run_id}"
+            )
+        if state != "failed":
+            return None
+        lines = (status.get("traceback") or "").splitlines()
+        frames = [line.strip() for line in lines if line.strip().startswith("File ")]
+        where = f" ({frames[-1]})" if frames else ""
+        return f"failed: {status.get('error') or 'no error recorded'}{where}"
+
+    def mark_failed(self, err: BaseException) -> None:
+        """Record ``err`` (and the traceback being handled) as the reason the run failed."""
+        self.set_status(state="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
 
     def plans(self) -> list[dict]:
         return self._read("plans.json")
@@ -108,36 +158,91 @@ def new_run_id(prefix: str = "run") -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}-{secrets.token_hex(2)}"
 
 
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is one safe path component (``RUN_ID_PATTERN``), else an InputError saying what is allowed."""
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise InputError(
+            f"run id {run_id!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit (one folder name under {runs_dir()}, no '/')"
+        )
+    return run_id
+
+
 def create_run(config: dict, run_id: str | None = None, root: Path | None = None) -> Run:
-    """Make the folder, write ``config.json`` and a ``running`` status; an existing run is resumed, not replaced."""
-    path = (root or runs_dir()) / (run_id or new_run_id())
+    """Make the folder, write ``config.json`` and a ``running`` status; an existing run is resumed, not replaced.
+
+    An existing run keeps its ``config.json``; ``config`` may differ from it only in ``RUNTIME_KEYS``.
+    """
+    path = (root or runs_dir()) / check_run_id(run_id or new_run_id())
     path.mkdir(parents=True, exist_ok=True)
     run = Run(path)
     if (path / "status.json").exists():
         previous = run.config
-        if previous != config:
-            changed = sorted(k for k in set(previous) | set(config) if previous.get(k) != config.get(k))
+        changed = sorted(
+            k for k in set(previous) | set(config) if k not in RUNTIME_KEYS and previous.get(k) != config.get(k)
+        )
+        if changed:
             raise RunFormatError(f"{path}: exists with a different config ({', '.join(changed)}); use a new run id")
     else:
         atomic_write_json(path / "config.json", config)
     run.set_status(
-        format=RUN_FORMAT, state="running", error=None, started=time.time(), finished=None,
+        format=RUN_FORMAT, state="running", error=None, traceback=None, started=time.time(), finished=None,
         pid=os.getpid(), host=socket.gethostname(),
         methods_done=run.status.get("methods_done", []) if (path / "status.json").exists() else [],
     )
     return run
 
 
-def load_run(ref: str | Path) -> Run:
-    """A run by folder path or by id under ``cache/runs``; checks that it is one (RunFormatError otherwise)."""
+def load_run(ref: str | Path, *, writable: bool = False) -> Run:
+    """A run by folder path or by id under ``cache/runs``; checks that it is one (RunFormatError otherwise).
+
+    ``writable``: the run will be written to, so it must be a folder directly inside ``cache/runs`` (InputError
+    otherwise); any folder may be read.
+    """
     path = Path(ref)
     if not path.is_dir():
         path = runs_dir() / str(ref)
     if not path.is_dir():
         raise RunFormatError(f"no run {ref!r} (looked for a folder and in {runs_dir()})")
+    if writable and (path.resolve().parent != runs_dir().resolve() or not RUN_ID_PATTERN.fullmatch(path.name)):
+        raise InputError(
+            f"{path}: only runs inside {runs_dir()} can be continued (nothing is written elsewhere); copy the folder "
+            f"there and pass its id"
+        )
     run = Run(path)
     run.status  # noqa: B018 - validates the format
     return run
+
+
+@contextmanager
+def lock_run(path: Path) -> Iterator[None]:
+    """Hold the OS lock of run folder ``path`` (made if missing) for the ``with`` block.
+
+    An fcntl lock: the kernel releases it when the holder exits, even on SIGKILL, so a killed run's leftover
+    ``.lock`` file never blocks ``--resume``. A lock held by a live process raises RunBusyError at once, naming it.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    lock = UnixFileLock(str(path / _LOCK), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunBusyError(
+            f"{path}: in use by {_lock_owner(path)}; wait for it to finish or stop it, or pass another --run-id"
+        ) from None
+    try:
+        atomic_write_json(path / _LOCK_OWNER, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+        yield
+    finally:
+        lock.release()
+
+
+def _lock_owner(path: Path) -> str:
+    try:
+        owner = json.loads((path / _LOCK_OWNER).read_text(encoding="utf-8"))
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["since"]))
+        return f"pid {owner['pid']} on {owner['host']} (since {since})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process (its pid is not recorded yet)"
 
 
 def list_runs(root: Path | None = None) -> list[Run]:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from optical.experiment import format_report
-from optical.runs import load_run
+from optical.runs import RunFormatError, load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,13 +18,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     run = load_run(args.run)
-    status, state = run.status, run.state
-    metrics = run.metrics()
+    status, state, failure = run.status, run.state, run.failure()
+    if not (run.path / "metrics.json").is_file():
+        raise RunFormatError(f"run {run.run_id} has no results: {failure or f'{state}, no method finished yet'}")
+    metrics = run.metrics()  # checked as the app checks it
     if args.json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
     if state != "done":
-        print(f"run {run.run_id} is {state}" + (f": {status.get('error')}" if status.get("error") else ""))
+        print(f"run {run.run_id} is {failure or state}")
         print(f"methods finished so far: {', '.join(status.get('methods_done', [])) or 'none'}\n")
     print(format_report(metrics))
     return 0

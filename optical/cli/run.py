@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import ExitStack
 
-from optical.distill.distributed import world_info_from_env
+from optical.distill.distributed import resolve_device, world_info_from_env
 from optical.data import BENCHMARKS
 from optical.errors import InputError
 from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
 from optical.paths import runs_dir
-from optical.runs import Run, create_run, load_run
+from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
+
+# Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
+_CONFIG_FLAGS = (
+    "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
+    "teacher_epochs", "text_encoder", "seed", "run_id",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the experiment (teacher, students, evaluation) and print the table")
     p.add_argument("--config", help="JSON file of ExperimentConfig settings (command-line flags override it)")
-    p.add_argument("--preset", choices=["full", "quick"], default="full", help="built-in settings (default: full)")
+    p.add_argument("--preset", choices=["full", "quick"], help="built-in settings (default: full)")
     p.add_argument("--dataset", choices=list(BENCHMARKS),
                    help="benchmark (default: stamps, built in; art4apps after `prepare --with art4apps`)")
     p.add_argument("--root", help="multi30k: the multi30k/dataset checkout; captions: the folder with images/ "
@@ -29,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="student epochs")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
-    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp)")
     p.add_argument("--resume", metavar="RUN", help="continue a killed run (id or folder) from its checkpoints")
@@ -38,14 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The preset (or --config file), then each given flag on top."""
-    config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset)
+    config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset or "full")
     data = config.to_dict()
     for key in ("dataset", "root", "images", "mt_model", "text_encoder", "device", "seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     for key in ("languages", "methods"):
-        if getattr(args, key):
+        if getattr(args, key) is not None:
             data[key] = [x.strip() for x in getattr(args, key).split(",") if x.strip()]
+            if not data[key]:
+                example = "de,fr,ga,zu" if key == "languages" else "zero-shot,mse,optical"
+                raise InputError(f"--{key} is empty: give a comma-separated list, e.g. --{key} {example}")
     if args.bitext:
         data["bitext"] = parse_bitext_flag(args.bitext)
     if args.epochs is not None:
@@ -76,23 +86,46 @@ def parse_bitext_flag(text: str) -> dict[str, str]:
     return bitext
 
 
+def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
+    """The config of the run ``--resume`` names (inside cache/runs), with only ``--device`` changed; its id."""
+    given = [f"--{key.replace('_', '-')}" for key in _CONFIG_FLAGS if getattr(args, key) is not None]
+    if given:
+        raise InputError(
+            f"--resume continues the run with its own config.json; {', '.join(given)} cannot change it (only --device "
+            "can): drop them, or start a new run with --run-id NEW_ID"
+        )
+    run = load_run(args.resume, writable=True)
+    config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
+    if args.device is not None:
+        config.device = args.device
+    return config, run.run_id
+
+
 def _run(args: argparse.Namespace) -> int:
-    rank, world_size, _ = world_info_from_env()
+    rank, world_size, local_rank = world_info_from_env()
     if world_size > 1 and not (args.run_id or args.resume):
         raise InputError("under torchrun, pass --run-id ID (or --resume ID) so every process uses the same run folder")
     if args.resume:
-        run = load_run(args.resume)
-        config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
-        run_id, root = run.run_id, run.path.parent
+        config, run_id = _resumed_config(args)
     else:
         config = config_from_args(args)
-        run_id, root = args.run_id, None
-    if rank == 0:  # the main process writes config and status; the others only train in the same folder
-        run = create_run(config.to_dict(), run_id, root)
-        print(f"run folder: {run.path}", flush=True)
-    else:
-        run = Run((root or runs_dir()) / run_id)
-    metrics = run_experiment(config, run)
+        run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
+    device = resolve_device(config.device, local_rank)  # before any folder exists
+    with ExitStack() as stack:
+        if rank == 0:  # the main process locks the folder and writes config and status; the others only train in it
+            stack.enter_context(lock_run(runs_dir() / run_id))
+            run = create_run(config.to_dict(), run_id)
+        else:
+            run = Run(runs_dir() / run_id)
+        try:
+            if rank == 0:
+                run.set_status(device=str(device))
+                print(f"run folder: {run.path}", flush=True)
+            metrics = run_experiment(config, run)
+        except BaseException as err:
+            if rank == 0 and run.status["state"] == "running":  # raised before run_experiment recorded it
+                run.mark_failed(err)
+            raise
     if metrics:
         print(format_report(metrics))
     return 0

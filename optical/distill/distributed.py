@@ -7,10 +7,13 @@ gloo on CPU) and picks the device; ``is_main_process`` guards logging, checkpoin
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from optical.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,22 @@ def world_info_from_env() -> tuple[int, int, int]:
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` picks ``cuda:<local_rank>`` when CUDA is present, else the CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` picks ``cuda:<local_rank>`` when CUDA is present, else the CPU; ``cpu``, ``cuda`` (this process's
+    GPU) and ``cuda:N`` are the others. One that is unknown or absent here raises InputError saying what is."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda asked for, but torch sees no CUDA device (use --device cpu or auto)")
-        return torch.device(name if ":" in name else f"cuda:{local_rank}")
-    if name != "cpu":
-        raise ValueError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N")
-    return torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", name)
+    if not match:
+        raise InputError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N (--device)")
+    if not torch.cuda.is_available():
+        raise InputError(f"--device {name} asked for, but torch sees no CUDA device here (use --device cpu or auto)")
+    index = int(match.group(1)) if match.group(1) is not None else local_rank
+    if index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise InputError(f"--device {name}: torch sees {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}")
+    return torch.device(f"cuda:{index}")
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,7 +43,7 @@ def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | N
         metrics = _run(config, run, info, report)
     except BaseException as err:
         if is_main_process(info):
-            run.set_status(state="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+            run.mark_failed(err)
         raise
     if is_main_process(info):
         run.set_status(state="done", finished=time.time())

@@ -12,10 +12,10 @@ from optical.explore._runs import (
     Gallery,
     RunInfo,
     RunModels,
+    default_run,
     describe_runs,
     load_gallery,
     load_models,
-    read_metrics,
     resource_fit,
 )
 from optical.explore._search import SearchResult, embed_image, rank_captions, read_image, search_images
@@ -30,6 +30,7 @@ __all__ = [
     "SearchResult",
     "axis_labels",
     "clean_query",
+    "default_run",
     "describe_runs",
     "embed_image",
     "experiment_commands",
@@ -38,7 +39,6 @@ __all__ = [
     "parse_progress",
     "plan_for_pair",
     "rank_captions",
-    "read_metrics",
     "read_image",
     "resource_fit",
     "search_images",

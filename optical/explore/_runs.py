@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
     from optical.distill._models import DualEncoder, ProjectedTextEncoder
 
-_METRICS_KEYS = ("languages", "methods", "resource", "results")
-
 
 @dataclass
 class RunInfo:
@@ -70,16 +68,17 @@ def describe_runs(root: Path | None = None) -> list[RunInfo]:
     return infos
 
 
-def read_metrics(run: Run) -> dict:
-    """``metrics.json`` of ``run``, checked to be one this version draws (RunFormatError otherwise)."""
-    metrics = run.metrics()
-    missing = [key for key in _METRICS_KEYS if key not in metrics] if isinstance(metrics, dict) else list(_METRICS_KEYS)
-    if missing or metrics.get("format", 1) != 1:
-        raise RunFormatError(
-            f"{run.path / 'metrics.json'}: not a metrics file this version reads (missing {missing or 'nothing'}, "
-            f"format {metrics.get('format') if isinstance(metrics, dict) else None!r}); re-run the experiment"
-        )
-    return metrics
+def default_run(infos: list[RunInfo]) -> RunInfo:
+    """The run the pages open on: the newest finished run whose metrics.json reads (``Run.metrics``); without
+    one, the newest with results, else the newest. ``infos`` is ``describe_runs`` output (newest first, not empty)."""
+    for info in infos:
+        if info.state == "done" and info.has_results:
+            try:
+                Run(info.path).metrics()
+            except RunFormatError:
+                continue
+            return info
+    return next((info for info in infos if info.has_results), infos[0])
 
 
 def resource_fit(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import app_resources
@@ -170,3 +174,20 @@ def test_image_upload_ranks_captions_and_rejects_non_images(cache):
     at.file_uploader[0].set_value(("notes.png", b"these are not pixels", "image/png")).run()
     assert not at.exception
     assert "not an image" in texts(at.error)
+
+
+def test_pages_open_on_the_newest_readable_finished_run(app_cache, tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    shutil.copytree(app_cache / "runs" / "tiny", runs / "older-good")
+    shutil.copytree(app_cache / "runs" / "tiny", runs / "newer-broken")
+    metrics = json.loads((runs / "newer-broken" / "metrics.json").read_text())
+    (runs / "newer-broken" / "metrics.json").write_text(json.dumps({**metrics, "format": 2}))
+    os.utime(runs / "older-good", (1e9, 1e9))
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path))
+    try:
+        for page in (None, RECALL):
+            at = open_app(page)
+            picker = at.selectbox[0] if page is None else at.sidebar.selectbox[0]
+            assert picker.value == "older-good" and not at.error, texts(at.error)
+    finally:
+        st.cache_data.clear()

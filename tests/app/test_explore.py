@@ -37,20 +37,33 @@ def test_describe_runs_reports_every_state(cache):
     assert not infos["no-metrics"].has_results
 
 
-def test_read_metrics_rejects_foreign_files(cache, tmp_path):
+def test_run_metrics_rejects_foreign_files(cache, tmp_path):
     run = load_run("tiny")
-    assert explore.read_metrics(run)["methods"] == ["zero-shot", "mse", "optical"]
+    assert run.metrics()["methods"] == ["zero-shot", "mse", "optical"]
     copy = tmp_path / "copy"
     copy.mkdir()
     for name in ("status.json", "config.json"):
         (copy / name).write_text((run.path / name).read_text())
     (copy / "metrics.json").write_text(json.dumps({"results": {}}))
-    with pytest.raises(RunFormatError, match="missing"):
-        explore.read_metrics(load_run(copy))
+    with pytest.raises(RunFormatError, match="missing keys: languages, methods, resource"):
+        load_run(copy).metrics()
+    (copy / "metrics.json").write_text(json.dumps({**run.metrics(), "format": 2}))
+    with pytest.raises(RunFormatError, match="format 2, expected 1"):
+        load_run(copy).metrics()
+
+
+def test_default_run_is_the_newest_readable_finished_one(cache, tmp_path):
+    infos = {info.run_id: info for info in explore.describe_runs()}
+    tiny, failed = infos["tiny"], infos["failed"]
+    broken = explore.RunInfo("broken", tmp_path, "done", has_results=True)  # newest, done, metrics.json unreadable
+    (tmp_path / "metrics.json").write_text(json.dumps({"format": 2}))
+    assert explore.default_run([broken, failed, tiny]) is tiny
+    assert explore.default_run([broken, failed]) is broken  # none readable: the newest with results
+    assert explore.default_run([failed, infos["no-metrics"]]) is failed
 
 
 def test_resource_fit_matches_the_disparity_slope(cache):
-    metrics = explore.read_metrics(load_run("tiny"))
+    metrics = load_run("tiny").metrics()
     points, fits = explore.resource_fit(recall_table(metrics))
     assert "en" not in set(points["language"]) and "zu" not in set(points["language"])  # reference; unseen
     for fit in fits.itertuples():
