@@ -6,9 +6,10 @@ import numpy as np
 
 from optical.data import cc100_size_gib, resource_group
 from optical.evaluate import bootstrap_ci, disparity, disparity_bootstrap, paired_bootstrap_diff, retrieval_metrics
+from optical.experiment._methods import METHODS, VERDICT_METHOD, comparisons
 
 RankPair = tuple[np.ndarray, np.ndarray]  # (t2i ranks (Q,), i2t ranks (I',))
-COMPARISONS = (("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "mse"), ("mse", "zero-shot"))
+COMPARISONS = tuple(comparisons())  # (method, baseline) pairs of the method registry
 
 
 def summarize(ranks: dict[str, dict[str, RankPair]], n_boot: int = 1000, seed: int = 0) -> dict:
@@ -54,10 +55,10 @@ def summarize(ranks: dict[str, dict[str, RankPair]], n_boot: int = 1000, seed: i
     }
 
 
-def verdict(mr: dict[str, dict[str, float]], disparity_diff: dict[str, dict]) -> str:
-    """One sentence answering the research question from the numbers (OPTICAL vs MSE, else vs zero-shot)."""
-    for baseline in ("mse", "zero-shot"):
-        key = f"optical - {baseline}"
+def verdict(mr: dict[str, dict[str, float]], disparity_diff: dict[str, dict], method: str = VERDICT_METHOD) -> str:
+    """One sentence answering the research question from the numbers (``method`` vs its first baseline present)."""
+    for baseline in METHODS[method].baselines:
+        key = f"{method} - {baseline}"
         if key not in disparity_diff:
             continue
         gap = disparity_diff[key].get("diff", {}).get("high_minus_low")
@@ -65,7 +66,7 @@ def verdict(mr: dict[str, dict[str, float]], disparity_diff: dict[str, dict]) ->
         if not gap or gap.get("diff") is None:
             continue
         lo, hi = gap["lo"], gap["hi"]
-        mean_gain = np.mean([mr["optical"][lang] - mr[baseline][lang] for lang in mr["optical"] if lang != "en"])
+        mean_gain = np.mean([mr[method][lang] - mr[baseline][lang] for lang in mr[method] if lang != "en"])
         if hi < 0:
             answer = "Yes"
         elif lo > 0:
@@ -78,7 +79,7 @@ def verdict(mr: dict[str, dict[str, float]], disparity_diff: dict[str, dict]) ->
             f"{gap['diff']:+.1f} points (95% CI {lo:+.1f} to {hi:+.1f}){std_text}, "
             f"with a mean mR change of {mean_gain:+.1f} over the non-English languages."
         )
-    return "No verdict yet: needs the optical method and a baseline with high- and low-resource languages."
+    return f"No verdict yet: needs the {method} method and a baseline with high- and low-resource languages."
 
 
 def _language_order(lang: str) -> tuple:
