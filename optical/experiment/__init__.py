@@ -11,11 +11,20 @@ from typing import TYPE_CHECKING
 
 _WHERE = {
     "FULL_LANGUAGES": "_config",
-    "METHODS": "_config",
     "QUICK_LANGUAGES": "_config",
-    "TRAINED_METHODS": "_config",
     "ExperimentConfig": "_config",
     "preset": "_config",
+    "ENCODER_KINDS": "_methods",
+    "METHODS": "_methods",
+    "VERDICT_METHOD": "_methods",
+    "Method": "_methods",
+    "comparisons": "_methods",
+    "register_method": "_methods",
+    "english_pairs": "_pairs",
+    "plan_loss": "_plans",
+    "transport_sample": "_plans",
+    "load_ranks": "_ranks",
+    "summarize_ranks": "_ranks",
     "summarize": "_metrics",
     "verdict": "_metrics",
     "disparity_table": "_report",
@@ -30,14 +39,11 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from optical.experiment._config import (
-        FULL_LANGUAGES,
-        METHODS,
-        QUICK_LANGUAGES,
-        TRAINED_METHODS,
-        ExperimentConfig,
-        preset,
-    )
+    from optical.experiment._config import FULL_LANGUAGES, QUICK_LANGUAGES, ExperimentConfig, preset
+    from optical.experiment._methods import ENCODER_KINDS, METHODS, VERDICT_METHOD, Method, comparisons, register_method
+    from optical.experiment._pairs import english_pairs
+    from optical.experiment._plans import plan_loss, transport_sample
+    from optical.experiment._ranks import load_ranks, summarize_ranks
     from optical.experiment._metrics import summarize, verdict
     from optical.experiment._report import (
         disparity_difference_table,

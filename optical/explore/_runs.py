@@ -119,7 +119,7 @@ def load_models(run: Run) -> RunModels:
     A model folder that is missing, of another format or damaged raises an OpticalError naming it.
     """
     from optical.distill._models import DualEncoder, ProjectedTextEncoder
-    from optical.experiment import TRAINED_METHODS
+    from optical.experiment import METHODS
 
     config = run.config
     if not (run.teacher_dir / "optical_model.json").is_file():
@@ -127,8 +127,8 @@ def load_models(run: Run) -> RunModels:
     teacher = _load(DualEncoder.load, run.teacher_dir)
     students = {
         method: _load(ProjectedTextEncoder.load, run.student_dir(method), shared_text=teacher.text)
-        for method in TRAINED_METHODS
-        if method in config.get("methods", []) and (run.student_dir(method) / "optical_model.json").is_file()
+        for method in config.get("methods", [])
+        if method in METHODS and METHODS[method].trained and (run.student_dir(method) / "optical_model.json").is_file()
     }
     return RunModels(teacher, students, config)
 
@@ -165,11 +165,11 @@ class Gallery:
 
     def test_pairs(self, language: str) -> list[tuple[str, str, int]]:
         """(caption in ``language``, an English caption of the same image, image index) for each test caption."""
-        english: dict[int, str] = {}
-        for text, image in zip(self.captions.get("en", {}).get("texts", []), self.captions.get("en", {}).get("image", [])):
-            english.setdefault(int(image), text)
+        from optical.experiment import english_pairs
+
+        english = self.captions.get("en", {"texts": [], "image": []})
         entry = self.captions.get(language, {"texts": [], "image": []})
-        return [(t, english[int(i)], int(i)) for t, i in zip(entry["texts"], entry["image"]) if int(i) in english]
+        return english_pairs(entry["texts"], entry["image"], english["texts"], english["image"])
 
     def relevant(self, image: int) -> set[int]:
         """Images interchangeable with ``image`` (same group): any of them is a correct hit."""
