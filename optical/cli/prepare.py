@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from optical.data import load_stamps, prepare_stamps
-from optical.encoders import create_image_encoder, encode_image_files, prepare_text_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from optical.encoders import create_image_encoder, encode_image_files, prepare_text_model  # torch: only here
+
     print(f"stamps dataset: {prepare_stamps(deb=args.stamps_deb)}")
     print(f"text model: {prepare_text_model()}")
     if not args.skip_images:

@@ -1,25 +1,26 @@
-"""``python -m optical report RUN [--json]``: the tables of a run (final or partial)."""
+"""``python -m optical report RUN [--json]``: the tables of a run (final or partial), summarised from its ranks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from optical.experiment import format_report
+from optical.experiment import format_report, has_ranks, summarize_ranks
 from optical.runs import load_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the headline table of a run")
+    p = sub.add_parser("report", help="print the headline table of a run, recomputed from its per-query ranks")
     p.add_argument("run", help="run id (under cache/runs) or folder")
-    p.add_argument("--json", action="store_true", help="print metrics.json as is")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON (metrics.json's content)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     status, state = run.status, run.state
-    metrics = run.metrics()
+    # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
+    metrics = summarize_ranks(run) if has_ranks(run) else run.metrics()
     if args.json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0

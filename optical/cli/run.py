@@ -1,14 +1,20 @@
-"""``python -m optical run``: the whole experiment into ``cache/runs/<run-id>/``, then the headline table."""
+"""``python -m optical run``: the whole experiment into ``cache/runs/<run-id>/``, then the headline table.
+
+Torch is imported when the command runs, not when the CLI's parser is built (``report`` runs without it).
+"""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from optical.distill.distributed import world_info_from_env
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
+from optical.experiment import METHODS, format_report
 from optical.paths import runs_dir
 from optical.runs import Run, create_run, load_run
+
+if TYPE_CHECKING:
+    from optical.experiment import ExperimentConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", help="multi30k: the multi30k/dataset checkout")
     p.add_argument("--images", help="multi30k: the Flickr30k image folder")
     p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
-    p.add_argument("--methods", help="comma-separated: zero-shot,mse,optical,optical+mse,translate-test")
+    p.add_argument("--methods", help=f"comma-separated, some of: {','.join(METHODS)}")
     p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
     p.add_argument("--epochs", type=int, help="student epochs")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
+    p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
+    p.add_argument("--ot-cost", help="OT token cost: cosine (default) or sqeuclidean")
+    p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 50)")
+    p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on the marginals (default 1e-6)")
+    p.add_argument("--ot-grad", help="OT gradient: envelope (default) or autodiff")
+    p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp)")
@@ -31,8 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+_OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
+             "mse_weight": "mse_weight"}  # argparse dest -> ExperimentConfig.ot field
+
+
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The preset (or --config file), then each given flag on top."""
+    from optical.experiment import ExperimentConfig, preset
+
     config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset)
     data = config.to_dict()
     for key in ("dataset", "root", "images", "mt_model", "text_encoder", "device", "seed"):
@@ -45,10 +63,16 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         data["student"]["epochs"] = args.epochs
     if args.teacher_epochs is not None:
         data["teacher"]["epochs"] = args.teacher_epochs
+    for flag, key in _OT_FLAGS.items():
+        if getattr(args, flag) is not None:
+            data["ot"][key] = getattr(args, flag)
     return ExperimentConfig.from_dict(data, args.config or "command line")
 
 
 def _run(args: argparse.Namespace) -> int:
+    from optical.distill.distributed import world_info_from_env
+    from optical.experiment import ExperimentConfig, run_experiment
+
     rank, world_size, _ = world_info_from_env()
     if world_size > 1 and not (args.run_id or args.resume):
         raise InputError("under torchrun, pass --run-id ID (or --resume ID) so every process uses the same run folder")
@@ -60,7 +84,8 @@ def _run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         run_id, root = args.run_id, None
     if rank == 0:  # the main process writes config and status; the others only train in the same folder
-        run = create_run(config.to_dict(), run_id, root)
+        # a resumed run keeps its config.json as written (older runs have the flat OT keys)
+        run = create_run(run.config if args.resume else config.to_dict(), run_id, root)
         print(f"run folder: {run.path}", flush=True)
     else:
         run = Run((root or runs_dir()) / run_id)

@@ -23,6 +23,7 @@ _WHERE = {
     "english_pairs": "_pairs",
     "plan_loss": "_plans",
     "transport_sample": "_plans",
+    "has_ranks": "_ranks",
     "load_ranks": "_ranks",
     "summarize_ranks": "_ranks",
     "summarize": "_metrics",
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from optical.experiment._methods import ENCODER_KINDS, METHODS, VERDICT_METHOD, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
-    from optical.experiment._ranks import load_ranks, summarize_ranks
+    from optical.experiment._ranks import has_ranks, load_ranks, summarize_ranks
     from optical.experiment._metrics import summarize, verdict
     from optical.experiment._report import (
         disparity_difference_table,
