@@ -4,7 +4,7 @@ Pure numpy (faiss for large galleries). Every figure comes back as plain floats 
 """
 
 from ._bootstrap import BOOTSTRAP_DISPARITY_STATS, bootstrap_ci, disparity_bootstrap, paired_bootstrap_diff
-from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats
+from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats, log_size_fit
 from ._ranks import (
     captioned_images,
     first_hit_ranks,
@@ -29,6 +29,7 @@ __all__ = [
     "first_hit_ranks",
     "hits_at_k",
     "image_to_text_ranks",
+    "log_size_fit",
     "paired_bootstrap_diff",
     "recall_at_k",
     "retrieval_metrics",

@@ -89,13 +89,16 @@ def resource_fit(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     XLM-R) are left out, as in ``optical.evaluate.disparity``. Returns ``(points, fits)``: points with a
     ``log10_gib`` column; fits with ``method, slope, intercept, n`` (slope: points per 10x more data).
     """
+    from optical.evaluate import log_size_fit
+
     points = table[(table["language"] != "en") & table["cc100_gib"].notna()].copy()
     points["log10_gib"] = np.log10(points["cc100_gib"].astype(float))
     rows = []
     for method, group in points.groupby("method", sort=False):
-        if group["log10_gib"].nunique() >= 2:
-            slope, intercept = np.polyfit(group["log10_gib"], group["value"], 1)
-            rows.append({"method": method, "slope": float(slope), "intercept": float(intercept), "n": len(group)})
+        fit = log_size_fit(group["value"].to_numpy()[None, :], group["cc100_gib"].astype(float).to_numpy())
+        slope, intercept = float(fit["slope"][0]), float(fit["intercept"][0])
+        if np.isfinite(slope):
+            rows.append({"method": method, "slope": slope, "intercept": intercept, "n": len(group)})
     return points, pd.DataFrame(rows, columns=["method", "slope", "intercept", "n"])
 
 
