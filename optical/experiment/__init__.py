@@ -26,6 +26,8 @@ _WHERE = {
     "has_ranks": "_ranks",
     "load_ranks": "_ranks",
     "summarize_ranks": "_ranks",
+    "write_groups": "_ranks",
+    "write_ranks": "_ranks",
     "summarize": "_metrics",
     "verdict": "_metrics",
     "disparity_table": "_report",
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from optical.experiment._methods import ENCODER_KINDS, METHODS, VERDICT_METHOD, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
-    from optical.experiment._ranks import has_ranks, load_ranks, summarize_ranks
+    from optical.experiment._ranks import has_ranks, load_ranks, summarize_ranks, write_groups, write_ranks
     from optical.experiment._metrics import summarize, verdict
     from optical.experiment._report import (
         disparity_difference_table,
