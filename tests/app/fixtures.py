@@ -15,9 +15,7 @@ from PIL import Image
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.distill.losses import OpticalLoss
-from optical.experiment import ExperimentConfig, summarize
-from optical.experiment._plans import transport_sample
+from optical.experiment import ExperimentConfig, plan_loss, summarize, transport_sample
 from optical.runs import RUN_FORMAT
 from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
 
@@ -125,7 +123,7 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True})
     atomic_write_json(path / "metrics.json", metrics)
 
-    loss = OpticalLoss(reg=config.ot_reg, cost=config.ot_cost, n_iter=config.ot_iters)
+    loss = plan_loss(config.ot)
     plans = [
         {"method": method, "language": lang, **transport_sample(model, teacher, STAMPS[i][3][lang], STAMPS[i][0], loss)}
         for lang in LANGUAGES[1:]

@@ -140,6 +140,16 @@ def test_plan_for_pair_matches_the_saved_sample(cache):
     assert top[0]["mass"] == pytest.approx(plan.max() / plan.sum())
     assert [t["mass"] for t in top] == sorted((t["mass"] for t in top), reverse=True)
     assert explore.axis_labels(["[UNK]", "[UNK]"]) == ["0 [UNK]", "1 [UNK]"]
+
+    # a config.json from before the ``ot`` section (flat keys) gives the same plan
+    old = {k: v for k, v in run.config.items() if k != "ot"}
+    old.update(ot_reg=run.config["ot"]["reg"], ot_cost=run.config["ot"]["cost"], ot_iters=run.config["ot"]["n_iter"],
+               mse_weight=run.config["ot"]["mse_weight"])
+    again = explore.plan_for_pair(models.students["optical"], models.teacher, saved["foreign"], saved["english"], old)
+    assert again["plan"] == sample["plan"]
+    bent = {**old, "ot_reg": 0.5}
+    other = explore.plan_for_pair(models.students["optical"], models.teacher, saved["foreign"], saved["english"], bent)
+    assert other["plan"] != sample["plan"]  # the old keys are read, not ignored
     assert explore.axis_labels(["<s>", "▁hund", "</s>"]) == ["0 ‹s›", "1 ▁hund", "2 ‹/s›"]
 
 

@@ -65,6 +65,8 @@ class OpticalLoss(nn.Module):
             plan = loss_fn.transport(student, teacher).plan[0]  # (n, m) soft alignment
     """
 
+    OPTIONS = ("reg", "cost", "n_iter", "tol", "grad")  # what ``create_loss`` passes from a LossConfig
+
     def __init__(
         self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 50, tol: float = 1e-6, grad: str = "envelope"
     ):
