@@ -57,7 +57,7 @@ BAD = [
     ({"student": {"head_lr": 0}}, "student.head_lr must be a number > 0"),
     ({"student": {"epochs": 0}}, "student.epochs must be an integer >= 1"),
     ({"teacher": {"patience": 0}}, "teacher.patience must be an integer >= 1"),
-    ({"dataset": "coco"}, "dataset must be one of \\['stamps', 'multi30k'\\]"),
+    ({"dataset": "coco"}, "dataset must be one of \\['stamps', 'art4apps', 'captions', 'multi30k'\\]"),
     ({"methods": ["zero-shot", "bogus"]}, "unknown methods \\['bogus'\\]"),
 ]
 
