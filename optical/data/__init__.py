@@ -5,7 +5,7 @@ All bad input raises ``optical.errors.InputError`` naming the file (and line); a
 """
 
 from optical.data._bitext import iter_bitext
-from optical.data._images import open_rgb
+from optical.data._images import open_rgb, to_rgb
 from optical.data._languages import HIGH_RESOURCE_MIN_GIB, cc100_size_gib, normalize_locale, resource_group
 from optical.data._multi30k import Multi30kSplit, caption_files, load_multi30k
 from optical.data._retrieval import RetrievalSet, multi30k_retrieval_set, stamps_retrieval_set
@@ -44,4 +44,5 @@ __all__ = [
     "split_of",
     "stamps_retrieval_set",
     "stamps_stats",
+    "to_rgb",
 ]
