@@ -104,6 +104,18 @@ class ExperimentConfig:
             raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
         if self.teacher.epochs < 1 or self.student.epochs < 1:
             raise InputError("epochs must be >= 1", source)
+        self._validate_bitext(source)
+
+    def _validate_bitext(self, source: str | Path) -> None:
+        """``bitext`` maps a foreign language of this run (as the run writes it, normalised) to a file or "a,b"."""
+        if not isinstance(self.bitext, dict) or not all(isinstance(v, str) for v in self.bitext.values()):
+            raise InputError('"bitext" must be an object {"<language>": "<file.tsv, or english,foreign files>"}, '
+                             f"got {json.dumps(self.bitext, ensure_ascii=False)[:80]}", source)
+        foreign = [normalize_locale(lang) for lang in self.languages if normalize_locale(lang) != "en"]
+        stray = [lang for lang in self.bitext if lang not in foreign]
+        if stray:
+            raise InputError(f"bitext given for {', '.join(map(repr, stray))}, not a foreign language of this run "
+                             f"({', '.join(foreign) or 'none'}): add it to languages or remove the entry", source)
 
 
 def preset(name: str) -> ExperimentConfig:
