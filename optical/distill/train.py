@@ -4,6 +4,10 @@ The caller supplies ``loss_fn(indices) -> scalar`` for a batch of example indice
 the examples, the optimiser, mixed precision, gradient averaging across processes, per-epoch checkpoints,
 resuming, and early stopping on a validation score.
 
+Frozen modules (no parameter of theirs trains) run in eval mode while the rest trains (``train_mode``): they are a
+fixed feature extractor, without dropout, exactly as the frozen-layer cache (``optical.distill._prefix``) computes
+them, so training with and without that cache is the same computation.
+
 Determinism: epoch ``e`` shuffles with seed ``seed * 1000 + e`` and re-seeds torch (dropout) the same way, so a
 run resumed from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
 """
@@ -89,7 +93,7 @@ def fit(
         # every process takes a shard of each global batch; a last batch smaller than the world is dropped so no
         # process ever has an empty shard (losses that gather across processes need every rank to take part)
         batches = [b for b in order.split(config.batch_size) if len(b) >= info.world_size]
-        model.train()
+        train_mode(model)
         total = 0.0
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", disable=not is_main_process(info))
         for batch in bar:
@@ -123,6 +127,16 @@ def fit(
     if validate is not None and best_dir.is_dir():
         model.load_state_dict(type(model).load(best_dir).state_dict())
     return state
+
+
+def train_mode(model: nn.Module) -> None:
+    """``model.train()``, except that every module none of whose parameters requires grad stays in eval mode
+    (no dropout in frozen layers, as ``FrozenPrefix`` computes them)."""
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
 
 
 def autocast_context(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
