@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from optical.atomic import atomic_dir
-from optical.distill.distributed import DistInfo, average_gradients, barrier, is_main_process
+from optical.distill.distributed import DistInfo, average_gradients, barrier, broadcast_object, is_main_process
 
 _STATE = "trainer_state.json"
 _OPTIM = "optimizer.pt"
@@ -77,7 +77,8 @@ def fit(
     ``work_dir/checkpoint/`` holds the weights after the last finished epoch (``model/``), ``optimizer.pt`` and
     ``trainer_state.json``; when present they are resumed from. With ``validate`` (higher is better), the best
     epoch's weights are kept in ``work_dir/best/`` and restored at the end; training stops after
-    ``config.patience`` epochs without improvement.
+    ``config.patience`` epochs without improvement. Under several processes only rank 0 calls ``validate`` and
+    its score is broadcast, so every rank keeps the same best epoch and stops at the same epoch.
     """
     if n_examples <= 0:
         raise ValueError(f"{desc}: no training examples")
@@ -111,8 +112,8 @@ def fit(
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         state.epoch = epoch + 1
         record = {"epoch": state.epoch, "loss": total / max(1, len(batches))}
-        if validate is not None:
-            record["val"] = score = float(validate())
+        if validate is not None:  # rank 0 scores, every rank follows: a near-tie must not split the ranks' epochs
+            record["val"] = score = broadcast_object(float(validate()) if is_main_process(info) else None, info)
             if state.best_score is None or score > state.best_score:
                 state.best_score, state.best_epoch = score, state.epoch
                 if is_main_process(info):
