@@ -17,7 +17,7 @@ from optical.distill._models import DualEncoder, ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix
 from optical.distill._student import TeacherTargets, teacher_targets, train_student
 from optical.distill._teacher import train_teacher
-from optical.distill.distributed import DistInfo, barrier, init_distributed, is_main_process
+from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
 from optical.data import RetrievalSet
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.evaluate import retrieval_metrics, retrieval_ranks
@@ -47,19 +47,20 @@ def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | N
     """Run (or resume) every method of ``config`` into ``run`` and return ``metrics.json``'s content.
 
     ``progress(fraction, message)`` is called at each stage (the app draws it). Completed stages are reused
-    when the run folder already holds them; a crash marks the run ``failed`` and re-raises.
+    when the run folder already holds them; a crash marks the run ``failed`` and re-raises. Under torchrun the
+    process group is destroyed on the way out, so a crash on one rank does not leave the others waiting.
     """
-    info = init_distributed(config.device)
-    report = _reporter(progress, info)
-    try:
-        metrics = _run(config, run, info, report)
-    except BaseException as err:
+    with process_group(config.device) as info:
+        report = _reporter(progress, info)
+        try:
+            metrics = _run(config, run, info, report)
+        except BaseException as err:
+            if is_main_process(info):
+                run.mark_failed(err)
+            raise
         if is_main_process(info):
-            run.mark_failed(err)
-        raise
-    if is_main_process(info):
-        run.set_status(state="done", finished=time.time())
-    return metrics
+            run.set_status(state="done", finished=time.time())
+        return metrics
 
 
 @dataclass
@@ -151,7 +152,7 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
 
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
-    """English val mR of the teacher (early stopping); every rank computes it so all stop together."""
+    """English val mR of the teacher (early stopping; ``fit`` calls it on rank 0 and broadcasts the score)."""
     images = teacher.embed_images(val.features).numpy()
     text = teacher.encode(val.captions).numpy()  # restores the training mode it found
     t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
