@@ -69,10 +69,11 @@ def fit(
 ) -> TrainState:
     """Train ``model`` in place for ``config.epochs`` and leave its best (or last) weights in it.
 
-    ``model`` must offer ``save(path)`` and a classmethod ``load(path)`` (the optical model folders).
-    ``work_dir/checkpoint/`` holds the weights after the last finished epoch (``model/``), ``optimizer.pt`` and
-    ``trainer_state.json``; when present they are resumed from. With ``validate`` (higher is better), the best
-    epoch's weights are kept in ``work_dir/best/`` and restored at the end; training stops after
+    ``model`` must offer ``save(path)`` and ``load_weights(path)`` (the optical model folders, which store only
+    the trained tensors on top of their base). ``work_dir/checkpoint/`` holds the weights after the last finished
+    epoch (``model/``), ``optimizer.pt`` (trainable parameters only) and ``trainer_state.json``; when present
+    they are resumed from. With ``validate`` (higher is better), the best epoch's weights are kept in
+    ``work_dir/best/`` (as small as the checkpoint's) and restored at the end; training stops after
     ``config.patience`` epochs without improvement.
     """
     if n_examples <= 0:
@@ -121,7 +122,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(state)
     if validate is not None and best_dir.is_dir():
-        model.load_state_dict(type(model).load(best_dir).state_dict())
+        model.load_weights(best_dir)
     return state
 
 
@@ -164,6 +165,6 @@ def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> T
     state_file = path / _STATE
     if not state_file.is_file():
         return TrainState()
-    model.load_state_dict(type(model).load(path / _MODEL).state_dict())
+    model.load_weights(path / _MODEL)
     optimizer.load_state_dict(torch.load(path / _OPTIM, weights_only=True))
     return TrainState(**json.loads(state_file.read_text(encoding="utf-8")))

@@ -16,7 +16,8 @@ from optical.distill._teacher import clip_loss, train_teacher
 from optical.distill.distributed import DistInfo
 from optical.distill.losses import create_loss
 from optical.distill.train import TrainConfig
-from tests.tiny_models import tiny_text_encoder
+from optical.encoders import create_text_encoder
+from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
 
 CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
 FOREIGN = ["ein roter apfel", "der baum", "das auto", "der hund", "die katze", "das haus", "das boot", "der vogel"]
@@ -90,12 +91,14 @@ def test_student_methods_reduce_their_loss(tmp_path, method):
     assert not any(p.grad is not None for p in teacher.parameters())
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("on_base", [False, True])
+def test_resume_continues_exactly(tmp_path, on_base):
     def run(work: Path, epochs: int) -> torch.Tensor:
         torch.manual_seed(0)
-        teacher = _teacher(tmp_path)
+        text = create_text_encoder(saved_tiny_text_encoder(tmp_path)) if on_base else tiny_text_encoder(tmp_path)
+        teacher = DualEncoder(text, embed_dim=8, image_dim=6)
         student = teacher.text_side()
-        student.freeze(-1)
+        student.freeze(1 if on_base else -1)
         targets = teacher_targets(teacher, CAPTIONS)
         config = TrainConfig(epochs=epochs, batch_size=4, lr=1e-3)
         train_student(student, targets, list(range(8)), FOREIGN, create_loss("mse"), config, CPU, work)
@@ -105,6 +108,8 @@ def test_resume_continues_exactly(tmp_path):
     run(tmp_path / "b", 1)  # "killed" after epoch 1: its checkpoint is all that is left
     state = json.loads((tmp_path / "b" / "checkpoint" / "trainer_state.json").read_text())
     assert state["epoch"] == 1
+    # on a saved base, the checkpoint holds the trained top layer and the projection, not the whole tower
+    assert (tmp_path / "b" / "checkpoint" / "model" / "text").is_dir() != on_base
     resumed = run(tmp_path / "b", 3)
     assert torch.allclose(straight, resumed, atol=1e-6)
 
@@ -119,7 +124,8 @@ DDP_SCRIPT = textwrap.dedent(
     from optical.distill.distributed import init_distributed, is_main_process
     from optical.distill.losses import create_loss
     from optical.distill.train import TrainConfig
-    from tests.tiny_models import tiny_text_encoder
+    from optical.encoders import create_text_encoder
+from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
     from tests.distill.test_training import CAPTIONS, FOREIGN
 
     out = Path(sys.argv[1])
