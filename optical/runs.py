@@ -5,7 +5,8 @@ Layout (format 1)::
     config.json         the ExperimentConfig
     status.json         {"format", "state": running|done|failed, "error", "started", "finished", "methods_done"}
     teacher/            the teacher (DualEncoder folder)
-    students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
+    students/<method>/  each distilled student (ProjectedTextEncoder folder)
+    work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
     metrics.json        per method x language recalls, CIs, disparity, paired differences (updated per method)
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -96,6 +98,14 @@ class Run:
 
     def student_dir(self, method: str) -> Path:
         return self.path / "students" / method
+
+    def prune_work(self) -> None:
+        """Delete ``work/`` (the checkpoints only ``--resume`` needs) of a finished run; its models stay."""
+        work = self.path / "work"
+        if work.is_dir():
+            trash = self.path / f".trash-work-{os.getpid()}"
+            os.replace(work, trash)  # one rename: a crash mid-delete never leaves a half checkpoint under work/
+            shutil.rmtree(trash, ignore_errors=True)
 
     def set_status(self, **changes) -> None:
         """Merge ``changes`` into ``status.json`` atomically."""
