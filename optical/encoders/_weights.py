@@ -22,7 +22,14 @@ _HASH_CACHE = "weight_hashes.json"
 
 
 class DamagedAssetError(MissingAssetError):
-    """A weights file whose content no longer matches its recorded hash (truncated, overwritten)."""
+    """A weights file whose content no longer matches its recorded hash (truncated, overwritten, missing).
+
+    ``reason`` is ``"<file>: <what is wrong>"``; the message adds the command that rebuilds it.
+    """
+
+    def __init__(self, file: Path, problem: str, install: str):
+        self.reason = f"{file}: {problem}"
+        super().__init__(f"{self.reason}: run `{install}`")
 
 
 def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
@@ -69,14 +76,14 @@ def verify_weights(folder: Path, install: str, full: bool = False) -> str | None
     if record is None:
         return None
     if not file.is_file():
-        raise DamagedAssetError(f"{file}: missing: run `{install}`")
+        raise DamagedAssetError(file, "missing", install)
     if not full and _stat_matches(file, record):
         return record["sha256"]
     size = file.stat().st_size
     if size != record.get("size"):
-        raise DamagedAssetError(f"{file}: damaged ({size} bytes, {record.get('size')} expected): run `{install}`")
+        raise DamagedAssetError(file, f"damaged ({size} bytes, {record.get('size')} expected)", install)
     if file_sha256(file) != record["sha256"]:
-        raise DamagedAssetError(f"{file}: damaged (content does not match its recorded sha256): run `{install}`")
+        raise DamagedAssetError(file, "damaged (its content does not match the recorded sha256)", install)
     return record["sha256"]
 
 
