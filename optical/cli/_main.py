@@ -9,7 +9,7 @@ import sys
 from optical.errors import OpticalError
 
 # Each module defines ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
-COMMAND_MODULES = ("prepare", "data", "run", "report")
+COMMAND_MODULES = ("prepare", "data", "run", "report", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

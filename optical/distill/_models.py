@@ -26,9 +26,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from optical.atomic import atomic_write_json
+from optical.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from optical.encoders import TextEncoder, base_reference, create_text_encoder, encode_sentences
-from optical.errors import MissingAssetError
+from optical.errors import MissingAssetError, OpticalError
 
 MODEL_FORMAT = 2
 _READABLE_FORMATS = (1, 2)
@@ -111,6 +111,43 @@ class ProjectedTextEncoder(nn.Module):
 
     def _config(self) -> dict:
         return {"format": MODEL_FORMAT, "kind": self.KIND, "embed_dim": self.embed_dim}
+
+    def export(self, path: str | Path, readme: str) -> Path:
+        """Write a standalone sentence-transformers folder (atomically) that needs neither optical nor a base.
+
+        The folder root is ``save_pretrained`` output (full weights and tokenizer: ``AutoModel`` loads it), plus
+        ``modules.json``, ``1_Pooling/`` (the tower's pooling), ``2_Dense/`` (the projection, ``linear.weight``
+        (D, H), no bias), ``3_Normalize/``, the prefix as the default prompt, and ``readme`` as README.md.
+        """
+        text = self.text
+        if text.pooling not in ("mean", "cls"):
+            raise OpticalError(f"{text.name}: pooling {text.pooling!r} has no sentence-transformers equivalent to export")
+        modules = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Dense", "Dense"), ("3_Normalize", "Normalize")]
+        with atomic_dir(path) as tmp:
+            text.model.save_pretrained(tmp)
+            text.tokenizer.save_pretrained(tmp)
+            atomic_write_json(tmp / "modules.json", [
+                {"idx": i, "name": str(i), "path": sub, "type": f"sentence_transformers.models.{kind}"}
+                for i, (sub, kind) in enumerate(modules)
+            ])
+            atomic_write_json(tmp / "sentence_bert_config.json", {"max_seq_length": text.max_length, "do_lower_case": False})
+            prompts = {"prompts": {"query": text.prefix}, "default_prompt_name": "query"} if text.prefix else {}
+            atomic_write_json(tmp / "config_sentence_transformers.json", {**prompts, "similarity_fn_name": "cosine"})
+            atomic_write_json(tmp / "1_Pooling" / "config.json", {
+                "word_embedding_dimension": text.hidden_size,
+                "pooling_mode_cls_token": text.pooling == "cls",
+                "pooling_mode_mean_tokens": text.pooling == "mean",
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            })
+            atomic_write_json(tmp / "2_Dense" / "config.json", {
+                "in_features": text.hidden_size, "out_features": self.embed_dim, "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+            })
+            save_file({"linear.weight": self.proj.weight.detach().cpu().contiguous()}, str(tmp / "2_Dense" / "model.safetensors"))
+            (tmp / "3_Normalize").mkdir()
+            atomic_write_text(tmp / "README.md", readme)
+        return Path(path)
 
     @classmethod
     def _build(cls, text: TextEncoder, config: dict) -> ProjectedTextEncoder:
