@@ -60,3 +60,12 @@ def test_export_refuses_a_non_empty_folder_and_unknown_methods(tiny_run, tmp_pat
     err = capsys.readouterr().err
     assert "no trained model 'optical+mse'" in err and "mse" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_sentence_transformers_reads_the_export(tiny_run, tmp_path):
+    st = pytest.importorskip("sentence_transformers")
+    out = tmp_path / "exported"
+    assert main(["export", str(tiny_run), "optical", str(out)]) == 0
+    student = ProjectedTextEncoder.load(tiny_run / "students" / "optical")
+    emb = torch.from_numpy(st.SentenceTransformer(str(out), device="cpu").encode(TEXTS))
+    assert (emb * student.encode(TEXTS)).sum(-1).min().item() >= 0.9999
