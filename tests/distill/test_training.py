@@ -124,8 +124,7 @@ DDP_SCRIPT = textwrap.dedent(
     from optical.distill.distributed import init_distributed, is_main_process
     from optical.distill.losses import create_loss
     from optical.distill.train import TrainConfig
-    from optical.encoders import create_text_encoder
-from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
+    from tests.tiny_models import tiny_text_encoder
     from tests.distill.test_training import CAPTIONS, FOREIGN
 
     out = Path(sys.argv[1])
