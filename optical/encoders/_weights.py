@@ -3,7 +3,8 @@ size and mtime still match it, and re-hashed otherwise.
 
 A prepared model folder (``python -m optical prepare``) records its weights in its manifest ``conversion.json``
 under ``"weights"``: ``{"model.safetensors": {"sha256": ..., "size": ..., "mtime_ns": ...}}``. Any other base
-folder is hashed once and remembered by (path, size, mtime) in ``cache/weight_hashes.json``.
+folder, or a manifest's file whose mtime changed (a copy), is hashed once and remembered by (path, size,
+mtime) in ``cache/weight_hashes.json``.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def manifest_record(folder: Path) -> dict | None:
 def verify_weights(folder: Path, install: str, full: bool = False) -> str | None:
     """Check ``folder/model.safetensors`` against the manifest's record; return its sha256 (None: no record).
 
-    Only the file's size and mtime are compared unless they differ from the record (or ``full``): then the file
-    is re-hashed. A mismatch raises DamagedAssetError naming the file and the command ``install`` that rebuilds it.
+    Only the file's size and mtime are compared unless they differ from the record: then the file is hashed
+    (once per size and mtime, see ``cached_sha256``; every time with ``full``). A mismatch raises
+    DamagedAssetError naming the file and the command ``install`` that rebuilds it.
     """
     record = manifest_record(folder)
     file = folder / WEIGHTS_FILE
@@ -82,23 +84,23 @@ def verify_weights(folder: Path, install: str, full: bool = False) -> str | None
     size = file.stat().st_size
     if size != record.get("size"):
         raise DamagedAssetError(file, f"damaged ({size} bytes, {record.get('size')} expected)", install)
-    if file_sha256(file) != record["sha256"]:
+    if (file_sha256(file) if full else cached_sha256(file)) != record["sha256"]:
         raise DamagedAssetError(file, "damaged (its content does not match the recorded sha256)", install)
     return record["sha256"]
+
+
+def weights_sha256(folder: Path, install: str = "python -m optical prepare") -> str:
+    """The content hash of ``folder/model.safetensors``: from the manifest (verified), else ``cached_sha256``."""
+    recorded = verify_weights(folder, install)
+    return recorded if recorded is not None else cached_sha256(folder / WEIGHTS_FILE)
 
 
 _memo: dict[tuple[str, int, int], str] = {}
 
 
-def weights_sha256(folder: Path, install: str = "python -m optical prepare") -> str:
-    """The content hash of ``folder/model.safetensors``: from the manifest (verified), else hashed once.
-
-    Hashes of folders without a manifest are remembered by (path, size, mtime) in ``cache/weight_hashes.json``.
-    """
-    recorded = verify_weights(folder, install)
-    if recorded is not None:
-        return recorded
-    file = (folder / WEIGHTS_FILE).resolve()
+def cached_sha256(file: Path) -> str:
+    """sha256 of ``file``, remembered by (path, size, mtime) in this process and in ``cache/weight_hashes.json``."""
+    file = file.resolve()
     stat = file.stat()
     key = (str(file), stat.st_size, stat.st_mtime_ns)
     if key in _memo:

@@ -3,6 +3,7 @@
 The conversion is replaced by a tiny random tower (the real one is tested in test_e5_conversion.py).
 """
 
+import json
 import os
 
 import pytest
@@ -71,3 +72,14 @@ def test_unreadable_weights_without_a_record_name_the_file(tmp_path):
     (folder / "model.safetensors").write_bytes(b"\0" * 10)
     with pytest.raises(MissingAssetError, match=f"{folder / 'model.safetensors'}: cannot read the weights"):
         create_text_encoder(str(folder))
+
+
+def test_a_copied_base_with_a_new_mtime_is_hashed_once(fake_e5, tmp_path):
+    folder = fake_e5
+    prepare_text_model(progress=False)
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # as `cp` without -p leaves it
+    assert create_text_encoder(NAME).encode(["a red apple"]).shape == (1, 32)
+    remembered = json.loads((tmp_path / "cache" / "weight_hashes.json").read_text())
+    assert remembered[str(weights.resolve())]["sha256"] == manifest_record(folder)["sha256"]
