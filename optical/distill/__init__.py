@@ -1,1 +1,47 @@
-"""Teacher training and bitext-only student distillation (MSE, OPTICAL, OPTICAL+MSE)."""
+"""Teacher training and bitext-only student distillation (MSE, OPTICAL and its variants).
+
+The public names: the two model classes (``ProjectedTextEncoder``, the teacher ``DualEncoder``), the frozen-layer
+cache (``FrozenPrefix``, ``forward_texts``), teacher and student training (``train_teacher``, ``teacher_targets``,
+``train_student``), the training loop (``optical.distill.train``), data parallelism (``optical.distill.distributed``)
+and the losses (``optical.distill.losses``). Names are imported on first use (PEP 562), so the torch-free parts
+that import ``optical.distill.losses.LossConfig`` (config validation, ``report``) do not load transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_WHERE = {
+    "DualEncoder": "_models",
+    "ProjectedTextEncoder": "_models",
+    "read_model_config": "_models",
+    "transformer_layers": "_models",
+    "FrozenPrefix": "_prefix",
+    "forward_texts": "_prefix",
+    "TeacherTargets": "_student",
+    "teacher_targets": "_student",
+    "train_student": "_student",
+    "clip_loss": "_teacher",
+    "train_teacher": "_teacher",
+}
+
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:
+    from optical.distill._models import DualEncoder, ProjectedTextEncoder, read_model_config, transformer_layers
+    from optical.distill._prefix import FrozenPrefix, forward_texts
+    from optical.distill._student import TeacherTargets, teacher_targets, train_student
+    from optical.distill._teacher import clip_loss, train_teacher
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'optical.distill' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"optical.distill.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
