@@ -5,8 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from .CombinedLoss import CombinedLoss
+from .IdfOpticalLoss import IdfOpticalLoss
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
+from .UnbalancedOpticalLoss import UnbalancedOpticalLoss
 
 LOSS_METHODS = ("mse", "optical", "optical+mse")
 
@@ -29,4 +31,12 @@ def create_loss(method: str, **cfg: object) -> nn.Module:
     raise ValueError(f"unknown loss method {method!r}; expected one of {LOSS_METHODS}")
 
 
-__all__ = ["LOSS_METHODS", "CombinedLoss", "MSEDistillLoss", "OpticalLoss", "create_loss"]
+__all__ = [
+    "LOSS_METHODS",
+    "CombinedLoss",
+    "IdfOpticalLoss",
+    "MSEDistillLoss",
+    "OpticalLoss",
+    "UnbalancedOpticalLoss",
+    "create_loss",
+]
