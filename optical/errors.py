@@ -27,3 +27,7 @@ class InputError(OpticalError, ValueError):
 
 class MissingAssetError(OpticalError, FileNotFoundError):
     """An offline asset (weights, dataset) is absent; the message says which command makes it."""
+
+
+class DataWarning(UserWarning):
+    """A data problem that is skipped, not fatal (e.g. blank caption lines); the CLI prints ``warning: <message>``."""

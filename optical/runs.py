@@ -9,16 +9,18 @@ Layout (format 1)::
     students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
-    metrics.json        per method x language recalls, CIs, disparity, paired differences (updated per method)
+    ranks/<dataset>/    per-query ranks, one <method>.csv per method (language, direction, query, group, rank) and
+                        groups.json (the image paths of each group id); dataset "test", and "task2" for Multi30k
+    metrics.json        per method x language recalls, CIs, disparity, paired differences: summarised from ranks/
+                        (a partial one with fewer bootstrap draws after each method while running)
                         (``metrics`` format 1: keys ``format``, ``languages``, ``methods``, ``resource``, ``results``)
-    ranks.csv           per-query ranks: method, language, direction, query, rank
     plans.json          transport-plan samples for the app
     .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 
-A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file
-is written atomically; ``status.json`` says whether the rest is final. A run that raised is marked ``failed``
-with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it). Readers never
-take a running, failed or interrupted run's metrics as final.
+A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file is written atomically; ``status.json`` says whether the rest is final. Runs from before ranks/ have a
+``ranks.csv`` instead, which nothing reads (their metrics.json is what the app and ``report`` show). A run that
+raised is marked ``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
+Readers never take a running, failed or interrupted run's metrics as final.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ languages = [lang for lang in gallery.captions if gallery.captions[lang]["texts"
 
 if mode == "Image → captions":
     language = st.selectbox("Captions in", languages)
-    upload = st.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "gif", "webp", "bmp"])
+    upload = st.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "gif", "webp", "bmp"],
+                              help=f"At most {explore.MAX_UPLOAD_PIXELS:,} pixels (a JPEG counts at its reduced decoding scale); "
+                                   "larger ones are refused, large ones downscaled")
     if upload is None:
         res.stop_with("Upload an image to see which test captions each model ranks highest.", "info")
     image = res.or_stop(explore.read_image, upload.getvalue(), upload.name)

@@ -21,8 +21,10 @@ def tiny_tokenizer() -> BertTokenizerFast:
     return BertTokenizerFast(vocab=ids, do_lower_case=True)
 
 
-def tiny_text_encoder(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> TextEncoder:
-    """A 2-layer BERT with hidden size 32 and mean pooling, wrapped as a TextEncoder."""
+def tiny_text_encoder(folder: Path, hidden: int = 32, layers: int = 2, seed: int = 0, dropout: float = 0.0
+                      ) -> TextEncoder:
+    """A 2-layer BERT with hidden size 32 and mean pooling, wrapped as a TextEncoder; ``dropout`` (hidden and
+    attention) is 0 by default so that 1-process and 2-process runs agree."""
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     config = BertConfig(
@@ -33,8 +35,8 @@ def tiny_text_encoder(folder: Path, hidden: int = 32, layers: int = 2, seed: int
         intermediate_size=2 * hidden,
         max_position_embeddings=64,
         pad_token_id=0,
-        hidden_dropout_prob=0.0,  # deterministic: 1-process and 2-process runs must agree
-        attention_probs_dropout_prob=0.0,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     return TextEncoder(BertModel(config, add_pooling_layer=False).eval(), tokenizer, name="tiny-bert", max_length=32)
 

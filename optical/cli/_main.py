@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from optical.errors import OpticalError
+from optical.errors import DataWarning, OpticalError
 
 # Each module defines ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
 COMMAND_MODULES = ("prepare", "data", "run", "report")
@@ -24,11 +25,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_warnings_as_lines(show):
+    """A ``warnings.showwarning`` printing a ``DataWarning`` as one line ``warning: <message>``, others as ``show``."""
+    def showwarning(message, category, *where, **kwargs):
+        if issubclass(category, DataWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *where, **kwargs)
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # restores the default display afterwards
+            warnings.showwarning = _data_warnings_as_lines(warnings.showwarning)
+            return int(args.func(args) or 0)
     except OpticalError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

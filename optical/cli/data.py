@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     stats.add_argument("--root", type=Path, help="stamps, art4apps: the prepared folder (default cache/<name>); "
                                                   "captions: the folder with images/ and captions.tsv (required); "
                                                   "multi30k: the clone of multi30k/dataset (required)")
-    stats.add_argument("--images", type=Path, help="multi30k: the Flickr30k image folder (checks every image)")
+    stats.add_argument("--images", type=Path, help="multi30k: the Flickr30k image folder (checks that every "
+                                                    "listed image file exists; images are not decoded)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of tables")
     stats.set_defaults(func=run_stats)
 
@@ -100,7 +101,12 @@ def format_stats(stats: dict) -> str:
     parts = [f"multi30k ({stats['root']})"]
     for task, data in stats["tasks"].items():
         splits = list(data["splits"])
-        rows = [[name, s["images"], "yes" if s["images_checked"] else "no"] for name, s in data["splits"].items()]
-        parts.append(f"task {task}\n" + format_table(["split", "images", "images checked"], rows))
+        rows = [[name, s["images"], "yes" if s["images_exist"] else "not checked"]
+                for name, s in data["splits"].items()]
+        parts.append(f"task {task}\n" + format_table(["split", "images", "image files exist"], rows))
         parts.append(_language_table(data["languages"], splits, []))
+        if data["blank_lines"]:
+            parts.append("blank caption lines (not counted, no query): " + "; ".join(
+                f"{file} ({len(lines)}: line {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''})"
+                for file, lines in data["blank_lines"].items()))
     return "\n\n".join(parts)

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from optical.data import load_art4apps, load_stamps, prepare_art4apps, prepare_stamps
-from optical.encoders import create_image_encoder, encode_image_files, prepare_text_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from optical.encoders import create_image_encoder, encode_image_files, prepare_text_model  # torch: only here
+
     print(f"stamps dataset: {prepare_stamps(deb=args.stamps_deb)}")
     art4apps = "art4apps" in args.extras or args.art4apps_deb is not None
     if art4apps:

@@ -1,22 +1,29 @@
-"""``python -m optical run``: the whole experiment into ``cache/runs/<run-id>/``, then the headline table."""
+"""``python -m optical run``: the whole experiment into ``cache/runs/<run-id>/``, then the headline table.
+
+Torch is imported when the command runs, not when the CLI's parser is built (``report`` runs without it).
+"""
 
 from __future__ import annotations
 
 import argparse
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
-from optical.distill.distributed import resolve_device, world_info_from_env
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig, format_report, preset, run_experiment
+from optical.experiment import METHODS, format_report
 from optical.paths import runs_dir
 from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
 
 # Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
-    "teacher_epochs", "text_encoder", "seed", "run_id",
+    "teacher_epochs", "text_encoder", "seed", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol", "ot_grad",
+    "mse_weight",
 )
+
+if TYPE_CHECKING:
+    from optical.experiment import ExperimentConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,13 +36,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                   "and captions.tsv")
     p.add_argument("--images", help="multi30k: the Flickr30k image folder")
     p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
-    p.add_argument("--methods", help="comma-separated: zero-shot,mse,optical,optical+mse,translate-test")
+    p.add_argument("--methods", help=f"comma-separated, some of: {','.join(METHODS)}")
     p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
     p.add_argument("--bitext", help="extra student bitext per language, e.g. de=multi30k:PATH,fr=multi30k:PATH "
                                     "(added to the dataset's own train pairs)")
     p.add_argument("--epochs", type=int, help="student epochs")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
+    p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
+    p.add_argument("--ot-cost", help="OT token cost: cosine (default) or sqeuclidean")
+    p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 50)")
+    p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on the marginals (default 1e-6)")
+    p.add_argument("--ot-grad", help="OT gradient: envelope (default) or autodiff")
+    p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
     p.add_argument("--seed", type=int)
     p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp)")
@@ -43,8 +56,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+_OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
+             "mse_weight": "mse_weight"}  # argparse dest -> ExperimentConfig.ot field
+
+
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The preset (or --config file), then each given flag on top."""
+    from optical.experiment import ExperimentConfig, preset
+
     config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset or "full")
     data = config.to_dict()
     for key in ("dataset", "root", "images", "mt_model", "text_encoder", "device", "seed"):
@@ -62,6 +81,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         data["student"]["epochs"] = args.epochs
     if args.teacher_epochs is not None:
         data["teacher"]["epochs"] = args.teacher_epochs
+    for flag, key in _OT_FLAGS.items():
+        if getattr(args, flag) is not None:
+            data["ot"][key] = getattr(args, flag)
     return ExperimentConfig.from_dict(data, args.config or "command line")
 
 
@@ -86,8 +108,11 @@ def parse_bitext_flag(text: str) -> dict[str, str]:
     return bitext
 
 
-def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
-    """The config of the run ``--resume`` names (inside cache/runs), with only ``--device`` changed; its id."""
+def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, dict, str]:
+    """The config of the run ``--resume`` names (inside cache/runs), with only ``--device`` changed; its
+    ``config.json`` as written; its id."""
+    from optical.experiment import ExperimentConfig
+
     given = [f"--{key.replace('_', '-')}" for key in _CONFIG_FLAGS if getattr(args, key) is not None]
     if given:
         raise InputError(
@@ -95,18 +120,22 @@ def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, str]:
             "can): drop them, or start a new run with --run-id NEW_ID"
         )
     run = load_run(args.resume, writable=True)
-    config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
+    written = run.config
+    config = ExperimentConfig.from_dict(written, run.path / "config.json")
     if args.device is not None:
         config.device = args.device
-    return config, run.run_id
+    return config, written, run.run_id
 
 
 def _run(args: argparse.Namespace) -> int:
+    from optical.distill.distributed import resolve_device, world_info_from_env
+    from optical.experiment import run_experiment
+
     rank, world_size, local_rank = world_info_from_env()
     if world_size > 1 and not (args.run_id or args.resume):
         raise InputError("under torchrun, pass --run-id ID (or --resume ID) so every process uses the same run folder")
     if args.resume:
-        config, run_id = _resumed_config(args)
+        config, written, run_id = _resumed_config(args)
     else:
         config = config_from_args(args)
         run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
@@ -114,7 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if rank == 0:  # the main process locks the folder and writes config and status; the others only train in it
             stack.enter_context(lock_run(runs_dir() / run_id))
-            run = create_run(config.to_dict(), run_id)
+            # a resumed run keeps its config.json as written (older runs have the flat OT keys)
+            run = create_run(written if args.resume else config.to_dict(), run_id)
         else:
             run = Run(runs_dir() / run_id)
         try:

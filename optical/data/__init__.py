@@ -15,7 +15,7 @@ from optical.data._benchmarks import (
 )
 from optical.data._bitext import BITEXT_SOURCES, iter_bitext
 from optical.data._captions import CaptionedImage, CaptionRow, CaptionsDataset, captions_bitext, load_captions
-from optical.data._images import open_rgb
+from optical.data._images import open_rgb, to_rgb
 from optical.data._languages import (
     HIGH_RESOURCE_MIN_GIB,
     cc100_size_gib,
@@ -83,4 +83,5 @@ __all__ = [
     "split_of",
     "stamps_retrieval_set",
     "stamps_stats",
+    "to_rgb",
 ]

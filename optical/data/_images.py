@@ -20,11 +20,16 @@ def open_rgb(path: str | Path) -> Image.Image:
     try:
         with Image.open(path) as img:
             img.load()
-            if img.has_transparency_data:
-                rgba = img.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                canvas.alpha_composite(rgba)
-                return canvas.convert("RGB")
-            return img.convert("RGB")
+            return to_rgb(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise InputError(f"cannot decode image ({err})", path) from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """An opened image as RGB; transparent pixels (alpha, or a palette's transparent colour) become white."""
+    if img.has_transparency_data:
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        canvas.alpha_composite(rgba)
+        return canvas.convert("RGB")
+    return img.convert("RGB")

@@ -14,17 +14,20 @@ Line ``i`` of every caption file describes the image named on line ``i`` of the 
 ``COCO_<set>_<id>.jpg#<caption id>``: the part after ``#`` is dropped; its images are MSCOCO's, not Flickr30k's,
 so pass the folder that holds them). All files are checked:
 line counts against the image list, strict UTF-8, language codes; images only when an image folder is given.
+A blank caption line keeps its image but gives no query: ``load_multi30k`` warns (``DataWarning``) naming the file
+and the lines, and records them in ``Multi30kSplit.blank_lines``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from optical.data._languages import normalize_locale
 from optical.data._text import read_lines
-from optical.errors import InputError
+from optical.errors import DataWarning, InputError
 
 TASKS = (1, 2)
 COCO_SPLITS = ("test_2017_mscoco",)
@@ -88,6 +91,7 @@ class Multi30kSplit:
     image_names: list[str]  # [I], as in the image list
     captions: dict[str, list[list[str]]]  # language -> [I] lists of captions (1 for task 1, 5 for task 2)
     images_dir: Path | None  # the Flickr30k image folder, when given
+    blank_lines: dict[Path, list[int]] = field(default_factory=dict)  # caption file -> its blank lines (1-based)
 
     def image_paths(self) -> list[Path]:
         """Paths of the images, in list order (``images_dir`` must have been given)."""
@@ -110,7 +114,7 @@ def load_multi30k(root: str | Path, split: str = "test_2016_flickr", task: int =
 
     Every problem raises ``InputError`` naming the file (and line): a missing root, split or caption file, a
     caption file whose line count differs from the image list, non-UTF-8 text, an unknown language code, an
-    image that is missing.
+    image that is missing. Blank caption lines are kept (line ``i`` stays image ``i``) and warned about.
     """
     task_dir = _task_dir(root, task)
     files = caption_files(root, task)
@@ -125,7 +129,7 @@ def load_multi30k(root: str | Path, split: str = "test_2016_flickr", task: int =
     for number, name in enumerate(names, start=1):
         if not name:
             raise InputError("empty image name", list_path, number)
-    captions = {}
+    captions, blank_lines = {}, {}
     for lang in wanted:
         if lang not in files[split]:
             raise InputError(f"split {split!r} has no {lang} captions (found: {', '.join(sorted(files[split]))})",
@@ -135,6 +139,12 @@ def load_multi30k(root: str | Path, split: str = "test_2016_flickr", task: int =
             lines = read_lines(path)
             if len(lines) != len(names):
                 raise InputError(f"{len(lines)} lines, but the image list {list_path} has {len(names)}", path)
+            blank = [number for number, line in enumerate(lines, start=1) if not line.strip()]
+            if blank:
+                blank_lines[path] = blank
+                shown = ", ".join(map(str, blank[:10])) + (", ..." if len(blank) > 10 else "")
+                warnings.warn(f"{path}: {len(blank)} blank caption line(s) (line {shown}) skipped: those images "
+                              f"have no {lang} query", DataWarning, stacklevel=2)
             columns.append(lines)
         captions[lang] = [list(row) for row in zip(*columns, strict=True)]
     images_dir = Path(images) if images is not None else None
@@ -144,4 +154,4 @@ def load_multi30k(root: str | Path, split: str = "test_2016_flickr", task: int =
         for number, name in enumerate(names, start=1):
             if not (images_dir / name).is_file():
                 raise InputError(f"image {images_dir / name} not found", list_path, number)
-    return Multi30kSplit(task, split, names, captions, images_dir)
+    return Multi30kSplit(task, split, names, captions, images_dir, blank_lines)

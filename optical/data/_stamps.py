@@ -4,6 +4,11 @@
 ``images/`` (relative paths kept) and ``manifest.json`` with the parsed captions and the split. The folder is
 built aside and renamed into place in one step, so an interrupted run leaves nothing that looks complete.
 
+Integrity: the manifest records each image's SHA-256, size and mtime, and one SHA-256 over its ``stamps`` list
+(captions, split, groups). ``prepare_stamps()`` re-hashes everything (28 MB, about 0.1 s) and rebuilds a damaged
+dataset, saying what it found; ``load_stamps()`` checks sizes and mtimes (a ``stat`` per image) and re-hashes
+only images whose mtime changed, then refuses a damaged dataset naming the file.
+
 Caption files (``<name>.txt`` beside ``<name>.png``): line 1 is the English caption, further lines are
 ``<locale>.utf8=<caption>``. Locales are normalised (``pt_BR`` -> ``pt-BR``, ``sr@latin`` -> ``sr-Latn``,
 ``ca@valencia`` -> ``ca-valencia``); English variants (``en_GB``, ``en_AU``) are skipped as they are not
@@ -43,7 +48,7 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 SPLIT_SEED = 0
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 3  # 3: caption groups ignore case and leading punctuation (a different split than 2)
+MANIFEST_FORMAT = 4  # 3: caption groups ignore case and leading punctuation (another split than 2); 4: content hashes
 _PREFIX = "usr/share/tuxpaint/stamps/"
 _PREPARE_HINT = "run `python -m optical prepare`"
 
@@ -178,12 +183,55 @@ def read_manifest(root: Path) -> dict | None:
     return manifest if manifest.get("format") == MANIFEST_FORMAT else None
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _stamps_sha256(stamps: list[dict]) -> str:
+    """SHA-256 over the manifest's stamp records (ids, image paths, captions, split, groups)."""
+    return _sha256(json.dumps(stamps, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+
+def find_damage(root: Path, manifest: dict, full: bool = True) -> list[str]:
+    """What is damaged in the dataset at ``root``: ``"<file>: <what>"`` per problem, empty when intact.
+
+    ``full`` re-hashes every image; otherwise only images whose size matches but mtime differs from the
+    manifest's are hashed (a ``stat`` per image).
+    """
+    try:
+        stamps, images = manifest["stamps"], manifest["images"]
+        problems = [] if _stamps_sha256(stamps) == manifest["stamps_sha256"] else [
+            f"{root / MANIFEST}: captions or split edited (its content hash differs)"]
+        wanted = [(s["image"], images[s["image"]]) for s in stamps]
+    except (KeyError, TypeError):
+        return [f"{root / MANIFEST}: incomplete manifest"]
+    for relative, record in wanted:
+        path = root / relative
+        try:
+            info = path.stat()
+        except OSError:
+            problems.append(f"{path}: missing")
+            continue
+        if info.st_size != record["size"]:
+            problems.append(f"{path}: {info.st_size} bytes, expected {record['size']} (truncated or replaced)")
+        elif (full or info.st_mtime_ns != record["mtime_ns"]) and _sha256(path.read_bytes()) != record["sha256"]:
+            problems.append(f"{path}: content changed (SHA-256 differs)")
+    return problems
+
+
 def load_stamps(root: Path | None = None) -> StampsDataset:
-    """Read the dataset that ``prepare_stamps()`` built (default ``cache_dir()/"stamps"``)."""
+    """Read the dataset that ``prepare_stamps()`` built (default ``cache_dir()/"stamps"``).
+
+    Raises ``MissingAssetError`` when it is absent, outdated or damaged (naming the damaged file).
+    """
     root = _stamps_root(root)
     manifest = read_manifest(root)
     if manifest is None:
         raise MissingAssetError(f"stamps dataset not found (or outdated) in {root}; {_PREPARE_HINT}")
+    problems = find_damage(root, manifest, full=False)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise MissingAssetError(f"{problems[0]}{more}: the stamps dataset is damaged; {_PREPARE_HINT} to rebuild it")
     stamps = [Stamp(s["id"], root / s["image"], s["captions"], s["split"], s["group"]) for s in manifest["stamps"]]
     return StampsDataset(root, stamps, manifest["dropped_untranslated"], manifest["skipped"],
                          manifest["unknown_locales"], manifest["source"])
@@ -225,7 +273,7 @@ def _build(deb: Path, root: Path, progress: bool) -> dict:
     control = check_package(deb)
     data_size = next(m.size for m in ar_members(deb) if m.name.startswith("data.tar"))
     texts: dict[str, tuple[str, str]] = {}  # stamp id -> (caption file text, its path in the package)
-    pngs: set[str] = set()
+    pngs: dict[str, str] = {}  # stamp id -> SHA-256 of its PNG
     svgs: set[str] = set()
     with atomic_dir(root) as tmp, tqdm(total=data_size, unit="B", unit_scale=True, disable=not progress,
                                        desc=f"unpacking {deb.name}") as bar:
@@ -242,22 +290,26 @@ def _build(deb: Path, root: Path, progress: bool) -> dict:
                 target = tmp / "images" / f"{stem}.png"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-                pngs.add(stem)
+                pngs[stem] = _sha256(content)
         if not texts:
             raise InputError(f"no stamps under {_PREFIX} in this package", deb)
-        manifest = _manifest(control, deb, texts, pngs, svgs)
-        for stem in pngs - texts.keys():  # e.g. "<name>_mirror.png", the mirrored variant of a stamp
+        for stem in pngs.keys() - texts.keys():  # e.g. "<name>_mirror.png", the mirrored variant of a stamp
             (tmp / "images" / f"{stem}.png").unlink()
+        manifest = _manifest(control, deb, texts, pngs, svgs)
+        for relative, image in manifest["images"].items():  # mtimes survive the folder's rename
+            info = (tmp / relative).stat()
+            image.update(size=info.st_size, mtime_ns=info.st_mtime_ns)
         atomic_write_json(tmp / MANIFEST, manifest)  # written last: its presence marks a complete dataset
     return manifest
 
 
 def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, str]],
-              pngs: set[str], svgs: set[str]) -> dict:
+              pngs: dict[str, str], svgs: set[str]) -> dict:
+    """The manifest; ``images`` holds each image's SHA-256 (``_build`` adds size and mtime)."""
     stamps = []
     dropped: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
-    for stem in sorted(texts.keys() & pngs):
+    for stem in sorted(texts.keys() & pngs.keys()):
         text, name = texts[stem]
         parsed = parse_caption_file(text, PurePosixPath(deb.name) / name)
         dropped.update(parsed.untranslated)
@@ -276,13 +328,15 @@ def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, st
         "split": {"seed": SPLIT_SEED, "fractions": dict(zip(SPLITS, SPLIT_FRACTIONS, strict=True)),
                   "by": "english caption"},
         "skipped": {
-            "svg_only_stamps": len((texts.keys() & svgs) - pngs),
-            "captions_without_image": len(texts.keys() - pngs - svgs),
-            "pngs_without_caption": len(pngs - texts.keys()),
+            "svg_only_stamps": len((texts.keys() & svgs) - pngs.keys()),
+            "captions_without_image": len(texts.keys() - pngs.keys() - svgs),
+            "pngs_without_caption": len(pngs.keys() - texts.keys()),
         },
         "unknown_locales": dict(sorted(unknown.items())),
         "dropped_untranslated": dict(sorted(dropped.items())),
         "stamps": stamps,
+        "stamps_sha256": _stamps_sha256(stamps),
+        "images": {s["image"]: {"sha256": pngs[s["id"]]} for s in stamps},
     }
 
 
@@ -297,17 +351,21 @@ def summary(manifest: dict) -> str:
 def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     """Build the stamps dataset in ``cache_dir()/"stamps"`` and return that folder.
 
-    Idempotent: when a complete dataset is already there, nothing is done (and, with ``progress``, it says so);
-    delete the folder to rebuild it.
+    Idempotent: when a complete, intact dataset is already there (every content hash verified), nothing is done
+    (and, with ``progress``, it says so); a damaged one is rebuilt, saying what was damaged.
     ``deb`` is a downloaded ``tuxpaint-stamps-default`` .deb; by default ``apt-get download`` fetches one into a
     temporary folder. ``progress`` shows a progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
     manifest = read_manifest(root)
-    if manifest is not None:
+    problems = find_damage(root, manifest) if manifest is not None else []
+    if manifest is not None and not problems:
         if progress:
             print(f"stamps: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
         return root
+    if problems:  # said even without ``progress``: a rebuild needs the package, the user should know why
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        print(f"stamps: damaged dataset in {root} ({shown}); rebuilding it", file=sys.stderr)
     if deb is not None:
         manifest = _build(Path(deb), root, progress)
     else:

@@ -70,22 +70,24 @@ def captions_stats(dataset: CaptionsDataset) -> dict:
 
 def multi30k_stats(root: str | Path, images: str | Path | None = None) -> dict:
     """Per task and split: number of images and captions per language; per language its CC-100 size and
-    resource group. Every split is fully validated; with ``images`` (the Flickr30k folder) every listed image must
-    exist, except for the MSCOCO split.
+    resource group; caption counts leave out blank caption lines, listed per file under ``blank_lines``. Every
+    split is fully validated; with ``images`` (the Flickr30k folder) every listed image must exist (existence
+    only: images are not decoded), except for the MSCOCO split.
 
-    Returns ``{"dataset", "root", "tasks": {task: {"splits": {split: {"images", "images_checked"}},
-    "languages": {lang: {...}}}}}``
+    Returns ``{"dataset", "root", "tasks": {task: {"splits": {split: {"images", "images_exist"}},
+    "languages": {lang: {...}}, "blank_lines": {file: [line, ...]}}}}``
     (a task whose ``raw`` folder is absent is left out).
     """
     tasks = {}
     for task in TASKS:
         if task == 2 and not (Path(root) / "data" / "task2" / "raw").is_dir():
             continue  # task 2 is optional; task 1 is required (a missing one raises InputError)
-        splits, counts = {}, {}
+        splits, counts, blank = {}, {}, {}
         for split in sorted(caption_files(root, task)):
             coco = split in COCO_SPLITS  # its images are not in the Flickr30k folder
             data = load_multi30k(root, split=split, task=task, images=None if coco else images)
-            splits[split] = {"images": len(data.image_names), "images_checked": data.images_dir is not None}
+            splits[split] = {"images": len(data.image_names), "images_exist": data.images_dir is not None}
+            blank.update((str(path), lines) for path, lines in data.blank_lines.items())
             for lang, rows in data.captions.items():
                 counts.setdefault(lang, Counter())[split] = sum(bool(c.strip()) for row in rows for c in row)
         tasks[str(task)] = {
@@ -94,5 +96,6 @@ def multi30k_stats(root: str | Path, images: str | Path | None = None) -> dict:
                 lang: _language_row(lang, {split: counts[lang][split] for split in splits})
                 for lang in sorted(counts)
             },
+            "blank_lines": blank,
         }
     return {"dataset": "multi30k", "root": str(root), "tasks": tasks}

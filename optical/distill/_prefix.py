@@ -4,12 +4,23 @@ The students (and the teacher's text side) train only the top ``k`` transformer 
 word embeddings and the bottom layers are frozen and identical across methods. Their output for a sentence never
 changes, so it is computed once (eval mode, no gradient) and each step starts from it. For e5-small with the top
 4 of 12 layers trainable this removes two thirds of every forward pass (``bench/step.py`` measures it).
-Supported for BERT-style towers with mean pooling (the built-in e5); others fall back to the full forward.
+
+Dropout: the frozen part is a fixed feature extractor and runs without dropout (e5's 0.1) on both paths: here in
+eval mode, and in the uncached forward because ``optical.distill.train.fit`` keeps frozen modules in eval mode
+(``train_mode``); the trainable top layers use dropout on both paths. So a run trains the same model with or
+without the cache (``tests/distill/test_training.py`` checks one step with dropout 0.1).
+
+Supported for BERT-style towers with mean pooling (the built-in e5) through the private transformers API
+``_create_attention_masks``; when something is missing, ``for_top_layers`` warns naming it and training falls back
+to the full forward (about 3x slower for e5-small).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import torch
+import transformers
 from torch import nn
 
 from optical.distill._models import ProjectedTextEncoder, transformer_layers
@@ -42,16 +53,29 @@ class FrozenPrefix:
         """The cache for a model whose top ``train_layers`` layers train (0 < train_layers < layer count);
         None otherwise (-1 trains every layer, 0 is left uncached) or when the tower is not supported."""
         n_layers = len(transformer_layers(model.text.model))
-        if not 0 < train_layers < n_layers or not cls.supported(model):
+        if not 0 < train_layers < n_layers:
+            return None
+        missing = cls.missing(model)
+        if missing:
+            warnings.warn(f"the frozen-layer cache needs {missing} (transformers {transformers.__version__}); training falls back to the full forward through "
+                          f"all {n_layers} layers (slower: about 3x for e5-small)", RuntimeWarning, stacklevel=2)
             return None
         return cls(model, n_layers - train_layers, texts)
 
     @staticmethod
-    def supported(model: ProjectedTextEncoder) -> bool:
+    def missing(model: ProjectedTextEncoder) -> str:
+        """What the cache needs and ``model`` lacks (mean pooling, the HF model's ``embeddings``, ``encoder`` and
+        private ``_create_attention_masks``), as words; empty when supported."""
         hf = model.text.model
-        return model.text.pooling == "mean" and all(
-            hasattr(hf, name) for name in ("embeddings", "encoder", "_create_attention_masks")
-        )
+        needs = [f"{type(hf).__name__}.{name}" + (" (private transformers API)" if name.startswith("_") else "")
+                 for name in ("embeddings", "encoder", "_create_attention_masks") if not hasattr(hf, name)]
+        if model.text.pooling != "mean":
+            needs.insert(0, f"mean pooling (this tower pools by {model.text.pooling!r})")
+        return ", ".join(needs)
+
+    @classmethod
+    def supported(cls, model: ProjectedTextEncoder) -> bool:
+        return not cls.missing(model)
 
     def forward(self, model: ProjectedTextEncoder, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """``model``'s output dict for sentences ``idx`` (B,), running only layers ``n_frozen`` and up."""

@@ -1,14 +1,22 @@
 """Distributed context from ``torchrun`` (or SLURM/MPI variables): one process per device, gradients averaged.
 
 ``world_info_from_env`` reads rank and world size; ``init_distributed`` starts the process group (NCCL on CUDA,
-gloo on CPU) and picks the device; ``is_main_process`` guards logging, checkpoints and evaluation.
+gloo on CPU) and picks the device; ``process_group`` does so for a block and destroys the group at its end (also
+on an exception, so no other rank is left waiting at a collective); ``is_main_process`` guards logging,
+checkpoints and evaluation; ``broadcast_object`` hands rank 0's decisions (early stopping) to every rank.
+
+Several machines: rank 0 alone writes the run folder (checkpoints, the best epoch's weights) and every rank reads
+it back, so all machines must see the run folder on a shared file system (the same ``OPTICAL_CACHE``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -72,6 +80,19 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(rank, world_size, local_rank, dev)
 
 
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[DistInfo]:
+    """``init_distributed(device)`` for the block; the process group it started is destroyed when the block ends,
+    normally or by an exception (the other ranks' pending collectives then fail instead of waiting forever)."""
+    started = not dist.is_initialized()
+    info = init_distributed(device)
+    try:
+        yield info
+    finally:
+        if started and dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def is_main_process(info: DistInfo) -> bool:
     return info.rank == 0
 
@@ -93,6 +114,18 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
     for g in grads:
         g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+T = TypeVar("T")
+
+
+def broadcast_object(obj: T, info: DistInfo, src: int = 0) -> T:
+    """Rank ``src``'s ``obj`` (any picklable value) on every rank; ``obj`` itself in a single process."""
+    if not info.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src, device=info.device if info.device.type == "cuda" else None)
+    return box[0]
 
 
 def barrier(info: DistInfo) -> None:

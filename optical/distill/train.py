@@ -4,6 +4,10 @@ The caller supplies ``loss_fn(indices) -> scalar`` for a batch of example indice
 the examples, the optimiser, mixed precision, gradient averaging across processes, per-epoch checkpoints,
 resuming, and early stopping on a validation score.
 
+Frozen modules (no parameter of theirs trains) run in eval mode while the rest trains (``train_mode``): they are a
+fixed feature extractor, without dropout, exactly as the frozen-layer cache (``optical.distill._prefix``) computes
+them, so training with and without that cache is the same computation.
+
 Determinism: epoch ``e`` shuffles with seed ``seed * 1000 + e`` and re-seeds torch (dropout) the same way, so a
 run resumed from the checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
 """
@@ -21,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from optical.atomic import atomic_dir
-from optical.distill.distributed import DistInfo, average_gradients, barrier, is_main_process
+from optical.distill.distributed import DistInfo, average_gradients, barrier, broadcast_object, is_main_process
 
 _STATE = "trainer_state.json"
 _OPTIM = "optimizer.pt"
@@ -73,7 +77,8 @@ def fit(
     ``work_dir/checkpoint/`` holds the weights after the last finished epoch (``model/``), ``optimizer.pt`` and
     ``trainer_state.json``; when present they are resumed from. With ``validate`` (higher is better), the best
     epoch's weights are kept in ``work_dir/best/`` and restored at the end; training stops after
-    ``config.patience`` epochs without improvement.
+    ``config.patience`` epochs without improvement. Under several processes only rank 0 calls ``validate`` and
+    its score is broadcast, so every rank keeps the same best epoch and stops at the same epoch.
     """
     if n_examples <= 0:
         raise ValueError(f"{desc}: no training examples")
@@ -89,7 +94,7 @@ def fit(
         # every process takes a shard of each global batch; a last batch smaller than the world is dropped so no
         # process ever has an empty shard (losses that gather across processes need every rank to take part)
         batches = [b for b in order.split(config.batch_size) if len(b) >= info.world_size]
-        model.train()
+        train_mode(model)
         total = 0.0
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", disable=not is_main_process(info))
         for batch in bar:
@@ -107,8 +112,8 @@ def fit(
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         state.epoch = epoch + 1
         record = {"epoch": state.epoch, "loss": total / max(1, len(batches))}
-        if validate is not None:
-            record["val"] = score = float(validate())
+        if validate is not None:  # rank 0 scores, every rank follows: a near-tie must not split the ranks' epochs
+            record["val"] = score = broadcast_object(float(validate()) if is_main_process(info) else None, info)
             if state.best_score is None or score > state.best_score:
                 state.best_score, state.best_epoch = score, state.epoch
                 if is_main_process(info):
@@ -123,6 +128,16 @@ def fit(
     if validate is not None and best_dir.is_dir():
         model.load_state_dict(type(model).load(best_dir).state_dict())
     return state
+
+
+def train_mode(model: nn.Module) -> None:
+    """``model.train()``, except that every module none of whose parameters requires grad stays in eval mode
+    (no dropout in frozen layers, as ``FrozenPrefix`` computes them)."""
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
 
 
 def autocast_context(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:

@@ -15,7 +15,7 @@ from ._bootstrap import (
     paired_summary,
     percentile_interval,
 )
-from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats
+from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats, log_size_fit
 from ._ranks import (
     captioned_images,
     first_hit_ranks,
@@ -45,6 +45,7 @@ __all__ = [
     "first_hit_ranks",
     "hits_at_k",
     "image_to_text_ranks",
+    "log_size_fit",
     "paired_bootstrap_diff",
     "paired_summary",
     "percentile_interval",

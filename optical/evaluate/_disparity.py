@@ -70,18 +70,40 @@ def disparity_stats(mr: np.ndarray, groups: Sequence[str], sizes: Sequence[float
     out["high_minus_low"] = out["mean_high"] - out["mean_low"]
     out["high_minus_unseen"] = out["mean_high"] - out["mean_unseen"]
 
-    out["slope_log_size"] = out["pearson_r_log_size"] = np.full(n_draws, np.nan)
     sized = np.array([size is not None for size in sizes], dtype=bool)
-    if sized.sum() >= 2:
-        x = np.log10(np.array([size for size in sizes if size is not None], dtype=np.float64))  # (L',)
-        x_dev = x - x.mean()
-        y_dev = mr[:, sized] - mr[:, sized].mean(axis=1, keepdims=True)  # (n, L')
-        sxx, sxy, syy = x_dev @ x_dev, y_dev @ x_dev, (y_dev**2).sum(axis=1)
-        if sxx > 0:
-            out["slope_log_size"] = sxy / sxx
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out["pearson_r_log_size"] = np.where(syy > 0, sxy / np.sqrt(sxx * syy), np.nan)
+    fit = log_size_fit(mr[:, sized], [size for size in sizes if size is not None])
+    out["slope_log_size"], out["pearson_r_log_size"] = fit["slope"], fit["pearson_r"]
     return out
+
+
+def log_size_fit(mr: np.ndarray, sizes: Sequence[float]) -> dict[str, np.ndarray]:
+    """Least-squares line of mR on log10 pre-training size, per row.
+
+    Parameters
+    ----------
+    mr : array, shape (n, L); mR per row (a method, or a bootstrap draw) and language
+    sizes : length L; CC-100 GiB per language (all > 0)
+
+    Returns
+    -------
+    dict of float64 arrays, shape (n,): ``slope`` (mR points per 10x more data), ``intercept`` (mR at 1 GiB),
+    ``pearson_r``; NaN where undefined (fewer than two distinct sizes; r also for constant mR).
+    """
+    mr = np.asarray(mr, dtype=np.float64)
+    nan = np.full(len(mr), np.nan)
+    x = np.log10(np.asarray(sizes, dtype=np.float64))  # (L,)
+    if len(x) < 2:
+        return {"slope": nan, "intercept": nan, "pearson_r": nan}
+    x_dev = x - x.mean()
+    y_mean = mr.mean(axis=1)
+    y_dev = mr - y_mean[:, None]  # (n, L)
+    sxx, sxy, syy = x_dev @ x_dev, y_dev @ x_dev, (y_dev**2).sum(axis=1)
+    if not sxx > 0:
+        return {"slope": nan, "intercept": nan, "pearson_r": nan}
+    slope = sxy / sxx
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pearson_r = np.where(syy > 0, sxy / np.sqrt(sxx * syy), np.nan)
+    return {"slope": slope, "intercept": y_mean - slope * x.mean(), "pearson_r": pearson_r}
 
 
 def _json_float(value: float) -> float | None:

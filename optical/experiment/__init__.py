@@ -11,11 +11,22 @@ from typing import TYPE_CHECKING
 
 _WHERE = {
     "FULL_LANGUAGES": "_config",
-    "METHODS": "_config",
     "QUICK_LANGUAGES": "_config",
-    "TRAINED_METHODS": "_config",
     "ExperimentConfig": "_config",
     "preset": "_config",
+    "ENCODER_KINDS": "_methods",
+    "METHODS": "_methods",
+    "Method": "_methods",
+    "comparisons": "_methods",
+    "register_method": "_methods",
+    "english_pairs": "_pairs",
+    "plan_loss": "_plans",
+    "transport_sample": "_plans",
+    "has_ranks": "_ranks",
+    "load_ranks": "_ranks",
+    "summarize_ranks": "_ranks",
+    "write_groups": "_ranks",
+    "write_ranks": "_ranks",
     "summarize": "_metrics",
     "summarize_study": "_metrics",
     "verdict": "_metrics",
@@ -31,14 +42,11 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
-    from optical.experiment._config import (
-        FULL_LANGUAGES,
-        METHODS,
-        QUICK_LANGUAGES,
-        TRAINED_METHODS,
-        ExperimentConfig,
-        preset,
-    )
+    from optical.experiment._config import FULL_LANGUAGES, QUICK_LANGUAGES, ExperimentConfig, preset
+    from optical.experiment._methods import ENCODER_KINDS, METHODS, Method, comparisons, register_method
+    from optical.experiment._pairs import english_pairs
+    from optical.experiment._plans import plan_loss, transport_sample
+    from optical.experiment._ranks import has_ranks, load_ranks, summarize_ranks, write_groups, write_ranks
     from optical.experiment._metrics import summarize, summarize_study, verdict
     from optical.experiment._report import (
         disparity_difference_table,

@@ -6,12 +6,16 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from optical.distill.train import TrainConfig
 from optical.data import BENCHMARKS, normalize_locale
+from optical.distill.losses import LOSSES, LossConfig
+from optical.distill.train import TrainConfig
 from optical.errors import InputError
+from optical.experiment._methods import METHODS
+from optical.transport import COST_KINDS, GRAD_MODES
 
-METHODS = ("zero-shot", "mse", "optical", "optical+mse", "translate-test")
-TRAINED_METHODS = ("mse", "optical", "optical+mse")
+PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
+# config keys of format-1 run folders written before the ``ot`` section -> its fields
+_FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight"}
 
 # Built-in benchmark languages spanning XLM-R's resource groups (see `python -m optical data stats`):
 # high: de fr es ru; low: eu ga gd km; unseen by XLM-R: ast an son zu.
@@ -39,10 +43,7 @@ class ExperimentConfig:
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
     teacher_train_layers: int = 4  # top transformer layers the teacher trains (-1: all but word embeddings)
     student_train_layers: int = 4
-    ot_reg: float = 0.05
-    ot_cost: str = "cosine"
-    ot_iters: int = 50
-    mse_weight: float = 1.0  # optical+mse: loss = optical + mse_weight * mse
+    ot: LossConfig = field(default_factory=LossConfig)  # every distillation-loss setting (create_loss reads it)
     bootstrap: int = 1000
     plan_samples: int = 8  # test sentence pairs per language whose transport plans are saved for the app
     seed: int = 0  # seeds every random choice: projection init, and teacher's and students' data order and dropout
@@ -59,20 +60,25 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str | Path = "<config>") -> ExperimentConfig:
-        """Build from a dict (a JSON file's content); unknown keys and bad values name ``source``."""
+        """Build from a dict (a JSON file's content); unknown keys and bad values name ``source``.
+
+        The flat keys of older run folders (``ot_reg``, ``ot_cost``, ``ot_iters``, ``mse_weight``) are read into ``ot``.
+        """
+        data = dict(data)
+        flat = {_FLAT_OT_KEYS[key]: data.pop(key) for key in list(data) if key in _FLAT_OT_KEYS}
+        if flat:
+            if not isinstance(data.get("ot", {}), dict):
+                raise InputError("'ot' must be an object of loss settings", source)
+            data["ot"] = {**flat, **data.get("ot", {})}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"unknown config keys {unknown}; expected some of {sorted(known)}", source)
-        data = dict(data)
+        if "ot" in data:
+            data["ot"] = _section(LossConfig, data["ot"], "ot", source)
         for key in ("teacher", "student"):
             if key in data:
-                if not isinstance(data[key], dict):
-                    raise InputError(f"{key!r} must be an object of training settings", source)
-                try:
-                    data[key] = TrainConfig(**{**asdict(getattr(cls(), key)), **data[key]})
-                except TypeError as err:
-                    raise InputError(f"{key!r}: {err}", source) from None
+                data[key] = _section(TrainConfig, data[key], key, source, base=getattr(cls(), key))
         config = cls(**data)
         config.validate(source)
         return config
@@ -90,14 +96,20 @@ class ExperimentConfig:
         return cls.from_dict(data, path)
 
     def validate(self, source: str | Path = "<config>") -> None:
-        """Raise InputError on values that would only fail later, deep inside a run."""
+        """Raise InputError on values that would only fail later, deep inside a run (before any run folder)."""
         bad = [m for m in self.methods if m not in METHODS]
         if bad:
             raise InputError(f"unknown methods {bad}; expected some of {list(METHODS)}", source)
-        if "translate-test" in self.methods and not self.mt_model:
-            raise InputError("method 'translate-test' needs a translation model (--mt-model NAME_OR_PATH)", source)
-        if self.dataset not in BENCHMARKS:
-            raise InputError(f"unknown dataset {self.dataset!r}; expected one of {', '.join(BENCHMARKS)}", source)
+        for name in self.methods:
+            method = METHODS[name]
+            if method.trained and method.loss not in LOSSES:
+                raise InputError(f"method {name!r} declares loss {method.loss!r}; expected one of {list(LOSSES)}", source)
+            if method.encoder == "translate" and not self.mt_model:
+                raise InputError(f"method {name!r} needs a translation model (--mt-model NAME_OR_PATH)", source)
+            missing = [b for b in method.baselines if b not in METHODS]
+            if missing:
+                raise InputError(f"method {name!r} is compared with undeclared methods {missing}", source)
+        _choice("dataset", self.dataset, tuple(BENCHMARKS), source)
         if self.dataset == "captions" and not self.root:
             raise InputError("dataset 'captions' needs --root DIR (a folder with images/ and captions.tsv)", source)
         if self.dataset == "multi30k" and not (self.root and self.images):
@@ -111,11 +123,26 @@ class ExperimentConfig:
         for lang in self.languages:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
-        if self.ot_reg <= 0:
-            raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
-        if self.teacher.epochs < 1 or self.student.epochs < 1:
-            raise InputError("epochs must be >= 1", source)
-
+        _choice("ot.cost", self.ot.cost, COST_KINDS, source)
+        _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
+        _bound("ot.reg", self.ot.reg, 0, source, strict=True)
+        _bound("ot.tol", self.ot.tol, 0, source, strict=True)
+        _bound("ot.n_iter", self.ot.n_iter, 1, source, integer=True)
+        _bound("ot.mse_weight", self.ot.mse_weight, 0, source)
+        _bound("ot.optical_weight", self.ot.optical_weight, 0, source)
+        _bound("embed_dim", self.embed_dim, 1, source, integer=True)
+        _bound("bootstrap", self.bootstrap, 1, source, integer=True)
+        _bound("plan_samples", self.plan_samples, 0, source, integer=True)
+        for key in ("teacher_train_layers", "student_train_layers"):
+            _bound(key, getattr(self, key), -1, source, integer=True, meaning=" (-1: all but the word embeddings)")
+        for side in ("teacher", "student"):
+            train: TrainConfig = getattr(self, side)
+            _choice(f"{side}.precision", train.precision, PRECISIONS, source)
+            _bound(f"{side}.epochs", train.epochs, 1, source, integer=True)
+            _bound(f"{side}.batch_size", train.batch_size, 1, source, integer=True)
+            _bound(f"{side}.patience", train.patience, 1, source, integer=True)
+            _bound(f"{side}.lr", train.lr, 0, source, strict=True)
+            _bound(f"{side}.head_lr", train.head_lr, 0, source, strict=True)
 
     def _validate_bitext(self, source: str | Path) -> None:
         """Each ``bitext`` entry: a known language distilled in this run, with a source that exists."""
@@ -136,6 +163,33 @@ class ExperimentConfig:
             elif "," not in spec and not Path(spec).is_file():
                 raise InputError(f"bitext for {lang!r}: {spec!r} is neither 'multi30k:PATH', a TSV file nor "
                                  "'english_file,foreign_file'", source)
+
+
+def _section(cls: type, values: object, key: str, source: str | Path, base: object | None = None):
+    """The dataclass ``cls`` from the object ``values`` of config key ``key``, over ``base``'s settings."""
+    if not isinstance(values, dict):
+        raise InputError(f"{key!r} must be an object of settings", source)
+    try:
+        return cls(**{**(asdict(base) if base is not None else {}), **values})
+    except TypeError as err:
+        allowed = [f.name for f in fields(cls)]
+        raise InputError(f"{key!r}: {err}; expected some of {allowed}", source) from None
+
+
+def _bound(
+    key: str, value: object, low: float, source: str | Path, *, strict: bool = False, integer: bool = False,
+    meaning: str = "",
+) -> None:
+    """InputError unless ``value`` is a number (an integer when ``integer``) >= ``low`` (> when ``strict``)."""
+    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    if not (is_number and (value > low if strict else value >= low)):
+        kind = "an integer" if integer else "a number"
+        raise InputError(f"{key} must be {kind} {'>' if strict else '>='} {low}{meaning}, got {value!r}", source)
+
+
+def _choice(key: str, value: object, allowed: tuple[str, ...], source: str | Path) -> None:
+    if value not in allowed:
+        raise InputError(f"{key} must be one of {list(allowed)}, got {value!r}", source)
 
 
 def preset(name: str) -> ExperimentConfig:

@@ -23,10 +23,11 @@ from optical.evaluate import (
     retrieval_metrics,
     seed_weights,
 )
+from optical.experiment._methods import comparisons as registry_comparisons
 
 Ranks = Mapping[str, Mapping[str, RankPair]]  # ranks[method][language] = (t2i (Q,), i2t (I',))
 Groups = Mapping[str, GroupPair]  # groups[language] = (t2i group ids (Q,), i2t group ids (I',))
-COMPARISONS = (("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "mse"), ("mse", "zero-shot"))
+COMPARISONS = tuple(registry_comparisons())  # the registry's (method, baseline) pairs at import, in its order
 LEVEL = 0.95
 
 
@@ -35,7 +36,7 @@ def summarize(
     groups: Groups | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    comparisons: Sequence[tuple[str, str]] = COMPARISONS,
+    comparisons: Sequence[tuple[str, str]] | None = None,
 ) -> dict:
     """``ranks[method][language]`` (and the queries' image ``groups``) -> the metrics.json body (JSON-ready).
 
@@ -50,7 +51,7 @@ def summarize_study(
     studies: Sequence[tuple[Ranks, Groups | None]],
     n_boot: int = 1000,
     seed: int = 0,
-    comparisons: Sequence[tuple[str, str]] = COMPARISONS,
+    comparisons: Sequence[tuple[str, str]] | None = None,
 ) -> dict:
     """A study's runs (one ``(ranks, groups)`` per training seed, same test split) -> the metrics.json body.
 
@@ -58,6 +59,7 @@ def summarize_study(
     the test split does not depend on the seed), so intervals carry training and test-set variance. Methods and
     languages are those every seed has. One seed gives `summarize`. Adds ``n_seeds`` and ``bootstrap`` (the scheme).
     """
+    comparisons = registry_comparisons() if comparisons is None else comparisons
     groups = _shared_groups(studies)
     methods = [m for m in studies[0][0] if all(m in ranks for ranks, _ in studies)]
     by_method = {m: [lang for lang in studies[0][0][m] if all(lang in r[m] for r, _ in studies)] for m in methods}
@@ -145,7 +147,7 @@ def _query_counts(studies: Sequence[tuple[Ranks, Groups | None]], by_method: dic
     return counts
 
 
-def verdict(disparity_diff: Mapping[str, dict], comparisons: Sequence[tuple[str, str]] = COMPARISONS) -> str:
+def verdict(disparity_diff: Mapping[str, dict], comparisons: Sequence[tuple[str, str]] | None = None) -> str:
     """One sentence answering the research question, from the first compared pair (A, B) with a high-minus-low gap.
 
     Changes are A - B with 95% paired-bootstrap CIs: of the gap between the high- and low-resource groups' mean
@@ -159,7 +161,7 @@ def verdict(disparity_diff: Mapping[str, dict], comparisons: Sequence[tuple[str,
 
     The sentence names both groups' changes, the change of the std across languages and of the mean mR.
     """
-    for a, b in comparisons:
+    for a, b in registry_comparisons() if comparisons is None else comparisons:
         diff = disparity_diff.get(f"{a} - {b}", {}).get("diff", {})
         gap, high, low = (diff.get(name) or {} for name in ("high_minus_low", "mean_high", "mean_low"))
         if gap.get("diff") is None or high.get("diff") is None or low.get("diff") is None:

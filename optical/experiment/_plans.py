@@ -5,8 +5,15 @@ from __future__ import annotations
 import torch
 
 from optical.distill._models import ProjectedTextEncoder
-from optical.distill.losses import OpticalLoss
+from optical.distill.losses import LossConfig, OpticalLoss, create_loss
 from optical.transport import cost_matrix
+
+PLAN_LOSS = "optical"  # the create_loss entry whose transport plans are drawn
+
+
+def plan_loss(config: LossConfig) -> OpticalLoss:
+    """The OT loss of a run's settings (``ExperimentConfig.ot``), whose ``transport`` gives the plans."""
+    return create_loss(PLAN_LOSS, config)
 
 
 @torch.no_grad()

@@ -1,95 +1,129 @@
-"""The whole experiment: teacher -> students -> evaluation -> run folder, resumable, one process or torchrun."""
+"""The whole experiment in stages: teacher -> each method's text encoder (students distilled, resumable) ->
+per-query ranks files -> summary (``metrics.json``, from the ranks files alone) and plans; one process or torchrun.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix
 from optical.distill._student import TeacherTargets, teacher_targets, train_student
 from optical.distill._teacher import train_teacher
-from optical.distill.distributed import DistInfo, barrier, init_distributed, is_main_process
-from optical.distill.losses import OpticalLoss, create_loss
+from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
 from optical.data import RetrievalSet
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.evaluate import retrieval_metrics, retrieval_ranks
-from optical.experiment._config import TRAINED_METHODS, ExperimentConfig
+from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
-from optical.experiment._metrics import RankPair, summarize
-from optical.experiment._plans import transport_sample
+from optical.experiment._methods import METHODS, Method
+from optical.experiment._pairs import english_pairs
+from optical.experiment._plans import plan_loss, transport_sample
+from optical.experiment._ranks import (
+    GroupPair,
+    gallery_groups,
+    query_groups,
+    ranks_written,
+    summarize_ranks,
+    write_groups,
+    write_ranks,
+)
 from optical.experiment._translate import load_translator, translate
 from optical.runs import Run
 
 Progress = Callable[[float, str], None]
+Encode = Callable[[list[str], str], np.ndarray]  # (captions, language) -> normalised embeddings (N, D)
+PARTIAL_BOOTSTRAP = 100  # bootstrap draws of the partial metrics.json written after each method but the last
 
 
 def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | None = None) -> dict:
     """Run (or resume) every method of ``config`` into ``run`` and return ``metrics.json``'s content.
 
     ``progress(fraction, message)`` is called at each stage (the app draws it). Completed stages are reused
-    when the run folder already holds them; a crash marks the run ``failed`` and re-raises.
+    when the run folder already holds them; a crash marks the run ``failed`` and re-raises. Under torchrun the
+    process group is destroyed on the way out, so a crash on one rank does not leave the others waiting.
     """
-    info = init_distributed(config.device)
-    report = _reporter(progress, info)
-    try:
-        metrics = _run(config, run, info, report)
-    except BaseException as err:
+    with process_group(config.device) as info:
+        report = _reporter(progress, info)
+        try:
+            metrics = _run(config, run, info, report)
+        except BaseException as err:
+            if is_main_process(info):
+                run.mark_failed(err)
+            raise
         if is_main_process(info):
-            run.mark_failed(err)
-        raise
-    if is_main_process(info):
-        run.set_status(state="done", finished=time.time())
-    return metrics
+            run.set_status(state="done", finished=time.time())
+        return metrics
+
+
+@dataclass
+class _EvalSet:
+    """One dataset's test sets (language -> RetrievalSet), the gallery holding all their images, its image
+    embeddings (I, D) and every language's query groups."""
+
+    sets: dict[str, RetrievalSet]
+    gallery: RetrievalSet
+    images: np.ndarray
+    groups: dict[str, GroupPair]
+
+    @classmethod
+    def build(cls, sets: dict[str, RetrievalSet], images: np.ndarray) -> _EvalSet:
+        gallery = sets["en"]
+        return cls(sets, gallery, images, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
 
 
 def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -> dict:
     torch.manual_seed(config.seed)
     started = time.time()
+    main = is_main_process(info)
     report(0.0, "encoding images")
     image_encoder = create_image_encoder(config.image_encoder)
-    data = load_experiment_data(config, image_encoder, progress=is_main_process(info))
+    data = load_experiment_data(config, image_encoder, progress=main)
     del image_encoder
     report(0.1, "training the teacher on English captions")
     teacher = _teacher(config, data, run, info)
-    test_images = teacher.embed_images(data.test_features).numpy()
-    task2_images = teacher.embed_images(data.task2_features).numpy() if data.task2 else None
-    if is_main_process(info):
-        _write_gallery(run, data, test_images)
-    ranks: dict[str, dict[str, RankPair]] = {}
-    task2_ranks: dict[str, dict[str, RankPair]] = {}
+    evals = {"test": _EvalSet.build(data.test, teacher.embed_images(data.test_features).numpy())}
+    if data.task2:
+        evals["task2"] = _EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy())
+    if main:
+        _write_gallery(run, data, evals["test"].images)
+        for name, ev in evals.items():
+            write_groups(run, name, gallery_groups(ev.gallery))
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
-    methods = list(config.methods)
-    ctx = _Context(config, data, teacher, run, info)
+    students: dict[str, ProjectedTextEncoder] = {}
+    distillation: _Distillation | None = None  # built once, by the first student that needs training
+    methods = [METHODS[name] for name in config.methods]
     for i, method in enumerate(methods):
-        report(0.25 + 0.7 * i / len(methods), f"method {method}")
+        report(0.25 + 0.7 * i / len(methods), f"method {method.name}")
         t0 = time.time()
-        encode = _method_encoder(method, ctx)
-        if is_main_process(info):
-            ranks[method] = {
-                lang: _ranks(encode, lang, rs, data.test["en"], test_images) for lang, rs in data.test.items()
-            }
-            if data.task2:
-                task2_ranks[method] = {
-                    lang: _ranks(encode, lang, rs, data.task2["en"], task2_images) for lang, rs in data.task2.items()
-                }
-        timing[f"{method}_s"] = time.time() - t0
-        if is_main_process(info):
-            _write_metrics(run, config, ranks, timing, task2_ranks)
-            run.set_status(methods_done=list(ranks))
+        if method.trained:
+            if not _student_done(run, method.name) and distillation is None:
+                distillation = _Distillation.build(config, data, teacher)
+            students[method.name] = _student(method, config, teacher, distillation, run, info)
+        if main:
+            encode = _encoder(method, config, teacher, students, info)
+            for name, ev in evals.items():
+                if not ranks_written(run, name, method.name):
+                    write_ranks(run, name, method.name, _method_ranks(encode, ev), ev.groups)
+            run.set_status(methods_done=[m.name for m in methods[: i + 1]])
+            if i < len(methods) - 1:  # the app shows results as each method finishes
+                _write_metrics(run, summarize_ranks(run, n_boot=min(PARTIAL_BOOTSTRAP, config.bootstrap)), timing)
+        timing[f"{method.name}_s"] = time.time() - t0
         barrier(info)
-    report(0.97, "saving transport-plan samples")
-    if is_main_process(info):
-        _write_plans(run, config, data, teacher, info)
+    if main:
+        report(0.95, "saving transport-plan samples")
+        _write_plans(run, config, data, teacher, students)
+        report(0.97, "summarising the ranks")
+        _write_metrics(run, summarize_ranks(run), timing)
     report(1.0, "done")
-    return run.metrics() if is_main_process(info) else {}
+    return run.metrics() if main else {}
 
 
 def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> DualEncoder:
@@ -118,40 +152,11 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
 
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
-    """English val mR of the teacher (early stopping); every rank computes it so all stop together."""
+    """English val mR of the teacher (early stopping; ``fit`` calls it on rank 0 and broadcasts the score)."""
     images = teacher.embed_images(val.features).numpy()
     text = teacher.encode(val.captions).numpy()  # restores the training mode it found
     t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
     return retrieval_metrics(t2i, i2t)["mR"]
-
-
-@dataclass
-class _Context:
-    """What every method of one run reads; ``shared`` holds what the first trained student builds for the rest."""
-
-    config: ExperimentConfig
-    data: ExperimentData
-    teacher: DualEncoder
-    run: Run
-    info: DistInfo
-    shared: dict = field(default_factory=dict)
-
-
-def _method_encoder(method: str, ctx: _Context) -> Callable[[list[str], str], np.ndarray]:
-    """A function (captions, language) -> normalised embeddings (N, D) for ``method``."""
-    teacher, config, info = ctx.teacher, ctx.config, ctx.info
-    if method == "zero-shot":
-        return lambda texts, lang: teacher.encode(texts).numpy()
-    if method == "translate-test":
-        def encode(texts: list[str], lang: str) -> np.ndarray:
-            if lang == "en":
-                return teacher.encode(texts).numpy()
-            model, tokenizer = load_translator(config.mt_model, lang, info.device)
-            return teacher.encode(translate(texts, model, tokenizer)).numpy()
-
-        return encode
-    student = _student(method, ctx)
-    return lambda texts, lang: student.encode(texts).numpy()
 
 
 @dataclass
@@ -176,22 +181,26 @@ class _Distillation:
         return cls(english_index, foreign, teacher_targets(teacher, list(english)), prefix)
 
 
-def _student(method: str, ctx: _Context) -> ProjectedTextEncoder:
-    """Load the finished student for ``method`` or distil it from the pooled bitext of all languages."""
-    config, teacher, run, info, shared = ctx.config, ctx.teacher, ctx.run, ctx.info, ctx.shared
-    folder = run.student_dir(method)
-    if (folder / "optical_model.json").is_file():
+def _student_done(run: Run, method: str) -> bool:
+    return (run.student_dir(method) / "optical_model.json").is_file()
+
+
+def _student(
+    method: Method, config: ExperimentConfig, teacher: DualEncoder, distillation: _Distillation | None, run: Run,
+    info: DistInfo,
+) -> ProjectedTextEncoder:
+    """Load the finished student of ``method`` or distil it with its loss from the pooled bitext (``distillation``)."""
+    folder = run.student_dir(method.name)
+    if _student_done(run, method.name):
         return ProjectedTextEncoder.load(folder, shared_text=teacher.text).to(info.device).eval()
-    if "distillation" not in shared:
-        shared["distillation"] = _Distillation.build(config, ctx.data, teacher)
-    d = shared["distillation"]
+    if distillation is None:
+        raise ValueError(f"student {method.name!r} needs training but no distillation inputs were built")
     student = teacher.text_side().to(info.device)
     student.freeze(config.student_train_layers)
     torch.manual_seed(config.seed)
-    loss = create_loss(method, **_loss_options(method, config))
     train_student(
-        student, d.targets, d.english_index, d.foreign, loss, config.student, info, run.path / "work" / method,
-        desc=method, prefix=d.prefix,
+        student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
+        config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,
     )
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
@@ -200,17 +209,33 @@ def _student(method: str, ctx: _Context) -> ProjectedTextEncoder:
     return student.eval()
 
 
-def _loss_options(method: str, config: ExperimentConfig) -> dict:
-    """The config's hyperparameters that ``create_loss(method)`` takes."""
-    ot = {"reg": config.ot_reg, "cost": config.ot_cost, "n_iter": config.ot_iters}
-    return {"mse": {}, "optical": ot, "optical+mse": {**ot, "mse_weight": config.mse_weight}}[method]
+def _encoder(
+    method: Method, config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
+    info: DistInfo,
+) -> Encode:
+    """How ``method`` embeds captions, by its encoder kind: the teacher, translation then the teacher, its student."""
+    if method.encoder == "teacher":
+        return lambda texts, lang: teacher.encode(texts).numpy()
+    if method.encoder == "translate":
+        def encode(texts: list[str], lang: str) -> np.ndarray:
+            if lang == "en":
+                return teacher.encode(texts).numpy()
+            model, tokenizer = load_translator(config.mt_model, lang, info.device)
+            return teacher.encode(translate(texts, model, tokenizer)).numpy()
+
+        return encode
+    student = students[method.name]
+    return lambda texts, lang: student.encode(texts).numpy()
 
 
-def _ranks(encode: Callable, lang: str, rs: RetrievalSet, gallery: RetrievalSet, images: np.ndarray) -> RankPair:
-    """Ranks of language ``lang``'s test set; ``images`` (I, D) embeds ``gallery``, which holds every test image."""
-    row = {p: i for i, p in enumerate(gallery.image_paths)}
-    own = images[[row[p] for p in rs.image_paths]]
-    return retrieval_ranks(encode(rs.captions, lang), own, rs.caption_image, rs.image_groups)
+def _method_ranks(encode: Encode, ev: _EvalSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(t2i, i2t) ranks per language of one dataset; each language's gallery images are rows of ``ev.images``."""
+    row = {p: i for i, p in enumerate(ev.gallery.image_paths)}
+    ranks = {}
+    for lang, rs in ev.sets.items():
+        own = ev.images[[row[p] for p in rs.image_paths]]
+        ranks[lang] = retrieval_ranks(encode(rs.captions, lang), own, rs.caption_image, rs.image_groups)
+    return ranks
 
 
 def _write_gallery(run: Run, data: ExperimentData, test_images: np.ndarray) -> None:
@@ -230,37 +255,26 @@ def _write_gallery(run: Run, data: ExperimentData, test_images: np.ndarray) -> N
     atomic_write_bytes(run.path / "gallery.npy", buffer.getvalue())
 
 
-def _write_metrics(run: Run, config: ExperimentConfig, ranks: dict, timing: dict, task2_ranks: dict) -> None:
-    body = summarize(ranks, n_boot=config.bootstrap, seed=config.seed)
-    body.update({"format": 1, "dataset": config.dataset, "timing": timing, "complete": list(ranks) == config.methods})
-    if task2_ranks:  # Multi30k's 5-caption variant (en, de): recalls and CIs, no disparity over two languages
-        body["task2"] = summarize(task2_ranks, n_boot=config.bootstrap, seed=config.seed)["results"]
-    atomic_write_json(run.path / "metrics.json", body)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["method", "language", "direction", "query", "rank"])
-    for method, by_lang in ranks.items():
-        for lang, pair in by_lang.items():
-            for direction, values in zip(("t2i", "i2t"), pair):
-                writer.writerows((method, lang, direction, q, int(r)) for q, r in enumerate(values))
-    atomic_write_text(run.path / "ranks.csv", out.getvalue())
+def _write_metrics(run: Run, summary: dict, timing: dict) -> None:
+    atomic_write_json(run.path / "metrics.json", {**summary, "timing": timing})
 
 
-def _write_plans(run: Run, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, info: DistInfo) -> None:
-    """Plans of the first ``plan_samples`` test pairs per language, for zero-shot and every trained student."""
-    loss = OpticalLoss(reg=config.ot_reg, cost=config.ot_cost, n_iter=config.ot_iters)
-    models = {"zero-shot": teacher}
-    for method in config.methods:
-        if method in TRAINED_METHODS:
-            models[method] = ProjectedTextEncoder.load(run.student_dir(method), shared_text=teacher.text).to(info.device)
+def _write_plans(
+    run: Run, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder,
+    students: dict[str, ProjectedTextEncoder],
+) -> None:
+    """Plans of the first ``plan_samples`` test pairs per language, for the teacher as is (zero-shot) and each student
+    (in memory: ``students``)."""
+    loss = plan_loss(config.ot)
+    teacher_methods = [name for name in config.methods if METHODS[name].encoder == "teacher"]
+    models = {**{name: teacher for name in teacher_methods}, **students}
     english = data.test["en"]
-    en_by_image = {int(img): cap for cap, img in zip(english.captions, english.caption_image)}
     samples = []
     for lang, rs in data.test.items():
         if lang == "en":
             continue
-        pairs = [(cap, en_by_image[int(img)]) for cap, img in zip(rs.captions, rs.caption_image) if int(img) in en_by_image]
-        for foreign, en in pairs[: config.plan_samples]:
+        pairs = english_pairs(rs.captions, rs.caption_image, english.captions, english.caption_image)
+        for foreign, en, _image in pairs[: config.plan_samples]:
             for method, model in models.items():
                 samples.append({"method": method, "language": lang, **transport_sample(model, teacher, foreign, en, loss)})
     atomic_write_json(run.path / "plans.json", samples)

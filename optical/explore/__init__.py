@@ -18,10 +18,18 @@ from optical.explore._runs import (
     load_models,
     resource_fit,
 )
-from optical.explore._search import SearchResult, embed_image, rank_captions, read_image, search_images
+from optical.explore._search import (
+    MAX_UPLOAD_PIXELS,
+    SearchResult,
+    embed_image,
+    rank_captions,
+    read_image,
+    search_images,
+)
 
 __all__ = [
     "MAX_QUERY_CHARS",
+    "MAX_UPLOAD_PIXELS",
     "ExperimentJob",
     "Gallery",
     "Query",

@@ -15,13 +15,13 @@ def plan_for_pair(
 ) -> dict:
     """The plan T (n, m) between ``student``'s tokens of ``foreign`` and ``teacher``'s of ``english``.
 
-    Uses the run's OT settings (``config``: ``ot_reg``, ``ot_cost``, ``ot_iters``) and returns the same dict as
-    the run's ``plans.json`` entries: tokens of both sides, ``plan``, ``cost`` and ``loss`` = <T, C>.
+    Uses the run's OT settings (``config``: the run's ``config.json``, its ``ot`` section or the flat keys of older
+    runs) and returns the same dict as the run's ``plans.json`` entries: tokens of both sides, ``plan``, ``cost``
+    and ``loss`` = <T, C>.
     """
-    from optical.distill.losses import OpticalLoss
-    from optical.experiment._plans import transport_sample
+    from optical.experiment import ExperimentConfig, plan_loss, transport_sample
 
-    loss = OpticalLoss(reg=config["ot_reg"], cost=config["ot_cost"], n_iter=config["ot_iters"])
+    loss = plan_loss(ExperimentConfig.from_dict(config).ot)
     return transport_sample(student, teacher, foreign, english, loss)
 
 

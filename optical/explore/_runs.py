@@ -88,13 +88,16 @@ def resource_fit(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     XLM-R) are left out, as in ``optical.evaluate.disparity``. Returns ``(points, fits)``: points with a
     ``log10_gib`` column; fits with ``method, slope, intercept, n`` (slope: points per 10x more data).
     """
+    from optical.evaluate import log_size_fit
+
     points = table[(table["language"] != "en") & table["cc100_gib"].notna()].copy()
     points["log10_gib"] = np.log10(points["cc100_gib"].astype(float))
     rows = []
     for method, group in points.groupby("method", sort=False):
-        if group["log10_gib"].nunique() >= 2:
-            slope, intercept = np.polyfit(group["log10_gib"], group["value"], 1)
-            rows.append({"method": method, "slope": float(slope), "intercept": float(intercept), "n": len(group)})
+        fit = log_size_fit(group["value"].to_numpy()[None, :], group["cc100_gib"].astype(float).to_numpy())
+        slope, intercept = float(fit["slope"][0]), float(fit["intercept"][0])
+        if np.isfinite(slope):
+            rows.append({"method": method, "slope": slope, "intercept": intercept, "n": len(group)})
     return points, pd.DataFrame(rows, columns=["method", "slope", "intercept", "n"])
 
 
@@ -118,7 +121,7 @@ def load_models(run: Run) -> RunModels:
     A model folder that is missing, of another format or damaged raises an OpticalError naming it.
     """
     from optical.distill._models import DualEncoder, ProjectedTextEncoder
-    from optical.experiment import TRAINED_METHODS
+    from optical.experiment import METHODS
 
     config = run.config
     if not (run.teacher_dir / "optical_model.json").is_file():
@@ -126,8 +129,8 @@ def load_models(run: Run) -> RunModels:
     teacher = _load(DualEncoder.load, run.teacher_dir)
     students = {
         method: _load(ProjectedTextEncoder.load, run.student_dir(method), shared_text=teacher.text)
-        for method in TRAINED_METHODS
-        if method in config.get("methods", []) and (run.student_dir(method) / "optical_model.json").is_file()
+        for method in config.get("methods", [])
+        if method in METHODS and METHODS[method].trained and (run.student_dir(method) / "optical_model.json").is_file()
     }
     return RunModels(teacher, students, config)
 
@@ -164,11 +167,11 @@ class Gallery:
 
     def test_pairs(self, language: str) -> list[tuple[str, str, int]]:
         """(caption in ``language``, an English caption of the same image, image index) for each test caption."""
-        english: dict[int, str] = {}
-        for text, image in zip(self.captions.get("en", {}).get("texts", []), self.captions.get("en", {}).get("image", [])):
-            english.setdefault(int(image), text)
+        from optical.experiment import english_pairs
+
+        english = self.captions.get("en", {"texts": [], "image": []})
         entry = self.captions.get(language, {"texts": [], "image": []})
-        return [(t, english[int(i)], int(i)) for t, i in zip(entry["texts"], entry["image"]) if int(i) in english]
+        return english_pairs(entry["texts"], entry["image"], english["texts"], english["image"])
 
     def relevant(self, image: int) -> set[int]:
         """Images interchangeable with ``image`` (same group): any of them is a correct hit."""

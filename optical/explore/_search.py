@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import tempfile
+import io
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
-from optical.data import open_rgb
+from optical.data import to_rgb
 from optical.errors import InputError
 from optical.evaluate import search
 
 if TYPE_CHECKING:
     import faiss
-    from PIL import Image
 
     from optical.distill._models import DualEncoder, ProjectedTextEncoder
     from optical.encoders import ImageEncoder
+
+
+UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+MAX_UPLOAD_PIXELS = 40_000_000  # decoded pixels; a JPEG is decoded at 1/2 to 1/8 scale first (so 12k x 12k passes)
+UPLOAD_SIDE = 1024  # uploads are downscaled to fit this square; the image tower resizes to its input size anyway
 
 
 @dataclass
@@ -77,16 +81,43 @@ def rank_captions(
 
 
 def read_image(data: bytes, name: str = "upload") -> Image.Image:
-    """Uploaded bytes -> an RGB image composited onto white (as ``optical.data.open_rgb``); InputError otherwise."""
+    """Uploaded bytes -> an RGB image at most ``UPLOAD_SIDE`` on a side, composited onto white; InputError otherwise.
+
+    The size is read from the header before any decoding: images over ``MAX_UPLOAD_PIXELS`` are refused, a
+    JPEG is decoded at reduced scale (``Image.draft``), so memory stays at the (reduced) decode of one image.
+    """
     if not data:
         raise InputError("the file is empty, not an image", name)
-    with tempfile.TemporaryDirectory(prefix="optical-upload-") as tmp:
-        path = Path(tmp) / "upload"
-        path.write_bytes(data)
+    try:
+        img = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)  # lazy: reads the header only
+    except Image.DecompressionBombError:  # PIL refuses to open over 2 x Image.MAX_IMAGE_PIXELS
+        raise InputError(_too_large(_header_size(data)), name) from None
+    except (OSError, SyntaxError, ValueError):
+        raise InputError(f"not an image this app can read ({', '.join(UPLOAD_FORMATS)})", name) from None
+    with img:
+        img.draft(None, (UPLOAD_SIDE, UPLOAD_SIDE))  # JPEG: decode at 1/2, 1/4 or 1/8 scale; others: no-op
+        if img.width * img.height > MAX_UPLOAD_PIXELS:
+            raise InputError(_too_large(img.size), name)
         try:
-            return open_rgb(path)
-        except InputError:
-            raise InputError("not an image this app can read (PNG, JPEG, GIF, WebP, BMP)", name) from None
+            img.thumbnail((UPLOAD_SIDE, UPLOAD_SIDE))
+            return to_rgb(img)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise InputError(f"cannot decode this image ({err})", name) from None
+
+
+def _too_large(size: tuple[int, int]) -> str:
+    return (f"image too large: {size[0]:,} x {size[1]:,} pixels, the limit is {MAX_UPLOAD_PIXELS:,} pixels "
+            f"(e.g. {int(MAX_UPLOAD_PIXELS ** 0.5):,} x {int(MAX_UPLOAD_PIXELS ** 0.5):,}); downscale it first")
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the header, through the format's own reader (``Image.open`` refuses huge images)."""
+    Image.init()
+    for fmt in UPLOAD_FORMATS:
+        factory, accept = Image.OPEN[fmt]
+        if accept is None or accept(data[:16]):
+            return factory(io.BytesIO(data)).size
+    raise InputError(f"not an image this app can read ({', '.join(UPLOAD_FORMATS)})")
 
 
 def _top_k(queries: np.ndarray, gallery: np.ndarray | faiss.Index, k: int, start: float) -> SearchResult:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 import socket
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +17,7 @@ from PIL import Image
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.distill.losses import OpticalLoss
-from optical.experiment import ExperimentConfig, summarize
-from optical.experiment._plans import transport_sample
+from optical.experiment import ExperimentConfig, plan_loss, summarize, transport_sample
 from optical.runs import RUN_FORMAT
 from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
 
@@ -74,6 +74,17 @@ def png_bytes(colour=(200, 30, 30), size=(40, 24), alpha: bool = True) -> bytes:
     return buffer.getvalue()
 
 
+def huge_png(width: int, height: int) -> bytes:
+    """A one-colour 1-bit PNG of any size, written row by row (a few KB; PIL would need the pixels in memory)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer, row = zlib.compressobj(9), b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte + white pixels
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 def _write_images(folder: Path) -> list[Path]:
     paths = []
     for i, (_, _, colour, _) in enumerate(STAMPS):
@@ -125,7 +136,7 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True})
     atomic_write_json(path / "metrics.json", metrics)
 
-    loss = OpticalLoss(reg=config.ot_reg, cost=config.ot_cost, n_iter=config.ot_iters)
+    loss = plan_loss(config.ot)
     plans = [
         {"method": method, "language": lang, **transport_sample(model, teacher, STAMPS[i][3][lang], STAMPS[i][0], loss)}
         for lang in LANGUAGES[1:]

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import app_resources
 from optical import explore
-from tests.app.fixtures import png_bytes
+from tests.app.fixtures import huge_png, png_bytes
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"
@@ -174,6 +174,9 @@ def test_image_upload_ranks_captions_and_rejects_non_images(cache):
     at.file_uploader[0].set_value(("notes.png", b"these are not pixels", "image/png")).run()
     assert not at.exception
     assert "not an image" in texts(at.error)
+    at.file_uploader[0].set_value(("huge.png", huge_png(20_000, 20_000), "image/png")).run()
+    assert not at.exception
+    assert "image too large: 20,000 x 20,000 pixels, the limit is 40,000,000 pixels" in texts(at.error)
 
 
 def test_pages_open_on_the_newest_readable_finished_run(app_cache, tmp_path, monkeypatch):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from optical import explore
 from optical.errors import InputError, OpticalError
 from optical.evaluate import disparity
 from optical.experiment import recall_table
 from optical.runs import RunFormatError, load_run
-from tests.app.fixtures import STAMPS, png_bytes
+from tests.app.fixtures import STAMPS, huge_png, png_bytes
 
 
 def test_clean_query_keeps_any_script_and_explains_changes():
@@ -140,6 +142,16 @@ def test_plan_for_pair_matches_the_saved_sample(cache):
     assert top[0]["mass"] == pytest.approx(plan.max() / plan.sum())
     assert [t["mass"] for t in top] == sorted((t["mass"] for t in top), reverse=True)
     assert explore.axis_labels(["[UNK]", "[UNK]"]) == ["0 [UNK]", "1 [UNK]"]
+
+    # a config.json from before the ``ot`` section (flat keys) gives the same plan
+    old = {k: v for k, v in run.config.items() if k != "ot"}
+    old.update(ot_reg=run.config["ot"]["reg"], ot_cost=run.config["ot"]["cost"], ot_iters=run.config["ot"]["n_iter"],
+               mse_weight=run.config["ot"]["mse_weight"])
+    again = explore.plan_for_pair(models.students["optical"], models.teacher, saved["foreign"], saved["english"], old)
+    assert again["plan"] == sample["plan"]
+    bent = {**old, "ot_reg": 0.5}
+    other = explore.plan_for_pair(models.students["optical"], models.teacher, saved["foreign"], saved["english"], bent)
+    assert other["plan"] != sample["plan"]  # the old keys are read, not ignored
     assert explore.axis_labels(["<s>", "▁hund", "</s>"]) == ["0 ‹s›", "1 ▁hund", "2 ‹/s›"]
 
 
@@ -179,3 +191,28 @@ def test_job_can_be_stopped(tmp_path):
     job = explore.ExperimentJob("j", [_python("import time; time.sleep(60)")], tmp_path / "j.log").start()
     job.stop()
     assert job.wait(30) == "stopped"
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL's own warning above 89 MP
+@pytest.mark.parametrize("side", [12_000, 20_000])
+def test_huge_upload_is_refused_before_decoding_saying_the_limit(side, monkeypatch):
+    data = huge_png(side, side)
+    assert len(data) < 1_000_000
+    Image.init()  # registers every format plugin (some build small images as they are imported)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a huge image"))
+    with pytest.raises(InputError, match=f"huge.png: image too large: {side:,} x {side:,} pixels, the limit is "
+                                         f"{explore.MAX_UPLOAD_PIXELS:,} pixels"):
+        explore.read_image(data, "huge.png")
+
+
+def test_large_uploads_are_downscaled_and_a_large_jpeg_is_decoded_at_reduced_scale(monkeypatch):
+    jpeg = io.BytesIO()
+    Image.new("L", (8000, 6000), 128).save(jpeg, format="JPEG")  # 48 MP: over the limit at full scale
+    decoded = []
+    load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.size) or load(self))
+    image = explore.read_image(jpeg.getvalue(), "photo.jpg")
+    assert image.mode == "RGB" and max(image.size) == 1024 and image.size == (1024, 768)
+    assert max(w * h for w, h in decoded) <= 2000 * 1500  # drafted at 1/4 scale, never decoded in full
+    png = explore.read_image(huge_png(3000, 1500), "wide.png")
+    assert png.size == (1024, 512) and png.getpixel((0, 0)) == (255, 255, 255)

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from optical.cli import data as data_cli
+from optical.cli import main
 from optical.cli.data import format_table
 from optical.errors import InputError, MissingAssetError
 
@@ -46,7 +47,7 @@ def test_multi30k_stats(multi30k, capsys):
     assert "task 1" in out and "task 2" in out
     run("data", "stats", "--dataset", "multi30k", "--root", str(root), "--json")
     splits = json.loads(capsys.readouterr().out)["tasks"]["1"]["splits"]
-    assert splits["train"] == {"images": 6, "images_checked": False}
+    assert splits["train"] == {"images": 6, "images_exist": False}
 
 
 def test_multi30k_needs_root():
@@ -57,3 +58,18 @@ def test_multi30k_needs_root():
 def test_format_table_aligns():
     table = format_table(["name", "n", "gib"], [["de", 5, 66.6], ["son", 12, None]])
     assert table.splitlines() == ["name   n   gib", "----  --  ----", "de     5  66.6", "son   12     -"]
+
+
+def test_blank_caption_lines_are_warned_about_and_counted(multi30k, capsys):
+    root, _ = multi30k
+    captions = root / "data/task1/raw/test_2016_flickr.de"
+    captions.write_text("de caption 0\n\nde caption 2\n   \n")
+    assert main(["data", "stats", "--dataset", "multi30k", "--root", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert f"warning: {captions}: 2 blank caption line(s) (line 2, 4) skipped: those images have no de query" in err
+    assert f"blank caption lines (not counted, no query): {captions} (2: line 2, 4)" in out
+    assert "not checked" in out
+    main(["data", "stats", "--dataset", "multi30k", "--root", str(root), "--json"])
+    task1 = json.loads(capsys.readouterr().out)["tasks"]["1"]
+    assert task1["languages"]["de"]["test_2016_flickr"] == 2 and task1["languages"]["fr"]["test_2016_flickr"] == 4
+    assert task1["blank_lines"] == {str(captions): [2, 4]}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from optical.data import caption_files, load_multi30k, multi30k_retrieval_set, multi30k_stats, open_rgb
-from optical.errors import InputError
+from optical.errors import DataWarning, InputError
 
 
 def test_caption_files_plain_and_gz(multi30k):
@@ -68,10 +68,10 @@ def test_stats(multi30k):
     root, images = multi30k
     stats = multi30k_stats(root, images=images)
     assert stats["tasks"]["1"]["splits"] == {
-        "test_2016_flickr": {"images": 4, "images_checked": True},
-        "test_2017_mscoco": {"images": 1, "images_checked": False},
-        "train": {"images": 6, "images_checked": True},
-        "val": {"images": 3, "images_checked": True},
+        "test_2016_flickr": {"images": 4, "images_exist": True},
+        "test_2017_mscoco": {"images": 1, "images_exist": False},
+        "train": {"images": 6, "images_exist": True},
+        "val": {"images": 3, "images_exist": True},
     }
     assert stats["tasks"]["1"]["languages"]["cs"] == {"name": "Czech", "resource_group": "high", "cc100_gib": 16.3,
                                                       "train": 6, "val": 3, "test_2016_flickr": 4,
@@ -196,3 +196,15 @@ def test_unknown_task(multi30k):
     root, _ = multi30k
     with pytest.raises(InputError, match="unknown Multi30k task 3"):
         load_multi30k(root, task=3)
+
+
+def test_blank_caption_lines_keep_their_image_and_are_warned_about(multi30k):
+    root, images = multi30k
+    captions = root / "data/task1/raw/test_2016_flickr.de"
+    captions.write_text("de caption 0\n\nde caption 2\nde caption 3\n")
+    with pytest.warns(DataWarning, match=r"test_2016_flickr.de: 1 blank caption line\(s\) \(line 2\) skipped"):
+        data = multi30k_retrieval_set(root, images, "de")
+        split = load_multi30k(root, languages=["de"])
+    assert data.captions == ["de caption 0", "de caption 2", "de caption 3"]
+    np.testing.assert_array_equal(data.caption_image, [0, 2, 3])
+    assert split.blank_lines == {captions: [2]}

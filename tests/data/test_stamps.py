@@ -1,6 +1,7 @@
 """Caption parsing, the prepared dataset, idempotence and atomicity of ``prepare_stamps``."""
 
 import json
+import re
 import os
 import stat
 from collections import Counter
@@ -156,3 +157,52 @@ def test_split_keeps_groups_together_and_is_disjoint(stamps):
         for s in members:
             assert group_splits.setdefault(s.group, name) == name
     assert Counter(s.split for s in stamps.stamps).keys() == {"train", "val", "test"}
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:10])
+
+
+def _overwrite_same_size_keep_mtime(path):
+    info = path.stat()
+    path.write_bytes(b"\xff" * info.st_size)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # only a full hash can see this one
+
+
+def _edit_caption(root):
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["stamps"][0]["captions"]["de"] = "Bearbeitet."
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("damage, found", [
+    (lambda root: _truncate(root / "images/animals/frog.png"), r"frog.png: 10 bytes, expected \d+ \(truncated"),
+    (lambda root: (root / "images/animals/frog.png").unlink(), "frog.png: missing"),
+    (lambda root: _overwrite_same_size_keep_mtime(root / "images/animals/frog.png"), "frog.png: content changed"),
+    (_edit_caption, "manifest.json: captions or split edited"),
+])
+def test_prepare_rebuilds_a_damaged_dataset_saying_what_it_found(cache, fake_deb, capsys, damage, found):
+    root = prepare_stamps(fake_deb, progress=False)
+    intact = (root / "manifest.json").read_text()
+    damage(root)
+    prepare_stamps(fake_deb, progress=False)
+    err = capsys.readouterr().err
+    assert "damaged dataset" in err and "rebuilding" in err
+    assert re.search(found, err)
+    assert stamps_module.find_damage(root, json.loads((root / "manifest.json").read_text())) == []
+    assert json.loads((root / "manifest.json").read_text())["stamps"] == json.loads(intact)["stamps"]
+    assert len(load_stamps().stamps) == 64
+
+
+@pytest.mark.parametrize("damage, found", [
+    (lambda root: _truncate(root / "images/animals/frog.png"), "frog.png: 10 bytes"),
+    (lambda root: (root / "images/animals/frog.png").unlink(), "frog.png: missing"),
+    (lambda root: (root / "images/animals/frog.png").write_bytes(b"\xff" * (root / "images/animals/frog.png")
+                                                                 .stat().st_size), "frog.png: content changed"),
+    (_edit_caption, "manifest.json: captions or split edited"),
+])
+def test_loading_a_damaged_dataset_names_the_file(cache, fake_deb, damage, found):
+    root = prepare_stamps(fake_deb, progress=False)
+    damage(root)
+    with pytest.raises(MissingAssetError, match=f"{found}.*damaged; run `python -m optical prepare`"):
+        load_stamps()

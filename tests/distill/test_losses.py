@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from optical.distill.losses import CombinedLoss, MSEDistillLoss, OpticalLoss, create_loss
+from optical.distill.losses import CombinedLoss, LossConfig, MSEDistillLoss, OpticalLoss, create_loss
 
 LENGTHS_S = [5, 2, 4]
 LENGTHS_T = [3, 6, 6]
@@ -83,8 +83,19 @@ def test_create_loss():
     assert isinstance(combined, CombinedLoss)
     assert combined.optical.reg == 0.3 and combined.mse_weight == 0.5 and combined.optical_weight == 1.0
     assert "2301.12566" in optical.citation and "2004.09813" in combined.citation
-    with pytest.raises(ValueError, match="unknown loss method 'ot'"):
+    with pytest.raises(ValueError, match="unknown loss 'ot'"):
         create_loss("ot")
+    with pytest.raises(ValueError, match="takes none of \\['reg'\\]"):
+        create_loss("mse", reg=0.1)
+
+
+def test_create_loss_from_a_loss_config():
+    config = LossConfig(reg=0.2, cost="sqeuclidean", n_iter=7, tol=1e-3, grad="autodiff", mse_weight=0.5, optical_weight=2.0)
+    assert isinstance(create_loss("mse", config), MSEDistillLoss)  # takes none of the OT settings
+    optical = create_loss("optical", config)
+    assert optical.get_config_dict() == {"reg": 0.2, "cost": "sqeuclidean", "n_iter": 7, "tol": 1e-3, "grad": "autodiff"}
+    combined = create_loss("optical+mse", config, mse_weight=0.25)  # keyword options override the config
+    assert combined.get_config_dict() == {**optical.get_config_dict(), "optical_weight": 2.0, "mse_weight": 0.25}
 
 
 def test_optical_bad_config():

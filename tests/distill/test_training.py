@@ -15,7 +15,8 @@ from optical.distill._student import teacher_targets, train_student
 from optical.distill._teacher import clip_loss, train_teacher
 from optical.distill.distributed import DistInfo
 from optical.distill.losses import create_loss
-from optical.distill.train import TrainConfig
+from optical.distill._prefix import FrozenPrefix, forward_texts
+from optical.distill.train import TrainConfig, train_mode
 from tests.tiny_models import tiny_text_encoder
 
 CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
@@ -157,7 +158,6 @@ def test_ddp_two_processes_match_one(tmp_path):
 
 
 def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
-    from optical.distill._prefix import FrozenPrefix
 
     teacher = _teacher(tmp_path)
     assert FrozenPrefix.supported(teacher)
@@ -186,3 +186,53 @@ def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
         )
         weights.append(student.proj.weight.detach().clone())
     assert torch.allclose(weights[0], weights[1], atol=1e-5)
+
+
+def _one_step(student, prefix, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Loss and gradients of one OPTICAL step on sentences ``idx``, in training mode, from a fixed RNG state."""
+    targets = teacher_targets(student, CAPTIONS)
+    student.zero_grad(set_to_none=True)
+    train_mode(student)
+    torch.manual_seed(1)
+    out = forward_texts(student, FOREIGN, idx, prefix, torch.device("cpu"))
+    loss = create_loss("optical", reg=0.1)(out, targets.batch(idx, torch.device("cpu")))
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in student.named_parameters() if p.requires_grad}
+
+
+def test_frozen_prefix_and_full_forward_train_the_same_model_with_dropout(tmp_path):
+    teacher = DualEncoder(tiny_text_encoder(tmp_path, layers=3, dropout=0.1), embed_dim=8, image_dim=6)
+    student = teacher.text_side()
+    student.freeze(1)  # layers 0-1 and the embeddings are frozen; layer 2 trains, with dropout 0.1
+    prefix = FrozenPrefix.for_top_layers(student, 1, FOREIGN)
+    idx = torch.tensor([3, 0, 5, 7])
+    full_loss, full_grads = _one_step(student, None, idx)
+    cached_loss, cached_grads = _one_step(student, prefix, idx)
+    assert torch.allclose(full_loss, cached_loss, atol=1e-5), (full_loss, cached_loss)
+    for name, grad in full_grads.items():
+        assert torch.allclose(grad, cached_grads[name], atol=1e-5), name
+    assert student.text.model.encoder.layer[2].training and not student.text.model.encoder.layer[1].training
+    assert not student.text.model.embeddings.training
+    # dropout is really on in the trainable layer: another RNG state gives another loss
+    torch.manual_seed(2)
+    other = create_loss("optical", reg=0.1)(forward_texts(student, FOREIGN, idx, prefix, torch.device("cpu")),
+                                            teacher_targets(student, CAPTIONS).batch(idx, torch.device("cpu")))
+    assert not torch.allclose(other.detach(), cached_loss, atol=1e-5)
+    # and through fit(), which puts the model in training mode itself
+    targets, weights = teacher_targets(teacher, CAPTIONS), []
+    for use_prefix in (False, True):
+        student = teacher.text_side()
+        student.freeze(1)
+        train_student(student, targets, list(range(8)), FOREIGN, create_loss("optical", reg=0.1),
+                      TrainConfig(epochs=2, batch_size=4, lr=1e-3), CPU, tmp_path / f"p{use_prefix}",
+                      prefix=prefix if use_prefix else None)
+        weights.append(student.proj.weight.detach().clone())
+    assert torch.allclose(weights[0], weights[1], atol=1e-5)
+
+
+def test_frozen_prefix_warns_naming_what_is_missing(tmp_path, monkeypatch):
+    student = _teacher(tmp_path).text_side()
+    monkeypatch.delattr(type(student.text.model), "_create_attention_masks")
+    with pytest.warns(RuntimeWarning, match=r"needs BertModel._create_attention_masks \(private transformers API\)"
+                                            r".*falls back to the full forward"):
+        assert FrozenPrefix.for_top_layers(student, 1, FOREIGN) is None

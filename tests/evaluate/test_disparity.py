@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from optical.evaluate import disparity, disparity_stats
+from optical.evaluate import disparity, disparity_stats, log_size_fit
 
 # Four non-English languages plus English (excluded by default).
 MR = {"en": 90.0, "de": 60.0, "fr": 50.0, "ga": 30.0, "zu": 20.0}
@@ -73,3 +73,16 @@ def test_bad_overrides():
         disparity(MR, groups=GROUPS, sizes={**SIZES, "ga": 0.0})
     with pytest.raises(ValueError, match="no language left"):
         disparity({"en": 90.0}, groups=GROUPS, sizes=SIZES)
+
+
+def test_log_size_fit_is_least_squares_per_row():
+    rng = np.random.default_rng(0)
+    sizes = [0.5, 3.0, 40.0, 250.0]
+    mr = rng.uniform(0, 100, size=(3, 4))
+    fit = log_size_fit(mr, sizes)
+    for row, slope, intercept, r in zip(mr, fit["slope"], fit["intercept"], fit["pearson_r"]):
+        expected_slope, expected_intercept = np.polyfit(np.log10(sizes), row, 1)
+        assert slope == pytest.approx(expected_slope) and intercept == pytest.approx(expected_intercept)
+        assert r == pytest.approx(np.corrcoef(np.log10(sizes), row)[0, 1])
+    flat = log_size_fit(mr[:, :2], [2.0, 2.0])  # one distinct size: no line
+    assert np.isnan(flat["slope"]).all() and np.isnan(flat["intercept"]).all()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,39 +13,25 @@ import pytest
 import torch
 
 from optical.cli import main
-from optical.data import prepare_stamps
-from optical.experiment import ExperimentConfig, run_experiment
+from optical.experiment import ExperimentConfig, load_ranks, run_experiment, summarize_ranks
 from optical.runs import create_run, load_run
-from tests.data.conftest import _make_deb as make_deb
-from tests.data.conftest import _stamp_files as stamp_files
 from tests.tiny_models import saved_tiny_text_encoder
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def tiny_setup(tmp_path, monkeypatch) -> dict:
-    """A prepared fake stamps cache and a config dict for tiny, fast runs."""
-    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
-    prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
-    config = ExperimentConfig(
-        languages=["de", "fr"],
-        text_encoder=str(saved_tiny_text_encoder(tmp_path)),
-        embed_dim=8,
-        bootstrap=50,
-        plan_samples=2,
-        teacher_train_layers=-1,
-        student_train_layers=-1,
-    ).to_dict()
-    config["teacher"].update(epochs=2, batch_size=8)
-    config["student"].update(epochs=2, batch_size=8)
-    return config
-
-
 def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     config = ExperimentConfig.from_dict(tiny_setup)
     run = create_run(config.to_dict(), "tiny")
-    metrics = run_experiment(config, run, progress=lambda f, m: None)
+    seen = {}  # what metrics.json held as each method started: the app shows results as each method finishes
+
+    def progress(fraction, message):
+        if message.startswith("method "):
+            seen[message[7:]] = run.metrics()["methods"] if (run.path / "metrics.json").is_file() else None
+
+    metrics = run_experiment(config, run, progress=progress)
+    assert seen == {"zero-shot": None, "mse": ["zero-shot"], "optical": ["zero-shot", "mse"],
+                    "optical+mse": ["zero-shot", "mse", "optical"]}
     assert load_run("tiny").state == "done"
     assert metrics["methods"] == ["zero-shot", "mse", "optical", "optical+mse"]
     assert metrics["languages"][0] == "en" and set(metrics["languages"]) == {"en", "de", "fr"}
@@ -55,8 +42,20 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     assert metrics["complete"] is True
     for method in ("mse", "optical", "optical+mse"):
         assert (run.student_dir(method) / "optical_model.json").is_file()
-    ranks = (run.path / "ranks.csv").read_text().splitlines()
-    assert ranks[0] == "method,language,direction,query,rank" and len(ranks) > 10
+    assert not (run.path / "ranks.csv").exists()
+    lines = (run.path / "ranks" / "test" / "optical.csv").read_text().splitlines()
+    assert lines[0] == "language,direction,query,group,rank" and len(lines) > 10
+    # metrics.json is a pure function of the ranks files
+    assert {k: v for k, v in metrics.items() if k != "timing"} == summarize_ranks(run)
+    ranks, groups = load_ranks(run, "test")
+    assert list(ranks) == metrics["methods"] and set(groups) == {"en", "de", "fr"}
+    gallery, group_paths = run.gallery(), json.loads((run.path / "ranks" / "test" / "groups.json").read_text())
+    for lang in ("en", "de"):
+        t2i_groups, i2t_groups = groups[lang]
+        assert len(t2i_groups) == len(ranks["optical"][lang][0]) and len(i2t_groups) == len(ranks["optical"][lang][1])
+        for group, image in zip(t2i_groups, gallery["captions"][lang]["image"]):  # a caption's group holds its image
+            assert gallery["images"][image] in group_paths[group]
+        assert sorted(set(i2t_groups)) == sorted(set(t2i_groups))  # i2t queries: the captioned images
     plans = run.plans()
     assert {p["method"] for p in plans} == {"zero-shot", "mse", "optical", "optical+mse"}
     sample = plans[0]
@@ -68,7 +67,20 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     out = capsys.readouterr().out
     assert "mR (mean of R@1/5/10" in out and "optical" in out
     assert main(["report", "tiny", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["methods"] == metrics["methods"]
+    assert json.loads(capsys.readouterr().out)["results"] == metrics["results"]
+    # report summarises the ranks without torch or any model
+    code = "import sys; from optical.cli import main; assert main(['report', 'tiny']) == 0; assert 'torch' not in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "mR (mean of R@1/5/10" in done.stdout
+
+    # a run folder from before ranks/ (a ranks.csv, no ranks/) still reports its metrics.json
+    old = shutil.copytree(run.path, run.path.parent / "old-format", ignore=shutil.ignore_patterns("teacher", "students", "work"))
+    shutil.rmtree(old / "ranks")
+    (old / "ranks.csv").write_text("method,language,direction,query,rank\n")
+    assert main(["report", str(old)]) == 0
+    assert "mR (mean of R@1/5/10" in capsys.readouterr().out
 
     # a second run over the same folder reuses the trained models and gives the same numbers
     again = run_experiment(config, create_run(config.to_dict(), "tiny"), progress=lambda f, m: None)

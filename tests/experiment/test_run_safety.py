@@ -39,7 +39,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 def fake_experiment(monkeypatch) -> list:
     """Replace the experiment the CLI starts by one that records its (config, run) and returns no metrics."""
     calls = []
-    monkeypatch.setattr("optical.cli.run.run_experiment", lambda config, run: calls.append((config, run)) or {})
+    monkeypatch.setattr("optical.experiment.run_experiment", lambda config, run: calls.append((config, run)) or {})
     return calls
 
 

@@ -48,6 +48,8 @@ class CombinedLoss(nn.Module):
             loss.backward()
     """
 
+    OPTIONS = (*OpticalLoss.OPTIONS, "optical_weight", "mse_weight")  # what ``create_loss`` passes
+
     def __init__(
         self,
         optical: OpticalLoss | None = None,
@@ -60,6 +62,11 @@ class CombinedLoss(nn.Module):
         self.mse = mse if mse is not None else MSEDistillLoss()
         self.optical_weight = optical_weight
         self.mse_weight = mse_weight
+
+    @classmethod
+    def from_options(cls, optical_weight: float = 1.0, mse_weight: float = 1.0, **optical: object) -> CombinedLoss:
+        """Both terms from flat settings: the weights go here, the rest to :class:`OpticalLoss`."""
+        return cls(OpticalLoss(**optical), MSEDistillLoss(), optical_weight=optical_weight, mse_weight=mse_weight)
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
         """Scalar loss from the encoders' output dicts (token states, masks and sentence embeddings).

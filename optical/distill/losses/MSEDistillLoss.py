@@ -45,6 +45,8 @@ class MSEDistillLoss(nn.Module):
             loss.backward()
     """
 
+    OPTIONS: tuple[str, ...] = ()  # what ``create_loss`` passes from a LossConfig: nothing
+
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
         """Scalar loss from the encoders' output dicts (key ``sentence_embedding``)."""
         return self.compute_loss_from_embeddings(student["sentence_embedding"], teacher["sentence_embedding"])

@@ -74,6 +74,8 @@ class OpticalLoss(nn.Module):
             plan = loss_fn.transport(student, teacher).plan[0]  # (n, m) soft alignment
     """
 
+    OPTIONS = ("reg", "cost", "n_iter", "tol", "grad", "tokens")  # what ``create_loss`` passes from a LossConfig
+
     def __init__(
         self,
         reg: float = 0.05,

@@ -22,9 +22,9 @@ class UnbalancedOpticalLoss(OpticalLoss):
     (at most about 1) left to the solver; the gradient is the envelope one (plan held fixed).
 
     Args:
-        reg_m: marginal relaxation tau (> 0). ``math.inf`` is :class:`OpticalLoss` exactly (same plan);
-            with the cosine cost (in [0, 2]) and reg 0.05, reg_m = 1 keeps about 85-95% of the mass on
-            real-looking pairs, reg_m = 0.1 about half.
+        reg_m: marginal relaxation tau (> 0). ``math.inf`` is :class:`OpticalLoss` exactly (same plan).
+            The smaller, the less mass is transported where the cost is high (``bench/token_mass.py``
+            prints the mass kept on real pairs).
         reg, cost, n_iter, tol, grad, tokens: as in :class:`OpticalLoss`; ``tol`` bounds the change of the
             log-scalings between two iterations.
 
@@ -51,6 +51,8 @@ class UnbalancedOpticalLoss(OpticalLoss):
             loss.backward()
             kept = loss_fn.transport(student_out, teacher_out).plan.sum(dim=(1, 2))  # (B,) mass transported
     """
+
+    OPTIONS = (*OpticalLoss.OPTIONS, "reg_m")  # what ``create_loss`` passes from a LossConfig
 
     def __init__(self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 50, tol: float = 1e-6,
                  grad: str = "envelope", tokens: str = "all", reg_m: float = 1.0):

@@ -1,4 +1,4 @@
-"""Distillation losses, one class per file: ``mse``, ``optical`` and ``optical+mse``."""
+"""Distillation losses, one class per file: ``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``; ``create_loss`` builds them."""
 
 from __future__ import annotations
 
@@ -6,35 +6,47 @@ from torch import nn
 
 from .CombinedLoss import CombinedLoss
 from .IdfOpticalLoss import IdfOpticalLoss
+from .LossConfig import LossConfig
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
 from .UnbalancedOpticalLoss import UnbalancedOpticalLoss
 
-LOSS_METHODS = ("mse", "optical", "optical+mse")
+# loss name -> class; each class lists the LossConfig settings it takes in ``OPTIONS``
+LOSSES: dict[str, type[nn.Module]] = {
+    "mse": MSEDistillLoss,
+    "optical": OpticalLoss,
+    "optical+mse": CombinedLoss,
+    "optical-uot": UnbalancedOpticalLoss,
+    "optical-idf": IdfOpticalLoss,
+}
 
 
-def create_loss(method: str, **cfg: object) -> nn.Module:
-    """The loss for a distillation method; ``cfg`` holds its hyperparameters.
+def create_loss(name: str, config: LossConfig | None = None, **options: object) -> nn.Module:
+    """The loss ``name`` (a key of ``LOSSES``) with the settings of ``config`` it takes, then ``options`` on top.
 
     - ``"mse"``: :class:`MSEDistillLoss` (no options).
-    - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``).
+    - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``).
+    - ``"optical-uot"``: :class:`UnbalancedOpticalLoss` (those and ``reg_m``).
+    - ``"optical-idf"``: :class:`IdfOpticalLoss` (as ``optical``; the batches carry IDF ``token_weights``).
     - ``"optical+mse"``: :class:`CombinedLoss` of both; ``optical_weight`` and ``mse_weight`` go to it,
       the rest to :class:`OpticalLoss`.
     """
-    if method == "mse":
-        return MSEDistillLoss(**cfg)
-    if method == "optical":
-        return OpticalLoss(**cfg)
-    if method == "optical+mse":
-        weights = {key: cfg.pop(key) for key in ("optical_weight", "mse_weight") if key in cfg}
-        return CombinedLoss(OpticalLoss(**cfg), MSEDistillLoss(), **weights)
-    raise ValueError(f"unknown loss method {method!r}; expected one of {LOSS_METHODS}")
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {list(LOSSES)}")
+    cls = LOSSES[name]
+    settings = {**(config.options(cls.OPTIONS) if config is not None else {}), **options}
+    unknown = sorted(set(settings) - set(cls.OPTIONS))
+    if unknown:
+        raise ValueError(f"loss {name!r} takes none of {unknown}; it takes {list(cls.OPTIONS)}")
+    factory = getattr(cls, "from_options", cls)
+    return factory(**settings)
 
 
 __all__ = [
-    "LOSS_METHODS",
+    "LOSSES",
     "CombinedLoss",
     "IdfOpticalLoss",
+    "LossConfig",
     "MSEDistillLoss",
     "OpticalLoss",
     "UnbalancedOpticalLoss",

@@ -1,0 +1,70 @@
+"""The method registry: each method of the experiment declared once.
+
+Config validation, the runner (how each method's text encoder is built), the summary (which pairs are
+compared), the verdict (the first compared pair present) and the app read this table. A new method is one ``register_method`` call (plus its
+loss class in ``optical.distill.losses`` if it trains a student). Torch-free, so the report loads without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from optical.distill.losses import LossConfig
+
+# How a method's text encoder is built: the teacher as is, the teacher reading machine translations into
+# English, or a student distilled from bitext with the method's loss.
+ENCODER_KINDS = ("teacher", "translate", "student")
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: ``encoder`` is one of ``ENCODER_KINDS``; ``loss`` names a ``create_loss`` entry (students
+    only); ``baselines`` are the methods it is compared with (paired bootstrap), in the order reported."""
+
+    name: str
+    encoder: str
+    loss: str | None = None
+    baselines: tuple[str, ...] = ()
+
+    @property
+    def trained(self) -> bool:
+        return self.encoder == "student"
+
+    def create_loss(self, config: LossConfig) -> nn.Module:
+        """The distillation loss of this (trained) method with ``config``'s settings."""
+        from optical.distill.losses import create_loss
+
+        if self.loss is None:
+            raise ValueError(f"method {self.name!r} trains no student, so it has no loss")
+        return create_loss(self.loss, config)
+
+
+METHODS: dict[str, Method] = {}  # name -> Method, in declaration order (the order comparisons are reported in)
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to ``METHODS``; config validation checks that its loss and baselines exist."""
+    if method.name in METHODS:
+        raise ValueError(f"method {method.name!r} is already declared")
+    if method.encoder not in ENCODER_KINDS:
+        raise ValueError(f"method {method.name!r}: encoder must be one of {ENCODER_KINDS}, got {method.encoder!r}")
+    if method.trained != (method.loss is not None):
+        raise ValueError(f"method {method.name!r}: a loss is given exactly when the encoder is a trained student")
+    METHODS[method.name] = method
+    return method
+
+
+def comparisons() -> list[tuple[str, str]]:
+    """(method, baseline) pairs whose differences the summary reports, in declaration order."""
+    return [(m.name, baseline) for m in METHODS.values() for baseline in m.baselines]
+
+
+register_method(Method("optical", encoder="student", loss="optical", baselines=("mse", "zero-shot")))
+register_method(Method("optical+mse", encoder="student", loss="optical+mse", baselines=("mse",)))
+register_method(Method("mse", encoder="student", loss="mse", baselines=("zero-shot",)))
+register_method(Method("zero-shot", encoder="teacher"))
+register_method(Method("translate-test", encoder="translate"))

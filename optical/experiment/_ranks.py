@@ -1,0 +1,127 @@
+"""Per-query ranks on disk, the stage between the models and the summary.
+
+``ranks/<dataset>/<method>.csv`` (dataset ``test``, and ``task2`` for Multi30k's 5-caption sets) has the columns
+``language,direction,query,group,rank``: query ``query`` (a caption for ``t2i``, a captioned image for ``i2t``)
+found its first correct item at 0-based rank ``rank``; ``group`` is the query's image group, an index into
+``ranks/<dataset>/groups.json`` (one list of the gallery's groups, each a list of image paths, shared by every
+language). ``metrics.json`` is a pure function of these files (``summarize_ranks``). Torch-free.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from optical.atomic import atomic_write_json, atomic_write_text
+from optical.data import RetrievalSet
+from optical.evaluate import captioned_images
+from optical.experiment._metrics import RankPair, summarize
+from optical.runs import Run, RunFormatError
+
+DATASETS = ("test", "task2")
+COLUMNS = ["language", "direction", "query", "group", "rank"]
+GroupPair = tuple[np.ndarray, np.ndarray]  # (group of each t2i query (Q,), group of each i2t query (I',))
+
+
+def ranks_dir(run: Run, dataset: str) -> Path:
+    return run.path / "ranks" / dataset
+
+
+def gallery_groups(gallery: RetrievalSet) -> list[list[str]]:
+    """The groups of ``gallery`` (which holds every test image), each the list of its image paths; group ``g`` is
+    ``gallery.image_groups == g`` (ids are dense, numbered in order of first appearance)."""
+    groups: list[list[str]] = [[] for _ in range(int(gallery.image_groups.max()) + 1)] if len(gallery.image_groups) else []
+    for path, group in zip(gallery.image_paths, gallery.image_groups):
+        groups[int(group)].append(str(path))
+    return groups
+
+
+def query_groups(rs: RetrievalSet, gallery: RetrievalSet) -> GroupPair:
+    """Group ids (indices into ``gallery_groups(gallery)``) of ``rs``'s t2i queries (Q,) and i2t queries (I',)."""
+    row = {p: i for i, p in enumerate(gallery.image_paths)}
+    image_group = gallery.image_groups[[row[p] for p in rs.image_paths]]  # (I,) group of each image of rs
+    return image_group[rs.caption_image], image_group[captioned_images(rs.caption_image)]
+
+
+def write_groups(run: Run, dataset: str, groups: list[list[str]]) -> None:
+    """``groups.json`` of ``dataset``, written once (a resumed run keeps the first)."""
+    file = ranks_dir(run, dataset) / "groups.json"
+    if not file.is_file():
+        atomic_write_json(file, groups)
+
+
+def ranks_written(run: Run, dataset: str, method: str) -> bool:
+    return (ranks_dir(run, dataset) / f"{method}.csv").is_file()
+
+
+def write_ranks(
+    run: Run, dataset: str, method: str, ranks: dict[str, RankPair], groups: dict[str, GroupPair]
+) -> None:
+    """``ranks/<dataset>/<method>.csv`` from ``ranks[lang] = (t2i, i2t)`` and the queries' ``groups[lang]``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for lang, pair in ranks.items():
+        for direction, values, group in zip(("t2i", "i2t"), pair, groups[lang]):
+            if len(values) != len(group):
+                raise ValueError(f"{method} {lang} {direction}: {len(values)} ranks for {len(group)} query groups")
+            writer.writerows((lang, direction, q, int(g), int(r)) for q, (g, r) in enumerate(zip(group, values)))
+    atomic_write_text(ranks_dir(run, dataset) / f"{method}.csv", out.getvalue())
+
+
+def load_ranks(run: Run, dataset: str = "test") -> tuple[dict[str, dict[str, RankPair]], dict[str, GroupPair]]:
+    """``(ranks[method][lang] = (t2i, i2t), groups[lang] = (t2i_groups, i2t_groups))`` from the ranks files.
+
+    Methods come in the run's config order (those with a file); every array is int64. RunFormatError when the
+    run has no ranks files for ``dataset`` or one is damaged.
+    """
+    folder = ranks_dir(run, dataset)
+    methods = [m for m in run.config.get("methods", []) if (folder / f"{m}.csv").is_file()]
+    if not methods:
+        raise RunFormatError(f"{folder}: no ranks files (the run wrote none yet, or predates ranks/)")
+    ranks: dict[str, dict[str, RankPair]] = {}
+    groups: dict[str, GroupPair] = {}
+    for method in methods:
+        columns: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
+        file = folder / f"{method}.csv"
+        with file.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            if next(reader, None) != COLUMNS:
+                raise RunFormatError(f"{file}: expected the columns {','.join(COLUMNS)}")
+            try:
+                for line, (lang, direction, _query, group, rank) in enumerate(reader, start=2):
+                    side = columns.setdefault(lang, {"t2i": ([], []), "i2t": ([], [])})[direction]
+                    side[0].append(int(group))
+                    side[1].append(int(rank))
+            except (ValueError, KeyError) as err:
+                raise RunFormatError(f"{file}:{line}: not a ranks row ({err})") from None
+        ranks[method] = {}
+        for lang, sides in columns.items():
+            ranks[method][lang] = tuple(np.array(sides[d][1], dtype=np.int64) for d in ("t2i", "i2t"))
+            groups.setdefault(lang, tuple(np.array(sides[d][0], dtype=np.int64) for d in ("t2i", "i2t")))
+    return ranks, groups
+
+
+def has_ranks(run: Run, dataset: str = "test") -> bool:
+    folder = ranks_dir(run, dataset)
+    return any((folder / f"{m}.csv").is_file() for m in run.config.get("methods", []))
+
+
+def summarize_ranks(run: Run, n_boot: int | None = None) -> dict:
+    """``metrics.json``'s body (without timing) from the run's ranks files alone: no model, no torch.
+
+    ``n_boot`` defaults to the run's ``bootstrap`` setting; the seed is the run's.
+    """
+    config = run.config
+    n_boot = config.get("bootstrap", 1000) if n_boot is None else n_boot
+    seed = config.get("seed", 0)
+    ranks, groups = load_ranks(run, "test")
+    body = summarize(ranks, groups, n_boot=n_boot, seed=seed)  # intervals resample the test image groups
+    body.update({"format": 1, "dataset": config.get("dataset"), "complete": list(ranks) == config.get("methods")})
+    if has_ranks(run, "task2"):  # Multi30k's 5-caption variant (en, de): recalls and CIs, no disparity over two
+        body["task2"] = summarize(*load_ranks(run, "task2"), n_boot=n_boot, seed=seed)["results"]
+    return body
+

@@ -1,0 +1,77 @@
+"""ExperimentConfig: the ``ot`` section (old flat keys read into it), CLI flags, and validation of every setting."""
+
+import pytest
+
+from optical.cli import build_parser, main
+from optical.cli.run import config_from_args
+from optical.distill.losses import LossConfig
+from optical.errors import InputError
+from optical.experiment import ExperimentConfig, preset
+
+
+def test_old_flat_ot_keys_load_into_the_ot_section():
+    old = ExperimentConfig().to_dict()  # a config.json of a run from before the ``ot`` section
+    del old["ot"]
+    old.update(ot_reg=0.2, ot_cost="sqeuclidean", ot_iters=30, mse_weight=0.5)
+    config = ExperimentConfig.from_dict(old)
+    assert config.ot == LossConfig(reg=0.2, cost="sqeuclidean", n_iter=30, mse_weight=0.5)
+    assert "ot_reg" not in config.to_dict() and config.to_dict()["ot"]["reg"] == 0.2
+    # a partial ``ot`` object keeps the other defaults; the new section wins over a flat key
+    config = ExperimentConfig.from_dict({"ot": {"tol": 1e-4, "reg": 0.3}, "ot_reg": 0.1})
+    assert config.ot == LossConfig(reg=0.3, tol=1e-4)
+    assert ExperimentConfig.from_dict(ExperimentConfig().to_dict()) == ExperimentConfig()
+
+
+def test_ot_flags_on_the_command_line():
+    args = build_parser().parse_args(
+        ["run", "--preset", "quick", "--ot-reg", "0.1", "--ot-cost", "sqeuclidean", "--ot-iters", "20",
+         "--ot-tol", "1e-5", "--ot-grad", "autodiff", "--mse-weight", "0.25"]
+    )
+    config = config_from_args(args)
+    assert config.ot == LossConfig(reg=0.1, cost="sqeuclidean", n_iter=20, tol=1e-5, grad="autodiff", mse_weight=0.25)
+    assert config.languages == preset("quick").languages
+
+
+BAD = [
+    ({"ot": {"cost": "l1"}}, "ot.cost must be one of \\['cosine', 'sqeuclidean'\\], got 'l1'"),
+    ({"ot": {"grad": "implicit"}}, "ot.grad must be one of \\['envelope', 'autodiff'\\]"),
+    ({"ot": {"reg": 0}}, "ot.reg must be a number > 0, got 0"),
+    ({"ot": {"reg": "big"}}, "ot.reg must be a number > 0, got 'big'"),
+    ({"ot": {"n_iter": 0}}, "ot.n_iter must be an integer >= 1, got 0"),
+    ({"ot": {"n_iter": 2.5}}, "ot.n_iter must be an integer >= 1"),
+    ({"ot": {"tol": 0.0}}, "ot.tol must be a number > 0"),
+    ({"ot": {"mse_weight": -1}}, "ot.mse_weight must be a number >= 0"),
+    ({"ot": {"sinkhorn": 3}}, "'ot': .*sinkhorn.*expected some of \\['reg'"),
+    ({"ot": 3}, "'ot' must be an object"),
+    ({"bootstrap": 0}, "bootstrap must be an integer >= 1, got 0"),
+    ({"embed_dim": 0}, "embed_dim must be an integer >= 1"),
+    ({"plan_samples": -1}, "plan_samples must be an integer >= 0"),
+    ({"teacher_train_layers": -2}, "teacher_train_layers must be an integer >= -1 \\(-1: all but the word embeddings\\)"),
+    ({"student_train_layers": 1.5}, "student_train_layers must be an integer >= -1"),
+    ({"teacher": {"precision": "fp16"}}, "teacher.precision must be one of \\['auto', 'bf16', 'fp32'\\], got 'fp16'"),
+    ({"student": {"precision": "half"}}, "student.precision must be one of"),
+    ({"teacher": {"batch_size": 0}}, "teacher.batch_size must be an integer >= 1"),
+    ({"student": {"batch_size": -4}}, "student.batch_size must be an integer >= 1"),
+    ({"teacher": {"lr": 0}}, "teacher.lr must be a number > 0"),
+    ({"student": {"lr": -1e-5}}, "student.lr must be a number > 0"),
+    ({"student": {"head_lr": 0}}, "student.head_lr must be a number > 0"),
+    ({"student": {"epochs": 0}}, "student.epochs must be an integer >= 1"),
+    ({"teacher": {"patience": 0}}, "teacher.patience must be an integer >= 1"),
+    ({"dataset": "coco"}, "dataset must be one of \\['stamps', 'art4apps', 'captions', 'multi30k'\\]"),
+    ({"methods": ["zero-shot", "bogus"]}, "unknown methods \\['bogus'\\]"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[str(c) for c, _ in BAD])
+def test_bad_values_name_the_key_and_what_is_allowed(change, message):
+    with pytest.raises(InputError, match=message):
+        ExperimentConfig.from_dict(change, "my.json")
+
+
+def test_bad_flags_fail_before_any_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--ot-cost", "l1", "--run-id", "bad"]) == 2
+    assert "ot.cost must be one of ['cosine', 'sqeuclidean'], got 'l1'" in capsys.readouterr().err
+    assert main(["run", "--ot-iters", "0", "--run-id", "bad"]) == 2
+    assert "ot.n_iter must be an integer >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "runs").exists()
