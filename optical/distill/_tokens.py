@@ -77,6 +77,15 @@ def mass_mask(roles: Tensor, tokens: str) -> Tensor:
     return torch.isin(roles, torch.tensor(TOKEN_MODES[tokens], device=roles.device))
 
 
+def token_ids(encoder: TextEncoder, texts: list[str], batch_size: int = 1024) -> list[Tensor]:
+    """The token ids (L_i,) of each text as ``encoder`` reads it (prefix and special tokens included)."""
+    ids: list[Tensor] = []
+    for start in range(0, len(texts), batch_size):
+        feats = encoder.tokenize(texts[start : start + batch_size])
+        ids.extend(row[mask.bool()] for row, mask in zip(feats["input_ids"], feats["attention_mask"]))
+    return ids
+
+
 def idf_table(sequences: list[Tensor], vocab_size: int) -> Tensor:
     r"""Smoothed inverse document frequency per token id, shape (vocab_size,).
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from optical.distill._tokens import TOKEN_MODES, TokenMass, TokenRoles, token_ids
+
 from .CombinedLoss import CombinedLoss
 from .IdfOpticalLoss import IdfOpticalLoss
 from .LossConfig import LossConfig
@@ -49,6 +51,10 @@ __all__ = [
     "LossConfig",
     "MSEDistillLoss",
     "OpticalLoss",
+    "TOKEN_MODES",
+    "TokenMass",
+    "TokenRoles",
     "UnbalancedOpticalLoss",
     "create_loss",
+    "token_ids",
 ]
