@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
     p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
-    p.add_argument("--ot-cost", help="OT token cost: cosine (default) or sqeuclidean")
+    p.add_argument("--ot-cost", help="OT token cost: cosine (default), sqeuclidean (unnormalised states; reg "
+                                     "in their units) or sqeuclidean-mean (divided by its mean per pair)")
     p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 50)")
     p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on the marginals (default 1e-6)")
     p.add_argument("--ot-grad", help="OT gradient: envelope (default) or autodiff")
