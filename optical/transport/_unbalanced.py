@@ -10,6 +10,8 @@ from torch import Tensor
 from ._masks import pair_mask
 from ._sinkhorn import GRAD_MODES, TransportResult, _marginal
 
+_LOG_BOUND = math.log(1e8)  # scalings beyond exp(+-_LOG_BOUND) are absorbed into the log-scalings
+
 
 def sinkhorn_unbalanced_plan(
     cost: Tensor,
@@ -44,8 +46,9 @@ def sinkhorn_unbalanced_plan(
 
     The iteration, with :math:`\varphi = \mathrm{reg_m} / (\mathrm{reg_m} + \mathrm{reg})` and
     :math:`T_{ij} = a_i b_j \exp(u_i + v_j - C_{ij}/\mathrm{reg})`:
-    :math:`u_i = -\varphi\,\mathrm{LSE}_j(v_j + \log b_j - C_{ij}/\mathrm{reg})` and the same for :math:`v`.
-    Computed in float32 (float64 if ``cost`` is), autocast off.
+    :math:`u_i = -\varphi\,\mathrm{LSE}_j(v_j + \log b_j - C_{ij}/\mathrm{reg})` and the same for :math:`v`,
+    run as scalings of a kernel re-centred at absorbed log-scalings (as :func:`sinkhorn_plan` does), so
+    any ``reg`` > 0 is safe. Computed in float32 (float64 if ``cost`` is), autocast off.
 
     Parameters
     ----------
@@ -133,25 +136,57 @@ def _iterate(
     n_iter: int,
     tol: float,
 ) -> tuple[Tensor, int]:
-    """Generalised Sinkhorn in the log domain; returns the plan (B, n, m) and the iterations done.
+    r"""Generalised Sinkhorn; returns the plan (B, n, m) and the iterations done.
 
-    Padding tokens have log-weight -inf, so they drop out of every log-sum-exp; their own scalings stay
-    finite and their plan entries are exp(-inf) = 0.
+    As in :func:`sinkhorn_plan`, the iteration runs on a kernel re-centred at the last absorbed log-scalings
+    :math:`(f, g)`, :math:`M_{ij} = a_i b_j \exp(f_i + g_j - C_{ij}/\mathrm{reg})` (the plan there), with
+    scalings :math:`x = e^{u - f}`, :math:`y = e^{v - g}`: :math:`x = c \odot (M y)^{-\varphi}`,
+    :math:`c_i = e^{(\varphi - 1) f_i} a_i^{\varphi}` (and the same for y), two batched mat-vecs per
+    iteration. When a scaling leaves :math:`[10^{-8}, 10^8]`, the iteration is redone by exact log-sum-exp
+    and absorbed into :math:`(f, g)`. Padding
+    rows and columns of the kernel hold 1 and their scalings 0, so they carry no mass.
     """
     phi = 1.0 if math.isinf(reg_m) else reg_m / (reg_m + reg)
     log_kernel = cost / -reg  # (B, n, m)
     log_a, log_b = a.log(), b.log()  # (B, n), (B, m); -inf on padding
-    u = torch.zeros_like(log_a)
-    v = torch.zeros_like(log_b)
+    safe_a, safe_b = log_a.masked_fill(~mask_a, 0.0), log_b.masked_fill(~mask_b, 0.0)
+    real = pair_mask(mask_a, mask_b)  # (B, n, m)
     real_a, real_b = mask_a.to(cost.dtype), mask_b.to(cost.dtype)
-    done = 0
+
+    def absorb(f: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Kernel, its transpose and the factors c (B, n), d (B, m) at log-scalings f, g."""
+        kernel = torch.exp(log_kernel + (f + safe_a).unsqueeze(2) + (g + safe_b).unsqueeze(1))
+        kernel = torch.where(real, kernel, 1.0)
+        c = torch.exp((phi - 1.0) * f + phi * safe_a) * real_a
+        d = torch.exp((phi - 1.0) * g + phi * safe_b) * real_b
+        return kernel, kernel.transpose(1, 2).contiguous(), c, d
+
+    def exact(g: Tensor) -> tuple[Tensor, Tensor]:
+        """One exact log-domain iteration from column log-scalings g (B, m): the new (u, v)."""
+        u = -phi * torch.logsumexp(log_kernel + (g + log_b).unsqueeze(1), dim=2)  # (B, n)
+        return u, -phi * torch.logsumexp(log_kernel + (u + log_a).unsqueeze(2), dim=1)  # (B, m)
+
+    f, g = exact(torch.zeros_like(log_b))  # the first iteration from u = v = 0, as POT starts
+    kernel, kernel_t, c, d = absorb(f, g)
+    x, y = real_a, real_b
+    done = 1
     while done < n_iter:
-        u_prev, v_prev = u, v
-        u = -phi * torch.logsumexp(log_kernel + (v + log_b).unsqueeze(1), dim=2)  # (B, n)
-        v = -phi * torch.logsumexp(log_kernel + (u + log_a).unsqueeze(2), dim=1)  # (B, m)
+        x_prev, y_prev = x, y
+        x = c * torch.bmm(y.unsqueeze(1), kernel_t).squeeze(1).pow(-phi)  # (B, n)
+        y = d * torch.bmm(x.unsqueeze(1), kernel).squeeze(1).pow(-phi)  # (B, m)
         done += 1
-        change = torch.maximum(((u - u_prev) * real_a).abs().amax(), ((v - v_prev) * real_b).abs().amax())
-        if change.item() < tol:
+        log_x, log_y = torch.where(mask_a, x, 1.0).log(), torch.where(mask_b, y, 1.0).log()
+        change = torch.maximum(
+            (log_x - torch.where(mask_a, x_prev, 1.0).log()).abs().amax(),
+            (log_y - torch.where(mask_b, y_prev, 1.0).log()).abs().amax(),
+        )
+        bound = torch.maximum(log_x.abs().amax(), log_y.abs().amax())
+        change, bound = torch.stack((change, bound)).tolist()
+        if not bound <= _LOG_BOUND:  # also NaN: redo this iteration exactly and absorb its result
+            f, g = exact(g + torch.where(mask_b, y_prev, 1.0).log())
+            kernel, kernel_t, c, d = absorb(f, g)
+            x, y = real_a, real_b
+            continue
+        if change < tol:
             break
-    log_plan = log_kernel + (u + log_a).unsqueeze(2) + (v + log_b).unsqueeze(1)
-    return torch.exp(log_plan).masked_fill(~pair_mask(mask_a, mask_b), 0.0), done
+    return (kernel * x.unsqueeze(2) * y.unsqueeze(1)).masked_fill(~real, 0.0), done
