@@ -123,7 +123,7 @@ def main() -> None:
     fns = {"optical (today)": lambda: loss_step(create_loss("optical", **common), S, student, teacher)}
     for name, (loss, reference, ref_name) in variants.items():
         fns[name] = lambda loss=loss: loss_step(loss, S, student, teacher)
-        fns[f"  {ref_name} ({name})"] = lambda loss=loss, reference=reference: reference(loss, S, student, teacher, args)
+        fns[f"  {ref_name} ({name})"] = lambda loss=loss, ref=reference: ref(loss, S, student, teacher, args)
     results, best = best_times(fns, args.repeats, args.device)
     print(f"device={args.device} threads={torch.get_num_threads()} B={args.batch} n=m={args.length} d={args.dim} "
           f"reg={args.reg} reg_m={args.reg_m} tol={args.tol}")

@@ -35,7 +35,9 @@ class TeacherTargets:
         return {
             "token_embeddings": nn.utils.rnn.pad_sequence(tokens, batch_first=True).to(device),
             "attention_mask": nn.utils.rnn.pad_sequence(mask, batch_first=True).to(device),
-            "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
+            "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(
+                device
+            ),
             "sentence_embedding": self.sentence_embedding[idx].to(device),
         }
 
@@ -51,7 +53,8 @@ def teacher_targets(teacher: ProjectedTextEncoder, english: list[str], batch_siz
     for start in range(0, len(english), batch_size):
         feats = {k: v.to(device) for k, v in teacher.tokenize(english[start : start + batch_size]).items()}
         out = teacher(feats)
-        for states, row, mask in zip(out["token_embeddings"].float().cpu(), feats["input_ids"].cpu(), out["attention_mask"].cpu()):
+        masks = out["attention_mask"].cpu()
+        for states, row, mask in zip(out["token_embeddings"].float().cpu(), feats["input_ids"].cpu(), masks):
             tokens.append(states[mask.bool()].clone())
             ids.append(row[mask.bool()].clone())
         sentences.append(out["sentence_embedding"].float().cpu())

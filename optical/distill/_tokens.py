@@ -122,7 +122,7 @@ class TokenMass:
         )
 
     def add(self, features: dict[str, Tensor], side: str) -> dict[str, Tensor]:
-        """``features`` (with ``input_ids`` and ``attention_mask`` (B, L)) plus ``token_roles`` and ``token_weights``."""
+        """``features`` (with ``input_ids``, ``attention_mask`` (B, L)) plus ``token_roles``, ``token_weights``."""
         ids, mask = features["input_ids"], features["attention_mask"]
         weights = mask.float()
         if self.idf is not None:

@@ -36,7 +36,7 @@ class IdfOpticalLoss(OpticalLoss):
         | ``token_weights`` (B, n) (IDF, >= 0)          | ``token_weights`` (B, m)                     |
         +-----------------------------------------------+----------------------------------------------+
 
-        ``optical.distill._tokens.TokenMass.from_bitext(...).add(features, side)`` adds ``token_weights``.
+        ``optical.distill.losses.TokenMass.from_bitext(...).add(features, side)`` adds ``token_weights``.
 
     Relations:
         - With equal weights on every token this is :class:`OpticalLoss`.

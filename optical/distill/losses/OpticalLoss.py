@@ -33,7 +33,7 @@ class OpticalLoss(nn.Module):
         tokens: which tokens carry mass: ``"all"`` (default: every non-padding token, as the masks say),
             ``"no-special"`` (not ``<s>``, ``</s>``), ``"content"`` (neither the specials nor the input prefix,
             e5's ``▁que ry :``). The two others read ``token_roles`` (B, L) from both dicts
-            (``optical.distill._tokens.TokenMass`` adds it). Every sequence of e5 starts ``<s> ▁que ry :``
+            (``optical.distill.losses.TokenMass`` adds it). Every sequence of e5 starts ``<s> ▁que ry :``
             and ends ``</s>``: about half of a short caption's tokens, and with ``"all"`` about half the plan's
             mass sits on them (``bench/token_mass.py``).
 
@@ -193,7 +193,7 @@ class OpticalLoss(nn.Module):
 def _require(features: dict[str, Tensor], key: str, why: str) -> Tensor:
     """``features[key]``, or a ValueError saying which option needs it."""
     if key not in features:
-        raise ValueError(f"{why} needs {key!r} in both encoder output dicts (optical.distill._tokens.TokenMass adds it)")
+        raise ValueError(f"{why} needs {key!r} in both encoder output dicts (optical.distill.losses.TokenMass adds it)")
     return features[key]
 
 

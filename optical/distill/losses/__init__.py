@@ -1,4 +1,5 @@
-"""Distillation losses, one class per file: ``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``; ``create_loss`` builds them."""
+"""Distillation losses, one class per file (``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``),
+``create_loss`` to build them, and ``TokenMass``, which adds the token roles and weights some of them read."""
 
 from __future__ import annotations
 
