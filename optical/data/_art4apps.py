@@ -18,12 +18,13 @@ the SHA-1 of the word (``split_of``). The package's ``copyright`` file is copied
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json
+from optical.atomic import atomic_dir, atomic_write_bytes
 from optical.data._deb import iter_files
 from optical.data._languages import normalize_locale
 from optical.data._stamps import (
@@ -36,8 +37,10 @@ from optical.data._stamps import (
     check_package,
     clean_caption,
     download_deb,
+    find_damage,
     load_stamps,
     read_manifest,
+    seal_manifest,
     split_of,
     summary,
 )
@@ -139,6 +142,7 @@ def _build(deb: Path, root: Path) -> dict:
     control = check_package(deb, ART4APPS_PACKAGE)
     words: dict[str, str] = {}  # word -> image path in the dataset
     po: dict[str, tuple[str, str]] = {}  # locale code as in the file name -> (text, path in the package)
+    hashes: dict[str, str] = {}  # image path in the dataset -> SHA-256
     with atomic_dir(root) as tmp:
         for name, content in iter_files(deb, "data", _wanted):
             if name == _COPYRIGHT:
@@ -150,6 +154,7 @@ def _build(deb: Path, root: Path) -> dict:
                     raise InputError(f"{name}: a second drawing of {word!r} (first: {words[word]})", deb)
                 atomic_write_bytes(tmp / "images" / relative, content)
                 words[word] = f"images/{relative}"
+                hashes[words[word]] = hashlib.sha256(content).hexdigest()
             else:
                 try:
                     po[PurePosixPath(name).stem] = (content.decode("utf-8"), name)
@@ -158,7 +163,7 @@ def _build(deb: Path, root: Path) -> dict:
         if not words:
             raise InputError(f"no drawings under {_IMAGES} in this package", deb)
         manifest = _manifest(control, deb, words, po)
-        atomic_write_json(tmp / "manifest.json", manifest)  # written last: its presence marks a complete dataset
+        seal_manifest(tmp, manifest, hashes)
     return manifest
 
 
@@ -212,10 +217,13 @@ def prepare_art4apps(deb: Path | None = None, progress: bool = True) -> Path:
     """
     root = _art4apps_root()
     manifest = read_manifest(root)
-    if manifest is not None:
+    problems = find_damage(root, manifest) if manifest is not None else []
+    if manifest is not None and not problems:
         if progress:
             print(f"art4apps: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
         return root
+    if problems:
+        print(f"art4apps: damaged dataset in {root} ({'; '.join(problems[:5])}); rebuilding it", file=sys.stderr)
     if deb is not None:
         manifest = _build(Path(deb), root)
     else:

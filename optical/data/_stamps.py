@@ -296,16 +296,29 @@ def _build(deb: Path, root: Path, progress: bool) -> dict:
         for stem in pngs.keys() - texts.keys():  # e.g. "<name>_mirror.png", the mirrored variant of a stamp
             (tmp / "images" / f"{stem}.png").unlink()
         manifest = _manifest(control, deb, texts, pngs, svgs)
-        for relative, image in manifest["images"].items():  # mtimes survive the folder's rename
-            info = (tmp / relative).stat()
-            image.update(size=info.st_size, mtime_ns=info.st_mtime_ns)
-        atomic_write_json(tmp / MANIFEST, manifest)  # written last: its presence marks a complete dataset
+        seal_manifest(tmp, manifest, {f"images/{stem}.png": sha for stem, sha in pngs.items()})
     return manifest
+
+
+def seal_manifest(folder: Path, manifest: dict, image_sha256: dict[str, str]) -> None:
+    """Add what `find_damage` checks (a SHA-256 over the stamp records; each image's SHA-256, size and mtime),
+    then write ``folder/manifest.json``, last: its presence marks a complete dataset (mtimes survive the rename).
+
+    ``image_sha256`` maps each record's ``image`` (relative path) to the SHA-256 of the bytes written there.
+    """
+    manifest["stamps_sha256"] = _stamps_sha256(manifest["stamps"])
+    manifest["images"] = {}
+    for stamp in manifest["stamps"]:
+        info = (folder / stamp["image"]).stat()
+        manifest["images"][stamp["image"]] = {
+            "sha256": image_sha256[stamp["image"]], "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+        }
+    atomic_write_json(folder / MANIFEST, manifest)
 
 
 def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, str]],
               pngs: dict[str, str], svgs: set[str]) -> dict:
-    """The manifest; ``images`` holds each image's SHA-256 (``_build`` adds size and mtime)."""
+    """The manifest without its hashes (`seal_manifest` adds them)."""
     stamps = []
     dropped: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
@@ -335,8 +348,6 @@ def _manifest(control: dict[str, str], deb: Path, texts: dict[str, tuple[str, st
         "unknown_locales": dict(sorted(unknown.items())),
         "dropped_untranslated": dict(sorted(dropped.items())),
         "stamps": stamps,
-        "stamps_sha256": _stamps_sha256(stamps),
-        "images": {s["image"]: {"sha256": pngs[s["id"]]} for s in stamps},
     }
 
 

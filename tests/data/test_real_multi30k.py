@@ -34,7 +34,7 @@ def test_task1_counts(stats):
         assert languages[lang]["test_2016_flickr"] == 1000
     assert languages["cs"]["test_2017_flickr"] == languages["cs"]["test_2017_mscoco"] == 0
     assert languages["de"]["test_2017_mscoco"] == 461
-    assert not any(s["images_checked"] for s in task1["splits"].values())
+    assert not any(s["images_exist"] for s in task1["splits"].values())
 
 
 def test_task2_counts(stats):

@@ -8,21 +8,37 @@ from optical.errors import InputError
 from optical.experiment import ExperimentConfig
 
 
-@pytest.mark.parametrize("bitext", ["extra.tsv", ["extra.tsv"], {"de": 3}])
-def test_bitext_that_is_not_an_object_of_files_is_an_input_error(tmp_path, bitext):
+@pytest.mark.parametrize(
+    ("bitext", "message"),
+    [
+        ("extra.tsv", "'bitext' must be an object"),
+        (["extra.tsv"], "'bitext' must be an object"),
+        ({"de": 3}, "bitext for 'de': expected a source string"),
+    ],
+)
+def test_bitext_that_is_not_an_object_of_sources_is_an_input_error(tmp_path, bitext, message):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"languages": ["de", "fr"], "bitext": bitext}))
-    with pytest.raises(InputError, match=f'{path}: "bitext" must be an object'):
+    with pytest.raises(InputError, match=f"{path}: {message}"):
         ExperimentConfig.from_file(path)
 
 
-@pytest.mark.parametrize("language", ["ga", "en", "pt_BR"])
-def test_bitext_for_a_language_not_in_the_run_is_an_input_error(language):
-    with pytest.raises(InputError, match=f"bitext given for '{language}', not a foreign language of this run "
-                                         r"\(de, pt-BR\): add it to languages"):
-        ExperimentConfig.from_dict({"languages": ["en", "de", "pt_BR"], "bitext": {language: "extra.tsv"}})
+@pytest.mark.parametrize("language", ["ga", "en"])
+def test_bitext_for_a_language_not_in_the_run_is_an_input_error(tmp_path, language):
+    (tmp_path / "extra.tsv").write_text("a\tb\n")
+    with pytest.raises(InputError, match=f"bitext for '{language}', which is not among the run's foreign languages"):
+        ExperimentConfig.from_dict(
+            {"languages": ["en", "de", "pt_BR"], "bitext": {language: str(tmp_path / "extra.tsv")}}
+        )
 
 
-def test_bitext_for_a_run_language_is_accepted():
-    config = ExperimentConfig.from_dict({"languages": ["de", "fr"], "bitext": {"de": "extra.tsv"}})
-    assert config.bitext == {"de": "extra.tsv"}
+def test_bitext_source_must_exist(tmp_path):
+    with pytest.raises(InputError, match="is neither 'multi30k:PATH', a TSV file nor"):
+        ExperimentConfig.from_dict({"languages": ["de"], "bitext": {"de": str(tmp_path / "missing.tsv")}})
+
+
+def test_bitext_for_a_run_language_is_accepted(tmp_path):
+    (tmp_path / "extra.tsv").write_text("a\tb\n")
+    bitext = {"de": str(tmp_path / "extra.tsv"), "pt_BR": str(tmp_path / "extra.tsv")}
+    config = ExperimentConfig.from_dict({"languages": ["de", "pt_BR"], "bitext": bitext})
+    assert set(config.bitext) == {"de", "pt_BR"}

@@ -115,7 +115,7 @@ def test_a_failure_once_the_folder_exists_marks_the_run_failed(cache, monkeypatc
     def no_process_group(device):
         raise RuntimeError("the process group did not start")
 
-    monkeypatch.setattr("optical.experiment._runner.init_distributed", no_process_group)
+    monkeypatch.setattr("optical.distill.distributed.init_distributed", no_process_group)
     with pytest.raises(RuntimeError):
         main(["run", "--run-id", "dies", "--device", "cpu"])
     status = load_run("dies").status
