@@ -75,20 +75,29 @@ def pot_batch(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter
 METHODS: dict[str, Callable[..., tuple[float, int]]] = {"ours": ours, "POT loop": pot_loop, "ot.batch": pot_batch}
 
 
-def bench_size(batch: int, n: int, m: int, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
-    """Best (wall, CPU) seconds of fwd+bwd per method at one size; prints one table row per method."""
-    S, E = token_states(batch, n, m, args.dim, args.noise, args.device)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    results = {name: fn(S, E, args.reg, args.tol, args.max_iter) for name, fn in METHODS.items()}  # warm-up
-    best = {name: (float("inf"), float("inf")) for name in METHODS}
-    for _ in range(args.repeats):
-        for name, fn in METHODS.items():
+def best_times(
+    fns: dict[str, Callable[[], tuple[float, int]]], repeats: int, device: str
+) -> tuple[dict[str, tuple[float, int]], dict[str, tuple[float, float]]]:
+    """(loss, iterations) of a warm-up call and the best (wall, CPU) seconds of ``repeats`` interleaved calls."""
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    results = {name: fn() for name, fn in fns.items()}  # warm-up
+    best = {name: (float("inf"), float("inf")) for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
             sync()
             wall, cpu = time.perf_counter(), time.process_time()
-            fn(S, E, args.reg, args.tol, args.max_iter)
+            fn()
             sync()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return results, best
+
+
+def bench_size(batch: int, n: int, m: int, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """Best (wall, CPU) seconds of fwd+bwd per method at one size; prints one table row per method."""
+    S, E = token_states(batch, n, m, args.dim, args.noise, args.device)
+    fns = {name: (lambda fn=fn: fn(S, E, args.reg, args.tol, args.max_iter)) for name, fn in METHODS.items()}
+    results, best = best_times(fns, args.repeats, args.device)
     for name in METHODS:
         loss, iters = results[name]
         wall, cpu = best[name]

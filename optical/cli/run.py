@@ -19,7 +19,7 @@ from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
     "teacher_epochs", "text_encoder", "seed", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol", "ot_grad",
-    "mse_weight",
+    "mse_weight", "ot_tokens", "ot_reg_m",
 )
 
 if TYPE_CHECKING:
@@ -44,10 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
     p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
-    p.add_argument("--ot-cost", help="OT token cost: cosine (default) or sqeuclidean")
+    p.add_argument("--ot-cost", help="OT token cost: cosine (default), sqeuclidean (unnormalised states; reg "
+                                     "in their units) or sqeuclidean-mean (divided by its mean per pair)")
     p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 50)")
     p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on the marginals (default 1e-6)")
     p.add_argument("--ot-grad", help="OT gradient: envelope (default) or autodiff")
+    p.add_argument("--ot-tokens", help="tokens that carry OT mass: all (default), no-special (not <s> </s>), "
+                                       "content (nor the 'query:' prefix)")
+    p.add_argument("--ot-reg-m", type=float, help="optical-uot: marginal relaxation tau (> 0; default 1)")
     p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
     p.add_argument("--seed", type=int)
@@ -57,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 _OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
-             "mse_weight": "mse_weight"}  # argparse dest -> ExperimentConfig.ot field
+             "ot_tokens": "tokens", "ot_reg_m": "reg_m", "mse_weight": "mse_weight"}  # argparse dest -> ExperimentConfig.ot field
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:

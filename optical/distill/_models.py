@@ -43,7 +43,8 @@ class ProjectedTextEncoder(nn.Module):
     """A text tower followed by a linear projection into the shared image-text space.
 
     ``forward`` returns the TextEncoder dict with ``token_embeddings`` [B, L, D] and ``sentence_embedding``
-    [B, D] projected (D = ``embed_dim``), ``attention_mask`` [B, L] unchanged: what the losses consume.
+    [B, D] projected (D = ``embed_dim``), ``attention_mask`` and ``input_ids`` [B, L] unchanged: what the losses
+    consume.
     """
 
     KIND = "projected_text"
@@ -62,6 +63,7 @@ class ProjectedTextEncoder(nn.Module):
         return {
             "token_embeddings": self.proj(out["token_embeddings"]),  # (B, L, D)
             "attention_mask": out["attention_mask"],  # (B, L)
+            "input_ids": features["input_ids"],  # (B, L), for the losses' token roles and weights
             "sentence_embedding": self.proj(out["sentence_embedding"]),  # (B, D)
         }
 

@@ -29,12 +29,14 @@ from optical.distill._models import ProjectedTextEncoder, transformer_layers
 class FrozenPrefix:
     """Hidden states after the first ``n_frozen`` layers for N sentences, stored without padding.
 
-    ``states[i]`` : (L_i, H) for sentence i (its non-padding tokens, special tokens and prefix included).
+    ``states[i]`` : (L_i, H) for sentence i (its non-padding tokens, special tokens and prefix included);
+    ``input_ids[i]`` : (L_i,) their token ids.
     """
 
     def __init__(self, model: ProjectedTextEncoder, n_frozen: int, texts: list[str], batch_size: int = 64):
         self.n_frozen = n_frozen
         self.states: list[torch.Tensor] = []
+        self.input_ids: list[torch.Tensor] = []
         hf = model.text.model
         was_training = model.training
         model.eval()
@@ -44,8 +46,9 @@ class FrozenPrefix:
                 feats = {k: v.to(device) for k, v in model.tokenize(texts[start : start + batch_size]).items()}
                 hidden = hf.embeddings(input_ids=feats["input_ids"])  # (b, L, H)
                 hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hidden, feats["attention_mask"])
-                for h, m in zip(hidden.cpu(), feats["attention_mask"].cpu()):
+                for h, ids, m in zip(hidden.cpu(), feats["input_ids"].cpu(), feats["attention_mask"].cpu()):
                     self.states.append(h[m.bool()].clone())
+                    self.input_ids.append(ids[m.bool()].clone())
         model.train(was_training)
 
     @classmethod
@@ -91,6 +94,7 @@ class FrozenPrefix:
         return {
             "token_embeddings": model.proj(tokens),
             "attention_mask": mask,
+            "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
             "sentence_embedding": model.proj(sentence),
         }
 

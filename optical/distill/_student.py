@@ -10,6 +10,7 @@ from torch import nn
 
 from optical.distill._models import ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix, forward_texts
+from optical.distill._tokens import TokenMass
 from optical.distill.distributed import DistInfo
 from optical.distill.train import TrainConfig, TrainState, fit
 
@@ -18,19 +19,25 @@ from optical.distill.train import TrainConfig, TrainState, fit
 class TeacherTargets:
     """The frozen teacher's outputs for N unique English sentences, computed once.
 
-    token_embeddings : list of N tensors (L_i, D), non-padding tokens only; sentence_embedding : (N, D).
+    token_embeddings : list of N tensors (L_i, D), non-padding tokens only; sentence_embedding : (N, D);
+    input_ids : list of N tensors (L_i,), the ids of those tokens (for the losses' token roles and weights).
     """
 
     token_embeddings: list[torch.Tensor]
     sentence_embedding: torch.Tensor
+    input_ids: list[torch.Tensor]
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
-        """Padded batch dict for ``idx`` (B,): token_embeddings (B, L, D), attention_mask (B, L), sentence (B, D)."""
+        """Padded batch dict for ``idx`` (B,): token_embeddings (B, L, D), attention_mask and input_ids (B, L),
+        sentence_embedding (B, D)."""
         tokens = [self.token_embeddings[i] for i in idx.tolist()]
         mask = [torch.ones(len(t), dtype=torch.long) for t in tokens]
         return {
             "token_embeddings": nn.utils.rnn.pad_sequence(tokens, batch_first=True).to(device),
             "attention_mask": nn.utils.rnn.pad_sequence(mask, batch_first=True).to(device),
+            "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(
+                device
+            ),
             "sentence_embedding": self.sentence_embedding[idx].to(device),
         }
 
@@ -41,14 +48,17 @@ def teacher_targets(teacher: ProjectedTextEncoder, english: list[str], batch_siz
     teacher.eval()
     device = next(teacher.parameters()).device
     tokens: list[torch.Tensor] = []
+    ids: list[torch.Tensor] = []
     sentences = []
     for start in range(0, len(english), batch_size):
         feats = {k: v.to(device) for k, v in teacher.tokenize(english[start : start + batch_size]).items()}
         out = teacher(feats)
-        for states, mask in zip(out["token_embeddings"].float().cpu(), out["attention_mask"].cpu()):
+        masks = out["attention_mask"].cpu()
+        for states, row, mask in zip(out["token_embeddings"].float().cpu(), feats["input_ids"].cpu(), masks):
             tokens.append(states[mask.bool()].clone())
+            ids.append(row[mask.bool()].clone())
         sentences.append(out["sentence_embedding"].float().cpu())
-    return TeacherTargets(tokens, torch.cat(sentences) if sentences else torch.zeros(0, teacher.embed_dim))
+    return TeacherTargets(tokens, torch.cat(sentences) if sentences else torch.zeros(0, teacher.embed_dim), ids)
 
 
 def train_student(
@@ -62,18 +72,25 @@ def train_student(
     work_dir: Path,
     desc: str = "student",
     prefix: FrozenPrefix | None = None,
+    mass: TokenMass | None = None,
 ) -> TrainState:
     """Fit ``student`` so its reading of ``foreign[k]`` matches the teacher's of English sentence ``english_index[k]``.
 
     ``loss(student_out, teacher_out) -> scalar`` is one of ``optical.distill.losses`` (MSE, OPTICAL, combined).
     ``prefix``, built over ``foreign`` with the student's frozen layers, skips recomputing them at every step.
+    ``mass`` adds ``token_roles`` and ``token_weights`` to both sides' batches (the OT losses' ``tokens`` option
+    and :class:`~optical.distill.losses.IdfOpticalLoss` read them).
     """
     if len(english_index) != len(foreign):
         raise ValueError(f"{len(english_index)} English indices for {len(foreign)} foreign sentences")
     eng = torch.tensor(english_index)
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        return loss(forward_texts(student, foreign, idx, prefix, info.device), targets.batch(eng[idx], info.device))
+        student_out = forward_texts(student, foreign, idx, prefix, info.device)
+        teacher_out = targets.batch(eng[idx], info.device)
+        if mass is not None:
+            student_out, teacher_out = mass.add(student_out, "student"), mass.add(teacher_out, "teacher")
+        return loss(student_out, teacher_out)
 
     return fit(student, loss_fn, len(foreign), config, info, work_dir, desc=desc)
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from optical.data import BENCHMARKS, normalize_locale
-from optical.distill.losses import LOSSES, LossConfig
+from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
 from optical.distill.train import TrainConfig
 from optical.errors import InputError
 from optical.experiment._methods import METHODS
@@ -125,6 +125,8 @@ class ExperimentConfig:
         self._validate_bitext(source)
         _choice("ot.cost", self.ot.cost, COST_KINDS, source)
         _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
+        _choice("ot.tokens", self.ot.tokens, tuple(TOKEN_MODES), source)
+        _bound("ot.reg_m", self.ot.reg_m, 0, source, strict=True)
         _bound("ot.reg", self.ot.reg, 0, source, strict=True)
         _bound("ot.tol", self.ot.tol, 0, source, strict=True)
         _bound("ot.n_iter", self.ot.n_iter, 1, source, integer=True)

@@ -68,3 +68,6 @@ register_method(Method("optical+mse", encoder="student", loss="optical+mse", bas
 register_method(Method("mse", encoder="student", loss="mse", baselines=("zero-shot",)))
 register_method(Method("zero-shot", encoder="teacher"))
 register_method(Method("translate-test", encoder="translate"))
+# OT variants (issue 14): unbalanced OT (ot.reg_m) and IDF-weighted marginals, each against plain OPTICAL and MSE
+register_method(Method("optical-uot", encoder="student", loss="optical-uot", baselines=("optical", "mse")))
+register_method(Method("optical-idf", encoder="student", loss="optical-idf", baselines=("optical", "mse")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from optical.distill._models import ProjectedTextEncoder
-from optical.distill.losses import LossConfig, OpticalLoss, create_loss
+from optical.distill.losses import LossConfig, OpticalLoss, TokenMass, TokenRoles, create_loss
 from optical.transport import cost_matrix
 
 PLAN_LOSS = "optical"  # the create_loss entry whose transport plans are drawn
@@ -26,7 +26,8 @@ def transport_sample(
     device = next(student.parameters()).device
     s_feats = {k: v.to(device) for k, v in student.tokenize([foreign]).items()}
     t_feats = {k: v.to(device) for k, v in teacher.tokenize([english]).items()}
-    s_out, t_out = student(s_feats), teacher(t_feats)
+    mass = TokenMass(TokenRoles.from_encoder(student.text))  # token roles, for the loss's ``tokens`` option
+    s_out, t_out = mass.add(student(s_feats), "student"), mass.add(teacher(t_feats), "teacher")
     result = loss.transport(s_out, t_out)
     cost = cost_matrix(
         s_out["token_embeddings"], t_out["token_embeddings"], s_out["attention_mask"], t_out["attention_mask"],

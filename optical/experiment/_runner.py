@@ -18,6 +18,7 @@ from optical.distill._prefix import FrozenPrefix
 from optical.distill._student import TeacherTargets, teacher_targets, train_student
 from optical.distill._teacher import train_teacher
 from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
+from optical.distill.losses import TokenMass, token_ids
 from optical.data import RetrievalSet
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.evaluate import retrieval_metrics, retrieval_ranks
@@ -168,6 +169,7 @@ class _Distillation:
     foreign: list[str]
     targets: TeacherTargets
     prefix: FrozenPrefix | None
+    mass: TokenMass  # token roles and IDF weights over this bitext (foreign side: student, English: teacher)
 
     @classmethod
     def build(cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder) -> _Distillation:
@@ -179,7 +181,9 @@ class _Distillation:
                 foreign.append(fo)
         # students start as the teacher's text side, so its frozen layers are theirs
         prefix = FrozenPrefix.for_top_layers(teacher, config.student_train_layers, foreign)
-        return cls(english_index, foreign, teacher_targets(teacher, list(english)), prefix)
+        targets = teacher_targets(teacher, list(english))
+        mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, foreign), targets.input_ids)
+        return cls(english_index, foreign, targets, prefix, mass)
 
 
 def _student_done(run: Run, method: str) -> bool:
@@ -202,6 +206,7 @@ def _student(
     train_student(
         student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
         config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,
+        mass=distillation.mass,
     )
     if is_main_process(info):
         with atomic_dir(folder) as tmp:

@@ -3,6 +3,7 @@
 from ._cost import COST_KINDS, cost_matrix, cosine_cost, sqeuclidean_cost
 from ._masks import pair_mask, uniform_marginal
 from ._sinkhorn import GRAD_MODES, TransportResult, sinkhorn_plan
+from ._unbalanced import sinkhorn_unbalanced_plan
 
 __all__ = [
     "COST_KINDS",
@@ -12,6 +13,7 @@ __all__ = [
     "cosine_cost",
     "pair_mask",
     "sinkhorn_plan",
+    "sinkhorn_unbalanced_plan",
     "sqeuclidean_cost",
     "uniform_marginal",
 ]

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ._masks import check_mask, pair_mask
 
-COST_KINDS = ("cosine", "sqeuclidean")
+COST_KINDS = ("cosine", "sqeuclidean", "sqeuclidean-mean")
 _EPS = 1e-12  # smallest norm, as in torch.nn.functional.normalize
 
 
@@ -27,13 +27,19 @@ def sqeuclidean_cost(S: Tensor, E: Tensor) -> Tensor:
 
     S : Tensor, shape (B, n, d); E : Tensor, shape (B, m, d). Returns shape (B, n, m).
     Computed as :math:`\|s\|^2 + \|e\|^2 - 2 s \cdot e` (one matmul), clamped at 0 against rounding.
+
+    On unnormalised states (nothing here normalises them), so it sees the token norms that mean pooling
+    depends on and the cosine cost ignores. Its scale is the states' (e5-small's last layer: norms about 5,
+    mean cost about 11.5 on stamps captions, ``bench/token_mass.py``), and ``reg`` is in the same units: reg
+    0.05 is 0.4% of that mean cost (with the cosine cost, about 24%), a nearly unregularised plan that 50
+    Sinkhorn iterations do not converge. Scale ``reg`` with the states, or use ``"sqeuclidean-mean"``.
     """
     sq_s = S.pow(2).sum(dim=-1).unsqueeze(2)  # (B, n, 1)
     sq_e = E.pow(2).sum(dim=-1).unsqueeze(1)  # (B, 1, m)
     return (sq_s + sq_e - 2.0 * torch.bmm(S, E.transpose(1, 2))).clamp_min(0.0)
 
 
-_COSTS = {"cosine": cosine_cost, "sqeuclidean": sqeuclidean_cost}
+_COSTS = {"cosine": cosine_cost, "sqeuclidean": sqeuclidean_cost, "sqeuclidean-mean": sqeuclidean_cost}
 
 
 def cost_matrix(
@@ -55,8 +61,11 @@ def cost_matrix(
         True (or 1) for real tokens, False for padding; None means no padding.
     mask_e : Tensor, shape (B, m), optional
         Same for ``E``.
-    kind : {"cosine", "sqeuclidean"}
-        ``cosine`` is :func:`cosine_cost`, ``sqeuclidean`` is :func:`sqeuclidean_cost`.
+    kind : {"cosine", "sqeuclidean", "sqeuclidean-mean"}
+        ``cosine`` is :func:`cosine_cost`, ``sqeuclidean`` is :func:`sqeuclidean_cost` on the states as they
+        are; ``sqeuclidean-mean`` divides it by its mean over each pair's real token pairs, held constant
+        in the gradient, so that ``reg`` is relative to the pair's typical cost (reg 0.05 = 5% of it).
+        (A differentiated mean would reward pushing every token away from every other.)
 
     Returns
     -------
@@ -78,4 +87,9 @@ def cost_matrix(
     dtype = torch.float64 if torch.float64 in (S.dtype, E.dtype) else torch.float32
     with torch.autocast(device_type=S.device.type, enabled=False):
         cost = _COSTS[kind](S.to(dtype), E.to(dtype))
-    return cost.masked_fill(~pair_mask(mask_s, mask_e), 0.0) if masked else cost
+    if masked:
+        cost = cost.masked_fill(~pair_mask(mask_s, mask_e), 0.0)
+    if kind == "sqeuclidean-mean":
+        pairs = mask_s.sum(dim=1) * mask_e.sum(dim=1)  # (B,) real token pairs; padding entries of cost are 0
+        cost = cost / (cost.detach().sum(dim=(1, 2)) / pairs).clamp_min(_EPS).view(-1, 1, 1)
+    return cost

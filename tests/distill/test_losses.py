@@ -93,7 +93,9 @@ def test_create_loss_from_a_loss_config():
     config = LossConfig(reg=0.2, cost="sqeuclidean", n_iter=7, tol=1e-3, grad="autodiff", mse_weight=0.5, optical_weight=2.0)
     assert isinstance(create_loss("mse", config), MSEDistillLoss)  # takes none of the OT settings
     optical = create_loss("optical", config)
-    assert optical.get_config_dict() == {"reg": 0.2, "cost": "sqeuclidean", "n_iter": 7, "tol": 1e-3, "grad": "autodiff"}
+    assert optical.get_config_dict() == {
+        "reg": 0.2, "cost": "sqeuclidean", "n_iter": 7, "tol": 1e-3, "grad": "autodiff", "tokens": "all"
+    }
     combined = create_loss("optical+mse", config, mse_weight=0.25)  # keyword options override the config
     assert combined.get_config_dict() == {**optical.get_config_dict(), "optical_weight": 2.0, "mse_weight": 0.25}
 

@@ -14,7 +14,7 @@ from optical.distill._models import DualEncoder
 from optical.distill._student import teacher_targets, train_student
 from optical.distill._teacher import clip_loss, train_teacher
 from optical.distill.distributed import DistInfo
-from optical.distill.losses import create_loss
+from optical.distill.losses import TokenMass, create_loss, token_ids
 from optical.distill import train as train_module
 from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill.train import TrainConfig, train_mode
@@ -71,23 +71,26 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert state.epoch == 3  # best at 1, then two epochs without improvement
 
 
-@pytest.mark.parametrize("method", ["mse", "optical", "optical+mse"])
+@pytest.mark.parametrize("method", ["mse", "optical", "optical+mse", "optical-uot", "optical-idf", "optical-content"])
 def test_student_methods_reduce_their_loss(tmp_path, method):
     torch.manual_seed(0)
     teacher = _teacher(tmp_path)
     targets = teacher_targets(teacher, CAPTIONS)
-    assert len(targets.token_embeddings) == len(CAPTIONS)
+    assert len(targets.token_embeddings) == len(CAPTIONS) == len(targets.input_ids)
     student = teacher.text_side()
     student.freeze(-1)
-    loss = create_loss(method, **({} if method == "mse" else {"reg": 0.1}))
+    options = {"mse": {}, "optical-content": {"reg": 0.1, "tokens": "content"}}.get(method, {"reg": 0.1})
+    loss = create_loss(method.replace("-content", ""), **options)
+    mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, FOREIGN), targets.input_ids)
 
     def full_loss() -> float:
         with torch.no_grad():
-            return float(loss(student(student.tokenize(FOREIGN)), targets.batch(torch.arange(8), CPU.device)))
+            student_out = mass.add(student(student.tokenize(FOREIGN)), "student")
+            return float(loss(student_out, mass.add(targets.batch(torch.arange(8), CPU.device), "teacher")))
 
     before = full_loss()
     config = TrainConfig(epochs=8, batch_size=8, lr=1e-4, head_lr=1e-4)
-    train_student(student, targets, list(range(8)), FOREIGN, loss, config, CPU, tmp_path / "s")
+    train_student(student, targets, list(range(8)), FOREIGN, loss, config, CPU, tmp_path / "s", mass=mass)
     student.eval()
     assert full_loss() < 0.98 * before
     # the teacher is untouched by distillation
@@ -136,7 +139,7 @@ DDP_SCRIPT = textwrap.dedent(
     from optical.distill._models import DualEncoder
     from optical.distill._student import teacher_targets, train_student
     from optical.distill.distributed import init_distributed, is_main_process
-    from optical.distill.losses import create_loss
+    from optical.distill.losses import TokenMass, create_loss, token_ids
     from optical.distill.train import TrainConfig
     from tests.tiny_models import tiny_text_encoder
     from tests.distill.test_training import CAPTIONS, FOREIGN
@@ -190,6 +193,7 @@ def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
     assert torch.allclose(full["sentence_embedding"], part["sentence_embedding"], atol=1e-5)
     mask = full["attention_mask"].bool()
     assert torch.allclose(full["token_embeddings"][mask], part["token_embeddings"][part["attention_mask"].bool()], atol=1e-5)
+    assert torch.equal(full["input_ids"][mask], part["input_ids"][part["attention_mask"].bool()])
 
     targets = teacher_targets(teacher, CAPTIONS)
     weights = []

@@ -25,15 +25,20 @@ def test_old_flat_ot_keys_load_into_the_ot_section():
 def test_ot_flags_on_the_command_line():
     args = build_parser().parse_args(
         ["run", "--preset", "quick", "--ot-reg", "0.1", "--ot-cost", "sqeuclidean", "--ot-iters", "20",
-         "--ot-tol", "1e-5", "--ot-grad", "autodiff", "--mse-weight", "0.25"]
+         "--ot-tol", "1e-5", "--ot-grad", "autodiff", "--mse-weight", "0.25", "--ot-tokens", "content",
+         "--ot-reg-m", "0.5"]
     )
     config = config_from_args(args)
-    assert config.ot == LossConfig(reg=0.1, cost="sqeuclidean", n_iter=20, tol=1e-5, grad="autodiff", mse_weight=0.25)
+    assert config.ot == LossConfig(
+        reg=0.1, cost="sqeuclidean", n_iter=20, tol=1e-5, grad="autodiff", mse_weight=0.25, tokens="content", reg_m=0.5
+    )
     assert config.languages == preset("quick").languages
 
 
 BAD = [
-    ({"ot": {"cost": "l1"}}, "ot.cost must be one of \\['cosine', 'sqeuclidean'\\], got 'l1'"),
+    ({"ot": {"cost": "l1"}}, "ot.cost must be one of \\['cosine', 'sqeuclidean', 'sqeuclidean-mean'\\], got 'l1'"),
+    ({"ot": {"tokens": "nouns"}}, "ot.tokens must be one of \\['all', 'no-special', 'content'\\], got 'nouns'"),
+    ({"ot": {"reg_m": 0}}, "ot.reg_m must be a number > 0, got 0"),
     ({"ot": {"grad": "implicit"}}, "ot.grad must be one of \\['envelope', 'autodiff'\\]"),
     ({"ot": {"reg": 0}}, "ot.reg must be a number > 0, got 0"),
     ({"ot": {"reg": "big"}}, "ot.reg must be a number > 0, got 'big'"),
@@ -71,7 +76,7 @@ def test_bad_values_name_the_key_and_what_is_allowed(change, message):
 def test_bad_flags_fail_before_any_run_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
     assert main(["run", "--ot-cost", "l1", "--run-id", "bad"]) == 2
-    assert "ot.cost must be one of ['cosine', 'sqeuclidean'], got 'l1'" in capsys.readouterr().err
+    assert "ot.cost must be one of ['cosine', 'sqeuclidean', 'sqeuclidean-mean'], got 'l1'" in capsys.readouterr().err
     assert main(["run", "--ot-iters", "0", "--run-id", "bad"]) == 2
     assert "ot.n_iter must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "runs").exists()

@@ -18,9 +18,12 @@ def toy():
 
 
 def test_the_built_in_methods_and_their_comparisons():
-    assert list(METHODS) == ["optical", "optical+mse", "mse", "zero-shot", "translate-test"]
-    assert [m for m in METHODS if METHODS[m].trained] == ["optical", "optical+mse", "mse"]
-    assert COMPARISONS == (("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "mse"), ("mse", "zero-shot"))
+    assert list(METHODS) == ["optical", "optical+mse", "mse", "zero-shot", "translate-test", "optical-uot", "optical-idf"]
+    assert [m for m in METHODS if METHODS[m].trained] == ["optical", "optical+mse", "mse", "optical-uot", "optical-idf"]
+    assert COMPARISONS == (
+        ("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "mse"), ("mse", "zero-shot"),
+        ("optical-uot", "optical"), ("optical-uot", "mse"), ("optical-idf", "optical"), ("optical-idf", "mse"),
+    )
     assert METHODS["translate-test"].encoder == "translate" and METHODS["zero-shot"].encoder == "teacher"
 
 

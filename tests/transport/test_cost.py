@@ -43,6 +43,24 @@ def test_masked_entries_are_zero(kind):
     torch.testing.assert_close(cost[valid], full[valid])
 
 
+def test_sqeuclidean_mean_is_relative_to_each_pair_and_its_scale_is_constant_in_the_gradient():
+    S, E = _tokens()
+    mask_s = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]).bool()
+    mask_e = torch.ones(3, 6, dtype=torch.bool)
+    scaled = cost_matrix(S * 10, E * 10, mask_s, mask_e, kind="sqeuclidean-mean")
+    valid = mask_s[:, :, None] & mask_e[:, None, :]
+    means = torch.stack([scaled[b][valid[b]].mean() for b in range(3)])
+    torch.testing.assert_close(means, torch.ones(3, dtype=means.dtype))  # scale-free: x10 states, same cost
+    torch.testing.assert_close(scaled, cost_matrix(S, E, mask_s, mask_e, kind="sqeuclidean-mean"))
+    leaf = S.clone().requires_grad_(True)
+    raw = cost_matrix(leaf, E, mask_s, mask_e, kind="sqeuclidean")
+    (grad_raw,) = torch.autograd.grad(raw.sum(), leaf)
+    rel = cost_matrix(leaf, E, mask_s, mask_e, kind="sqeuclidean-mean")
+    (grad_rel,) = torch.autograd.grad(rel.sum(), leaf)
+    scale = torch.stack([raw[b][valid[b]].mean() for b in range(3)]).detach()
+    torch.testing.assert_close(grad_rel, grad_raw / scale[:, None, None])
+
+
 def test_float32_under_autocast():
     S, E = _tokens(torch.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16):

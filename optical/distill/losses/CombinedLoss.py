@@ -69,15 +69,10 @@ class CombinedLoss(nn.Module):
         return cls(OpticalLoss(**optical), MSEDistillLoss(), optical_weight=optical_weight, mse_weight=mse_weight)
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-        """Scalar loss from the encoders' output dicts (token states, masks and sentence embeddings)."""
-        return self.compute_loss_from_embeddings(
-            student["token_embeddings"],
-            teacher["token_embeddings"],
-            student["attention_mask"],
-            teacher["attention_mask"],
-            student["sentence_embedding"],
-            teacher["sentence_embedding"],
-        )
+        """Scalar loss from the encoders' output dicts (token states, masks and sentence embeddings).
+
+        The OT term reads the dicts itself, so its ``tokens`` option and weights apply."""
+        return self.optical_weight * self.optical(student, teacher) + self.mse_weight * self.mse(student, teacher)
 
     def compute_loss_from_embeddings(
         self,

@@ -7,14 +7,17 @@ from dataclasses import asdict, dataclass
 
 @dataclass
 class LossConfig:
-    """Arguments of :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``) and of
-    :class:`CombinedLoss` (``optical_weight``, ``mse_weight``); ``create_loss`` passes each loss the ones it takes."""
+    """Arguments of :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``), of
+    :class:`UnbalancedOpticalLoss` (also ``reg_m``) and of :class:`CombinedLoss` (``optical_weight``,
+    ``mse_weight``); ``create_loss`` passes each loss the ones it takes."""
 
     reg: float = 0.05
     cost: str = "cosine"
     n_iter: int = 50
     tol: float = 1e-6
     grad: str = "envelope"
+    tokens: str = "all"  # which tokens carry mass: all, no-special (not <s> </s>), content (nor the input prefix)
+    reg_m: float = 1.0  # optical-uot: marginal relaxation tau (KL penalty weight), > 0
     mse_weight: float = 1.0  # optical+mse: loss = optical_weight * optical + mse_weight * mse
     optical_weight: float = 1.0
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
+from optical.distill._tokens import TOKEN_MODES, mass_mask
 from optical.transport import COST_KINDS, GRAD_MODES, TransportResult, cost_matrix, sinkhorn_plan
 
 
@@ -28,6 +30,12 @@ class OpticalLoss(nn.Module):
             exact for the entropic OT cost, and the iterations cost no autograd memory or time, which
             keeps an OPTICAL step close to an MSE step. ``"autodiff"``: backpropagate through the
             iterations (exact for :math:`\langle T, C \rangle`, slower, memory grows with iterations).
+        tokens: which tokens carry mass: ``"all"`` (default: every non-padding token, as the masks say),
+            ``"no-special"`` (not ``<s>``, ``</s>``), ``"content"`` (neither the specials nor the input prefix,
+            e5's ``▁que ry :``). The two others read ``token_roles`` (B, L) from both dicts
+            (``optical.distill.losses.TokenMass`` adds it). Every sequence of e5 starts ``<s> ▁que ry :``
+            and ends ``</s>``: about half of a short caption's tokens, and with ``"all"`` about half the plan's
+            mass sits on them (``bench/token_mass.py``).
 
     References:
         [1] Z. Huang, P. Yu, J. Allan. Improving Cross-lingual Information Retrieval on Low-Resource
@@ -46,7 +54,8 @@ class OpticalLoss(nn.Module):
         +-----------------------------------------------+----------------------------------------------+
 
         Both sides must have the same width d (project the student to the teacher's width first).
-        Special tokens take part when their mask is 1: the masks alone decide.
+        With ``tokens="all"`` the masks alone decide (special tokens take part when their mask is 1);
+        otherwise ``token_roles`` (B, n) and (B, m) are needed too.
 
     Relations:
         - With one token per side the plan is the single entry 1 and the loss is the cosine distance
@@ -65,12 +74,20 @@ class OpticalLoss(nn.Module):
             plan = loss_fn.transport(student, teacher).plan[0]  # (n, m) soft alignment
     """
 
-    OPTIONS = ("reg", "cost", "n_iter", "tol", "grad")  # what ``create_loss`` passes from a LossConfig
+    OPTIONS = ("reg", "cost", "n_iter", "tol", "grad", "tokens")  # what ``create_loss`` passes from a LossConfig
 
     def __init__(
-        self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 50, tol: float = 1e-6, grad: str = "envelope"
+        self,
+        reg: float = 0.05,
+        cost: str = "cosine",
+        n_iter: int = 50,
+        tol: float = 1e-6,
+        grad: str = "envelope",
+        tokens: str = "all",
     ):
         super().__init__()
+        if tokens not in TOKEN_MODES:
+            raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
         if not reg > 0:
             raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
         if cost not in COST_KINDS:
@@ -84,14 +101,29 @@ class OpticalLoss(nn.Module):
         self.n_iter = n_iter
         self.tol = tol
         self.grad = grad
+        self.tokens = tokens
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
         """Scalar loss from the encoders' output dicts (``token_embeddings``, ``attention_mask``)."""
-        return self.compute_loss_from_embeddings(*_token_inputs(student, teacher))
+        return self.transport(student, teacher).value.mean()
 
     def transport(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> TransportResult:
         """The plans (B, n, m), per-pair costs (B,) and iteration count, for inspection and drawing."""
-        return self.transport_from_embeddings(*_token_inputs(student, teacher))
+        (student_mask, student_weights), (teacher_mask, teacher_weights) = self.mass(student), self.mass(teacher)
+        return self.transport_from_embeddings(
+            student["token_embeddings"],
+            teacher["token_embeddings"],
+            student_mask,
+            teacher_mask,
+            student_weights,
+            teacher_weights,
+        )
+
+    def mass(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Which tokens of one side carry mass (B, L), and their weights (B, L) or None for uniform."""
+        if self.tokens == "all":
+            return features["attention_mask"], None
+        return mass_mask(_require(features, "token_roles", f"tokens={self.tokens!r}"), self.tokens), None
 
     def compute_loss_from_embeddings(
         self,
@@ -99,9 +131,14 @@ class OpticalLoss(nn.Module):
         teacher_tokens: Tensor,
         student_mask: Tensor | None = None,
         teacher_mask: Tensor | None = None,
+        student_weights: Tensor | None = None,
+        teacher_weights: Tensor | None = None,
     ) -> Tensor:
-        """Mean over pairs of :math:`\\langle T, C \\rangle_F`; tokens (B, n, d), (B, m, d), masks (B, n), (B, m)."""
-        return self.transport_from_embeddings(student_tokens, teacher_tokens, student_mask, teacher_mask).value.mean()
+        """Mean over pairs of :math:`\\langle T, C \\rangle_F`; tokens (B, n, d), (B, m, d), masks (B, n), (B, m),
+        optional token weights (B, n), (B, m) as in :meth:`transport_from_embeddings`."""
+        return self.transport_from_embeddings(
+            student_tokens, teacher_tokens, student_mask, teacher_mask, student_weights, teacher_weights
+        ).value.mean()
 
     def transport_from_embeddings(
         self,
@@ -109,22 +146,35 @@ class OpticalLoss(nn.Module):
         teacher_tokens: Tensor,
         student_mask: Tensor | None = None,
         teacher_mask: Tensor | None = None,
+        student_weights: Tensor | None = None,
+        teacher_weights: Tensor | None = None,
     ) -> TransportResult:
-        """Cost and plan for token states (B, n, d), (B, m, d) with masks (B, n), (B, m) (None: no padding)."""
+        """Cost and plan for token states (B, n, d), (B, m, d) with masks (B, n), (B, m) (None: no padding).
+
+        ``student_weights`` (B, n) and ``teacher_weights`` (B, m), unnormalised token masses, give non-uniform
+        marginals (each pair's weights are rescaled to sum to 1); None is uniform over the mask.
+        """
         cost = cost_matrix(student_tokens, teacher_tokens, student_mask, teacher_mask, kind=self.cost)  # (B, n, m)
+        return self.solve(cost, _normalised(student_weights), _normalised(teacher_weights), student_mask, teacher_mask)
+
+    def solve(
+        self, cost: Tensor, a: Tensor | None, b: Tensor | None, mask_a: Tensor | None, mask_b: Tensor | None
+    ) -> TransportResult:
+        """The plan for ``cost`` (B, n, m) with marginals ``a`` (B, n), ``b`` (B, m) (None: uniform over the masks)."""
         return sinkhorn_plan(
-            cost,
-            self.reg,
-            mask_a=student_mask,
-            mask_b=teacher_mask,
-            n_iter=self.n_iter,
-            tol=self.tol,
-            grad=self.grad,
+            cost, self.reg, a, b, mask_a=mask_a, mask_b=mask_b, n_iter=self.n_iter, tol=self.tol, grad=self.grad
         )
 
     def get_config_dict(self) -> dict[str, object]:
         """Hyperparameters, for logging."""
-        return {"reg": self.reg, "cost": self.cost, "n_iter": self.n_iter, "tol": self.tol, "grad": self.grad}
+        return {
+            "reg": self.reg,
+            "cost": self.cost,
+            "n_iter": self.n_iter,
+            "tol": self.tol,
+            "grad": self.grad,
+            "tokens": self.tokens,
+        }
 
     @property
     def citation(self) -> str:
@@ -140,11 +190,16 @@ class OpticalLoss(nn.Module):
 """
 
 
-def _token_inputs(student: dict[str, Tensor], teacher: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(student tokens, teacher tokens, student mask, teacher mask) from the encoders' output dicts."""
-    return (
-        student["token_embeddings"],
-        teacher["token_embeddings"],
-        student["attention_mask"],
-        teacher["attention_mask"],
-    )
+def _require(features: dict[str, Tensor], key: str, why: str) -> Tensor:
+    """``features[key]``, or a ValueError saying which option needs it."""
+    if key not in features:
+        raise ValueError(f"{why} needs {key!r} in both encoder output dicts (optical.distill.losses.TokenMass adds it)")
+    return features[key]
+
+
+def _normalised(weights: Tensor | None) -> Tensor | None:
+    """Weights (B, L) rescaled so that each row sums to 1 (None stays None)."""
+    if weights is None:
+        return None
+    weights = weights.detach().float() if weights.dtype != torch.float64 else weights.detach()
+    return weights / weights.sum(dim=1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)

@@ -1,23 +1,36 @@
-"""Distillation losses, one class per file: ``mse``, ``optical`` and ``optical+mse``; ``create_loss`` builds them."""
+"""Distillation losses, one class per file (``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``),
+``create_loss`` to build them, and ``TokenMass``, which adds the token roles and weights some of them read."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from optical.distill._tokens import TOKEN_MODES, TokenMass, TokenRoles, token_ids
+
 from .CombinedLoss import CombinedLoss
+from .IdfOpticalLoss import IdfOpticalLoss
 from .LossConfig import LossConfig
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
+from .UnbalancedOpticalLoss import UnbalancedOpticalLoss
 
 # loss name -> class; each class lists the LossConfig settings it takes in ``OPTIONS``
-LOSSES: dict[str, type[nn.Module]] = {"mse": MSEDistillLoss, "optical": OpticalLoss, "optical+mse": CombinedLoss}
+LOSSES: dict[str, type[nn.Module]] = {
+    "mse": MSEDistillLoss,
+    "optical": OpticalLoss,
+    "optical+mse": CombinedLoss,
+    "optical-uot": UnbalancedOpticalLoss,
+    "optical-idf": IdfOpticalLoss,
+}
 
 
 def create_loss(name: str, config: LossConfig | None = None, **options: object) -> nn.Module:
     """The loss ``name`` (a key of ``LOSSES``) with the settings of ``config`` it takes, then ``options`` on top.
 
     - ``"mse"``: :class:`MSEDistillLoss` (no options).
-    - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``).
+    - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``).
+    - ``"optical-uot"``: :class:`UnbalancedOpticalLoss` (those and ``reg_m``).
+    - ``"optical-idf"``: :class:`IdfOpticalLoss` (as ``optical``; the batches carry IDF ``token_weights``).
     - ``"optical+mse"``: :class:`CombinedLoss` of both; ``optical_weight`` and ``mse_weight`` go to it,
       the rest to :class:`OpticalLoss`.
     """
@@ -32,4 +45,17 @@ def create_loss(name: str, config: LossConfig | None = None, **options: object) 
     return factory(**settings)
 
 
-__all__ = ["LOSSES", "CombinedLoss", "LossConfig", "MSEDistillLoss", "OpticalLoss", "create_loss"]
+__all__ = [
+    "LOSSES",
+    "CombinedLoss",
+    "IdfOpticalLoss",
+    "LossConfig",
+    "MSEDistillLoss",
+    "OpticalLoss",
+    "TOKEN_MODES",
+    "TokenMass",
+    "TokenRoles",
+    "UnbalancedOpticalLoss",
+    "create_loss",
+    "token_ids",
+]

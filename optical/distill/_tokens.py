@@ -1,0 +1,130 @@
+"""Which tokens carry transport mass, and how much: token roles (special, input prefix, content) and IDF weights.
+
+The OT losses read two optional per-token tensors from the encoders' output dicts, beside ``attention_mask``:
+``token_roles`` (B, L) with the codes below (for the ``tokens`` option) and ``token_weights`` (B, L), the
+unnormalised mass of each token (for :class:`IdfOpticalLoss`). :class:`TokenMass` adds both to a batch from its
+``input_ids``; it is built once per run from the tokenizer and the training bitext.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from optical.encoders import TextEncoder
+
+PAD, CONTENT, SPECIAL, PREFIX = 0, 1, 2, 3  # token role codes
+# probes that share no first character: the common start of their token ids is <s> and the input prefix
+_PROBES = ("a", "1", "Z")
+
+
+@dataclass(frozen=True)
+class TokenRoles:
+    """The tokenizer's special-token ids and the ids the input prefix (e5: ``"query: "``) tokenizes to."""
+
+    special_ids: tuple[int, ...]
+    prefix_ids: tuple[int, ...]
+
+    @classmethod
+    def from_encoder(cls, encoder: TextEncoder) -> TokenRoles:
+        """Read both from ``encoder``'s tokenizer: the prefix is what every input starts with after the leading
+        special tokens (found by tokenizing probe texts, not hard-coded: e5's ``"query: "`` alone tokenizes to
+        ``▁que ry : ▁``, inside a sentence to ``▁que ry :``)."""
+        special = tuple(sorted(set(encoder.tokenizer.all_special_ids)))
+        rows = [encoder.tokenize([text])["input_ids"][0].tolist() for text in _PROBES]
+        common = []
+        for column in zip(*rows):
+            if len(set(column)) > 1:
+                break
+            common.append(column[0])
+        lead = 0
+        while lead < len(common) and common[lead] in special:
+            lead += 1
+        return cls(special, tuple(common[lead:]))
+
+    def roles(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Role codes (B, L) for ``input_ids`` (B, L): PAD off the mask, SPECIAL for special ids, PREFIX for the
+        prefix's tokens where they follow the leading special tokens (the same ids later are content), else CONTENT."""
+        mask = attention_mask.bool()
+        special = torch.isin(input_ids, torch.tensor(self.special_ids, device=input_ids.device)) & mask
+        roles = torch.full_like(input_ids, CONTENT).masked_fill(special, SPECIAL)
+        if self.prefix_ids:
+            k = len(self.prefix_ids)
+            prefix = torch.tensor(self.prefix_ids, device=input_ids.device)
+            start = (~special).long().argmax(dim=1)  # (B,): first token after the leading specials
+            positions = start.unsqueeze(1) + torch.arange(k, device=input_ids.device)  # (B, k)
+            fits = positions[:, -1] < input_ids.shape[1]
+            safe = positions.clamp_max(input_ids.shape[1] - 1)
+            found = fits & (input_ids.gather(1, safe) == prefix).all(dim=1) & mask.gather(1, safe).all(dim=1)
+            roles.scatter_(1, safe, torch.where(found.unsqueeze(1), PREFIX, roles.gather(1, safe)))
+        return roles.masked_fill(~mask, PAD)
+
+
+TOKEN_MODES = {  # ``tokens`` option of the OT losses -> the roles that carry mass
+    "all": (CONTENT, SPECIAL, PREFIX),
+    "no-special": (CONTENT, PREFIX),
+    "content": (CONTENT,),
+}
+
+
+def mass_mask(roles: Tensor, tokens: str) -> Tensor:
+    """True (B, L) where a token of role code ``roles`` (B, L) carries mass under the ``tokens`` mode."""
+    if tokens not in TOKEN_MODES:
+        raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
+    return torch.isin(roles, torch.tensor(TOKEN_MODES[tokens], device=roles.device))
+
+
+def token_ids(encoder: TextEncoder, texts: list[str], batch_size: int = 1024) -> list[Tensor]:
+    """The token ids (L_i,) of each text as ``encoder`` reads it (prefix and special tokens included)."""
+    ids: list[Tensor] = []
+    for start in range(0, len(texts), batch_size):
+        feats = encoder.tokenize(texts[start : start + batch_size])
+        ids.extend(row[mask.bool()] for row, mask in zip(feats["input_ids"], feats["attention_mask"]))
+    return ids
+
+
+def idf_table(sequences: list[Tensor], vocab_size: int) -> Tensor:
+    r"""Smoothed inverse document frequency per token id, shape (vocab_size,).
+
+    :math:`\mathrm{idf}(t) = \log\frac{1 + N}{1 + \mathrm{df}(t)} + 1` over the N ``sequences`` (1-d id
+    tensors, one per sentence), as scikit-learn's ``smooth_idf``: a token in every sentence (``<s>``, the
+    prefix) gets 1, the minimum; a token never seen gets the maximum, :math:`\log(1 + N) + 1`.
+    """
+    df = torch.zeros(vocab_size, dtype=torch.float64)
+    for ids in sequences:
+        df[torch.unique(ids)] += 1
+    return (math.log(1 + len(sequences)) - torch.log1p(df) + 1).float()
+
+
+@dataclass
+class TokenMass:
+    """Adds ``token_roles`` and ``token_weights`` to a batch of one side (student or teacher).
+
+    roles : the tokenizer's special and prefix ids; idf : side -> (V,) IDF table (``"student"``: the foreign
+    side of the bitext, ``"teacher"``: the English side), or None for weights 1 on every real token.
+    """
+
+    roles: TokenRoles
+    idf: dict[str, Tensor] | None = None
+
+    @classmethod
+    def from_bitext(
+        cls, encoder: TextEncoder, student_ids: list[Tensor], teacher_ids: list[Tensor]
+    ) -> TokenMass:
+        """Roles from ``encoder``'s tokenizer, IDF tables from the token ids of each side's training sentences."""
+        vocab = len(encoder.tokenizer)
+        return cls(
+            TokenRoles.from_encoder(encoder),
+            {"student": idf_table(student_ids, vocab), "teacher": idf_table(teacher_ids, vocab)},
+        )
+
+    def add(self, features: dict[str, Tensor], side: str) -> dict[str, Tensor]:
+        """``features`` (with ``input_ids``, ``attention_mask`` (B, L)) plus ``token_roles``, ``token_weights``."""
+        ids, mask = features["input_ids"], features["attention_mask"]
+        weights = mask.float()
+        if self.idf is not None:
+            weights = self.idf[side].to(ids.device)[ids] * weights  # (B, L)
+        return {**features, "token_roles": self.roles.roles(ids, mask), "token_weights": weights}
