@@ -1,9 +1,10 @@
 """Studies: one experiment run per training seed, listed by a study folder ``cache/runs/<study-id>/study.json``.
 
 A study's runs are ordinary run folders ``<study-id>-s<seed>`` beside it (each resumable on its own). The study
-folder holds only ``study.json`` (``{"format", "seeds", "runs", "config"}``: ``config`` is the experiment's
-config, whose ``seed`` each run replaces) and the lock of the process running it; it has no ``status.json``, so
-``list_runs`` and the app's run lists skip it. ``python -m optical run --resume <study-id>`` continues the seeds
+folder holds ``study.json`` (``{"format", "seeds", "runs", "config"}``: ``config`` is the experiment's config,
+whose ``seed`` each run replaces), the lock of the process running it and, once every seed is done,
+``metrics.json`` (the study's summary, what the app's Home shows); it has no ``status.json``, so ``list_runs``
+and the app's run lists skip it. ``python -m optical run --resume <study-id>`` continues the seeds
 whose run is not done; ``report <study-id>`` summarises the runs that have results. Torch-free.
 """
 
@@ -59,6 +60,16 @@ class Study:
     def runs(self) -> list[Run]:
         """The runs of the seeds whose folder exists (started), in the study's seed order."""
         return [Run(self.run_path(s)) for s in self.seeds if (self.run_path(s) / "status.json").is_file()]
+
+    def metrics(self) -> dict | None:
+        """The study's summary written when its last seed finished (``metrics.json``), or None before."""
+        file = self.path / "metrics.json"
+        if not file.is_file():
+            return None
+        try:
+            return json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
 
     def missing_seeds(self) -> list[int]:
         """Seeds whose run is not done (never started, running, failed or interrupted)."""
@@ -128,6 +139,15 @@ def create_study(config: dict, study_id: str, seeds: list[int], root: Path | Non
         {"format": STUDY_FORMAT, "seeds": seeds, "runs": [study_run_id(study_id, s) for s in seeds], "config": config},
     )
     return study
+
+
+def list_studies(root: Path | None = None) -> list[Study]:
+    """Study folders under ``cache/runs`` (newest first)."""
+    root = root or runs_dir()
+    if not root.is_dir():
+        return []
+    found = [Study(p) for p in root.iterdir() if (p / STUDY_FILE).is_file() and not (p / "status.json").exists()]
+    return sorted(found, key=lambda s: (s.path / STUDY_FILE).stat().st_mtime, reverse=True)
 
 
 def load_study(ref: str | Path) -> Study:

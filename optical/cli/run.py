@@ -9,6 +9,7 @@ import argparse
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from optical.atomic import atomic_write_json
 from optical.data import BENCHMARKS
 from optical.errors import InputError
 from optical.experiment import METHODS, format_report
@@ -210,5 +211,7 @@ def _study(args: argparse.Namespace, rank: int) -> int:
             print(f"study {study.study_id}: seed {seed}", flush=True)
             _one_run(config, config.to_dict(), study_run_id(study.study_id, seed))
     if rank == 0:
-        print(format_report(summarize_runs(study.runs())))
+        metrics = summarize_runs(study.runs())
+        atomic_write_json(study.path / "metrics.json", metrics)  # what the app's Home shows of the study
+        print(format_report(metrics))
     return 0

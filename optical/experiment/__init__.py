@@ -34,6 +34,7 @@ _WHERE = {
     "disparity_table": "_report",
     "format_report": "_report",
     "headline_table": "_report",
+    "interval_note": "_report",
     "recall_table": "_report",
     "paired_table": "_report",
     "disparity_difference_table": "_report",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
         disparity_table,
         format_report,
         headline_table,
+        interval_note,
         paired_table,
         recall_table,
     )
