@@ -119,7 +119,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
                 distillation = _Distillation.build(config, data, teacher)
             students[method.name] = _student(method, config, teacher, distillation, run, info)
         if main:
-            encode = _encoder(method, config, teacher, students, info)
+            encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
             for name, ev in evals.items():
                 if not ranks_written(run, name, method.name):
                     write_ranks(run, name, method.name, _method_ranks(encode, ev), ev.groups)
@@ -255,6 +255,19 @@ def _encoder(
         return encode
     student = students[method.name]
     return lambda texts, lang: student.encode(texts).numpy()
+
+
+def _memoized(encode: Encode) -> Encode:
+    """``encode`` that embeds each (caption, language) once: the comparable sets' captions recur in the full ones."""
+    seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def cached(texts: list[str], lang: str) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if (t, lang) not in seen]
+        if new:
+            seen.update({(t, lang): row for t, row in zip(new, encode(new, lang))})
+        return np.stack([seen[(t, lang)] for t in texts]) if texts else encode(texts, lang)
+
+    return cached
 
 
 def _method_ranks(encode: Encode, ev: _EvalSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
