@@ -10,6 +10,8 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
+from optical.experiment import headline_table, interval_note
+from optical.studies import list_studies
 
 st.set_page_config(page_title="optical", page_icon="🌍", layout="wide")
 st.title("optical")
@@ -76,6 +78,16 @@ st.dataframe(
     ),
     hide_index=True,
 )
+
+studies = [(study, study.metrics()) for study in list_studies()]
+studies = [(study, summary) for study, summary in studies if summary]
+if studies:  # a study's summary is written when its last seed finishes: reading it costs no bootstrap here
+    st.subheader("Studies (several training seeds)")
+    names = [study.study_id for study, _ in studies]
+    summary = dict(zip(names, (m for _, m in studies)))[st.selectbox("Study", names)]
+    st.caption(f"mR, {interval_note(summary)}; runs {', '.join(summary.get('runs', []))}.")
+    st.dataframe(headline_table(summary))
+    st.markdown(f"**Verdict.** {summary.get('verdict', '')}")
 
 info, run = res.select_run(st)
 tables = res.run_tables(run)

@@ -4,21 +4,25 @@ Layout (format 1)::
 
     config.json         the ExperimentConfig
     status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
-                        "methods_done", "pid", "host", "device"}
+                        "methods_done", "pid", "host", "device", "students": {method: {"best_epoch", "epochs_run",
+                        "val_mR"}} (the epoch each student's validation chose)}
     teacher/            the teacher (DualEncoder folder)
     students/<method>/  each distilled student (ProjectedTextEncoder folder)
     work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
     ranks/<dataset>/    per-query ranks, one <method>.csv per method (language, direction, query, group, rank) and
-                        groups.json (the image paths of each group id); dataset "test", and "task2" for Multi30k
+                        groups.json (the image paths of each group id); dataset "test" (every language on the images
+                        captioned in all of the run's languages), "test-full" (each language's own test set), and
+                        "task2" for Multi30k
     metrics.json        per method x language recalls, CIs, disparity, paired differences: summarised from ranks/
                         (a partial one with fewer bootstrap draws after each method while running)
                         (``metrics`` format 1: keys ``format``, ``languages``, ``methods``, ``resource``, ``results``)
     plans.json          transport-plan samples for the app
     .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 
-A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file is written atomically; ``status.json`` says whether the rest is final. Runs from before ranks/ have a
+A study (``optical.studies``) is a folder ``cache/runs/<id>/`` with ``study.json`` and no ``status.json``, listing
+its runs ``<id>-s<seed>``; ``list_runs`` skips it. A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file is written atomically; ``status.json`` says whether the rest is final. Runs from before ranks/ have a
 ``ranks.csv`` instead, which nothing reads (their metrics.json is what the app and ``report`` show). A run that
 raised is marked ``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
 Readers never take a running, failed or interrupted run's metrics as final.

@@ -1,32 +1,54 @@
-"""``python -m optical report RUN [--json]``: the tables of a run (final or partial), summarised from its ranks."""
+"""``python -m optical report RUN [RUN ...] [--json]``: the tables of a run (final or partial) or of a study (several
+runs differing by seed, or a study folder), summarised from their ranks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from optical.experiment import format_report, has_ranks, summarize_ranks
-from optical.runs import RunFormatError, load_run
+from optical.experiment import format_report, has_ranks, summarize_runs
+from optical.runs import Run, RunFormatError
+from optical.studies import resolve_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the headline table of a run, recomputed from its per-query ranks")
-    p.add_argument("run", help="run id (under cache/runs) or folder")
+    p = sub.add_parser("report", help="print the headline table of a run or a study, recomputed from per-query ranks")
+    p.add_argument("run", nargs="+", help="run or study id (under cache/runs) or folder; several runs: one study "
+                                          "(mean over seeds, intervals resampling seeds and image groups)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (metrics.json's content)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
-    run = load_run(args.run)
+    runs, notes = resolve_runs(args.run)
+    if len(runs) == 1 and len(args.run) == 1 and not notes:
+        return _report_run(runs[0], args.json)
+    with_ranks = [run for run in runs if has_ranks(run)]
+    if not with_ranks:
+        raise RunFormatError(f"{', '.join(args.run)}: no run has results yet")
+    metrics = summarize_runs(with_ranks)
+    if args.json:
+        print(json.dumps(metrics, indent=2, ensure_ascii=False))
+        return 0
+    for note in notes:
+        print(note)
+    for run in with_ranks:
+        if run.state != "done":
+            print(f"run {run.run_id} is {run.failure() or run.state} (its finished methods are included)")
+    print(format_report(metrics))
+    return 0
+
+
+def _report_run(run: Run, as_json: bool) -> int:
     status, state, failure = run.status, run.state, run.failure()
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
     if has_ranks(run):
-        metrics = summarize_ranks(run)
+        metrics = summarize_runs([run])
     elif (run.path / "metrics.json").is_file():
         metrics = run.metrics()  # checked as the app checks it
     else:
         raise RunFormatError(f"run {run.run_id} has no results: {failure or f'{state}, no method finished yet'}")
-    if args.json:
+    if as_json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
     if state != "done":

@@ -9,17 +9,19 @@ import argparse
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from optical.atomic import atomic_write_json
 from optical.data import BENCHMARKS
 from optical.errors import InputError
 from optical.experiment import METHODS, format_report
 from optical.paths import runs_dir
 from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
+from optical.studies import Study, create_study, is_study, load_study, parse_seeds, study_run_id
 
 # Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
-    "teacher_epochs", "text_encoder", "seed", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol", "ot_grad",
-    "mse_weight", "ot_tokens", "ot_reg_m",
+    "teacher_epochs", "text_encoder", "seed", "seeds", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol",
+    "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m",
 )
 
 if TYPE_CHECKING:
@@ -54,9 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ot-reg-m", type=float, help="optical-uot: marginal relaxation tau (> 0; default 1)")
     p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp)")
-    p.add_argument("--resume", metavar="RUN", help="continue a killed run (id or folder) from its checkpoints")
+    p.add_argument("--seed", type=int, help="training seed (teacher and students: init, data order, dropout)")
+    p.add_argument("--seeds", help="a study: one run per seed, e.g. 0,1,2 (runs ID-s0, ID-s1, ...; study folder ID)")
+    p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp); with --seeds the study's")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue a killed run (id or folder) from its checkpoints, or a study with its seeds not done")
     p.set_defaults(func=_run)
 
 
@@ -117,12 +121,7 @@ def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, dict, s
     ``config.json`` as written; its id."""
     from optical.experiment import ExperimentConfig
 
-    given = [f"--{key.replace('_', '-')}" for key in _CONFIG_FLAGS if getattr(args, key) is not None]
-    if given:
-        raise InputError(
-            f"--resume continues the run with its own config.json; {', '.join(given)} cannot change it (only --device "
-            "can): drop them, or start a new run with --run-id NEW_ID"
-        )
+    _no_config_flags(args)
     run = load_run(args.resume, writable=True)
     written = run.config
     config = ExperimentConfig.from_dict(written, run.path / "config.json")
@@ -131,35 +130,92 @@ def _resumed_config(args: argparse.Namespace) -> tuple[ExperimentConfig, dict, s
     return config, written, run.run_id
 
 
-def _run(args: argparse.Namespace) -> int:
-    from optical.distill.distributed import resolve_device, world_info_from_env
-    from optical.experiment import run_experiment
+def _no_config_flags(args: argparse.Namespace) -> None:
+    given = [f"--{key.replace('_', '-')}" for key in _CONFIG_FLAGS if getattr(args, key) is not None]
+    if given:
+        raise InputError(
+            f"--resume continues the run with its own config.json; {', '.join(given)} cannot change it (only --device "
+            "can): drop them, or start a new run with --run-id NEW_ID"
+        )
 
-    rank, world_size, local_rank = world_info_from_env()
+
+def _run(args: argparse.Namespace) -> int:
+    from optical.distill.distributed import world_info_from_env
+
+    rank, world_size, _ = world_info_from_env()
     if world_size > 1 and not (args.run_id or args.resume):
         raise InputError("under torchrun, pass --run-id ID (or --resume ID) so every process uses the same run folder")
+    if args.resume and is_study(args.resume) or args.seeds:
+        return _study(args, rank)
     if args.resume:
         config, written, run_id = _resumed_config(args)
     else:
         config = config_from_args(args)
         run_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id()
+        written = config.to_dict()
+    metrics = _one_run(config, written, run_id)
+    if metrics:
+        print(format_report(metrics))
+    return 0
+
+
+def _one_run(config: ExperimentConfig, written: dict, run_id: str) -> dict:
+    """Run (or continue) ``run_id`` with ``config``; ``written`` is its config.json (a resumed run keeps its own:
+    older runs have the flat OT keys). Returns metrics.json's content (empty on ranks other than 0)."""
+    from optical.distill.distributed import resolve_device, world_info_from_env
+    from optical.experiment import run_experiment
+
+    rank, _, local_rank = world_info_from_env()
     device = resolve_device(config.device, local_rank)  # before any folder exists
     with ExitStack() as stack:
         if rank == 0:  # the main process locks the folder and writes config and status; the others only train in it
             stack.enter_context(lock_run(runs_dir() / run_id))
-            # a resumed run keeps its config.json as written (older runs have the flat OT keys)
-            run = create_run(written if args.resume else config.to_dict(), run_id)
+            run = create_run(written, run_id)
         else:
             run = Run(runs_dir() / run_id)
         try:
             if rank == 0:
                 run.set_status(device=str(device))
                 print(f"run folder: {run.path}", flush=True)
-            metrics = run_experiment(config, run)
+            return run_experiment(config, run)
         except BaseException as err:
             if rank == 0 and run.status["state"] == "running":  # raised before run_experiment recorded it
                 run.mark_failed(err)
             raise
-    if metrics:
+
+
+def _study(args: argparse.Namespace, rank: int) -> int:
+    """``--seeds S,...`` (a new or reopened study) or ``--resume STUDY``: run every seed whose run is not done, in
+    turn, then print the study's summary."""
+    from optical.experiment import ExperimentConfig, summarize_runs
+
+    if args.resume:
+        _no_config_flags(args)
+        study = load_study(args.resume)
+        if study.path.resolve().parent != runs_dir().resolve():
+            raise InputError(f"{study.path}: only studies inside {runs_dir()} can be continued (nothing is written "
+                             "elsewhere)")
+        seeds, base = study.seeds, study.data["config"]
+    else:
+        if args.seed is not None:
+            raise InputError("--seed and --seeds exclude each other: --seeds 0,1,2 runs one run per seed")
+        seeds, base = parse_seeds(args.seeds), config_from_args(args).to_dict()
+        study_id = check_run_id(args.run_id) if args.run_id is not None else new_run_id("study")
+        study = create_study(base, study_id, seeds) if rank == 0 else Study(runs_dir() / study_id)
+    todo = study.missing_seeds_of(seeds)  # every process reads the same run folders before any starts
+    with ExitStack() as stack:
+        if rank == 0:
+            stack.enter_context(lock_run(study.path))
+            done = [s for s in seeds if s not in todo]
+            print(f"study folder: {study.path} (seeds {seeds}; done already: {done or 'none'})", flush=True)
+        for seed in todo:
+            config = ExperimentConfig.from_dict({**base, "seed": seed}, study.path / "study.json")
+            if args.device is not None:
+                config.device = args.device
+            print(f"study {study.study_id}: seed {seed}", flush=True)
+            _one_run(config, config.to_dict(), study_run_id(study.study_id, seed))
+    if rank == 0:
+        metrics = summarize_runs(study.runs())
+        atomic_write_json(study.path / "metrics.json", metrics)  # what the app's Home shows of the study
         print(format_report(metrics))
     return 0

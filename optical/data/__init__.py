@@ -27,6 +27,7 @@ from optical.data._multi30k import Multi30kSplit, caption_files, load_multi30k
 from optical.data._retrieval import (
     RetrievalSet,
     captions_retrieval_set,
+    common_images,
     multi30k_retrieval_set,
     stamps_retrieval_set,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "captions_retrieval_set",
     "captions_stats",
     "cc100_size_gib",
+    "common_images",
     "evaluation_sets",
     "evaluation_split",
     "iter_bitext",

@@ -86,3 +86,31 @@ def captions_retrieval_set(dataset: CaptionsDataset, language: str, split: str |
         captions=[caption for _, caption in pairs],
         caption_image=np.array([i for i, _ in pairs], dtype=np.int64),
     )
+
+
+def common_images(sets: dict[str, RetrievalSet]) -> dict[str, RetrievalSet]:
+    """Each language's set restricted to the images captioned in every language of ``sets`` (comparable sets).
+
+    Every returned set has the same gallery (the common images, in the first set's order, groups renumbered
+    densely) and only the captions of those images, so chance levels and query images agree across languages.
+    """
+    if not sets:
+        return {}
+    captioned = [{rs.image_paths[int(i)] for i in rs.caption_image} for rs in sets.values()]
+    shared = set.intersection(*captioned)
+    first = next(iter(sets.values()))
+    keep = [i for i, path in enumerate(first.image_paths) if path in shared]
+    paths = [first.image_paths[i] for i in keep]
+    groups = _group_ids([str(g) for g in first.image_groups[keep]])
+    position = {path: i for i, path in enumerate(paths)}
+    common = {}
+    for lang, rs in sets.items():
+        queries = [q for q, i in enumerate(rs.caption_image) if rs.image_paths[int(i)] in position]
+        common[lang] = RetrievalSet(
+            language=rs.language,
+            image_paths=list(paths),
+            image_groups=groups.copy(),
+            captions=[rs.captions[q] for q in queries],
+            caption_image=np.array([position[rs.image_paths[int(rs.caption_image[q])]] for q in queries], dtype=np.int64),
+        )
+    return common

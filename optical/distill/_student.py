@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,24 +74,41 @@ def train_student(
     desc: str = "student",
     prefix: FrozenPrefix | None = None,
     mass: TokenMass | None = None,
+    *,
+    english: list[str] | None = None,
+    validate: Callable[[], float] | None = None,
 ) -> TrainState:
     """Fit ``student`` so its reading of ``foreign[k]`` matches the teacher's of English sentence ``english_index[k]``.
 
     ``loss(student_out, teacher_out) -> scalar`` is one of ``optical.distill.losses`` (MSE, OPTICAL, combined).
-    ``prefix``, built over ``foreign`` with the student's frozen layers, skips recomputing them at every step.
+    When the loss ``uses_english`` (the reference MSE recipe), ``english`` (the N unique English sentences the
+    targets were computed from) is read by the student too: each batch forwards its unique English sentences once
+    and adds ``english_sentence_embedding`` (B, d) to the student's output. ``prefix``, built over
+    ``foreign + english`` (or ``foreign`` alone) with the student's frozen layers, skips recomputing them at every
+    step. ``validate`` (higher is better) selects the best epoch and stops early (``fit``).
     ``mass`` adds ``token_roles`` and ``token_weights`` to both sides' batches (the OT losses' ``tokens`` option
     and :class:`~optical.distill.losses.IdfOpticalLoss` read them).
     """
     if len(english_index) != len(foreign):
         raise ValueError(f"{len(english_index)} English indices for {len(foreign)} foreign sentences")
+    uses_english = bool(getattr(loss, "uses_english", False))
+    if uses_english and english is None:
+        raise ValueError(f"{desc}: the loss reads the student's English embeddings; pass the English sentences")
     eng = torch.tensor(english_index)
+    texts = foreign + (english if uses_english else [])
+    if prefix is not None and len(prefix.states) < len(texts):
+        raise ValueError(f"{desc}: the frozen-layer cache holds {len(prefix.states)} sentences, the loss reads "
+                         f"{len(texts)} (foreign + English): build it over foreign + english")
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        student_out = forward_texts(student, foreign, idx, prefix, info.device)
+        out = forward_texts(student, texts, idx, prefix, info.device)
+        if uses_english:
+            unique, inverse = torch.unique(eng[idx], return_inverse=True)  # the batch's English sentences, once each
+            english_out = forward_texts(student, texts, unique + len(foreign), prefix, info.device)
+            out = {**out, "english_sentence_embedding": english_out["sentence_embedding"][inverse.to(info.device)]}
         teacher_out = targets.batch(eng[idx], info.device)
         if mass is not None:
-            student_out, teacher_out = mass.add(student_out, "student"), mass.add(teacher_out, "teacher")
-        return loss(student_out, teacher_out)
+            out, teacher_out = mass.add(out, "student"), mass.add(teacher_out, "teacher")
+        return loss(out, teacher_out)
 
-    return fit(student, loss_fn, len(foreign), config, info, work_dir, desc=desc)
-
+    return fit(student, loss_fn, len(foreign), config, info, work_dir, desc=desc, validate=validate)

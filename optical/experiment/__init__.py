@@ -25,6 +25,7 @@ _WHERE = {
     "has_ranks": "_ranks",
     "load_ranks": "_ranks",
     "summarize_ranks": "_ranks",
+    "summarize_runs": "_ranks",
     "write_groups": "_ranks",
     "write_ranks": "_ranks",
     "summarize": "_metrics",
@@ -33,6 +34,7 @@ _WHERE = {
     "disparity_table": "_report",
     "format_report": "_report",
     "headline_table": "_report",
+    "interval_note": "_report",
     "recall_table": "_report",
     "paired_table": "_report",
     "disparity_difference_table": "_report",
@@ -46,13 +48,21 @@ if TYPE_CHECKING:
     from optical.experiment._methods import ENCODER_KINDS, METHODS, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
-    from optical.experiment._ranks import has_ranks, load_ranks, summarize_ranks, write_groups, write_ranks
+    from optical.experiment._ranks import (
+        has_ranks,
+        load_ranks,
+        summarize_ranks,
+        summarize_runs,
+        write_groups,
+        write_ranks,
+    )
     from optical.experiment._metrics import summarize, summarize_study, verdict
     from optical.experiment._report import (
         disparity_difference_table,
         disparity_table,
         format_report,
         headline_table,
+        interval_note,
         paired_table,
         recall_table,
     )

@@ -13,6 +13,7 @@ from optical.errors import InputError
 from optical.experiment._methods import METHODS
 from optical.transport import COST_KINDS, GRAD_MODES
 
+BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
 PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 # config keys of format-1 run folders written before the ``ot`` section -> its fields
 _FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight"}
@@ -38,6 +39,9 @@ class ExperimentConfig:
     # language -> extra bitext source for its student, added to the dataset's own train pairs: "multi30k:<root>"
     # (Multi30k task 1 train), a TSV file or "english_file,foreign_file" (see optical.data.iter_bitext)
     bitext: dict[str, str] = field(default_factory=dict)
+    # "equal": every language's students' bitext is capped at the smallest language's (one fixed sample per
+    # language, the same for every method and seed), so languages differ by language, not by data; "all": all of it
+    bitext_per_language: str = "equal"
     embed_dim: int = 256
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
@@ -123,6 +127,9 @@ class ExperimentConfig:
         for lang in self.languages:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
+        _choice("bitext_per_language", self.bitext_per_language, BITEXT_AMOUNTS, source)
+        if not isinstance(self.ot.mse_english, bool):
+            raise InputError(f"ot.mse_english must be true or false, got {self.ot.mse_english!r}", source)
         _choice("ot.cost", self.ot.cost, COST_KINDS, source)
         _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
         _choice("ot.tokens", self.ot.tokens, tuple(TOKEN_MODES), source)

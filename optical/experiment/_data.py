@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from optical.data import (
     normalize_locale,
 )
 from optical.encoders import ImageEncoder, encode_image_files
+from optical.errors import InputError
 from optical.experiment._config import ExperimentConfig
 
 
@@ -48,6 +51,9 @@ class ExperimentData:
     test: dict[str, RetrievalSet]  # language -> test set; "en" included
     test_features: torch.Tensor  # (I, image_dim) for the test gallery (shared by all languages)
     bitext: dict[str, list[tuple[str, str]]]  # language -> (english, foreign) pairs of the train split
+    # language -> val set of each foreign language that has val captions (students' early stopping); its images are
+    # among val's
+    val_foreign: dict[str, RetrievalSet] = field(default_factory=dict)
     task2: dict[str, RetrievalSet] = field(default_factory=dict)  # Multi30k 5-caption test sets (en, de)
     task2_features: torch.Tensor | None = None  # (I2, image_dim) for the task-2 gallery
 
@@ -62,12 +68,14 @@ def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, 
 
     test = sets["test"]
     task2 = sets.get("task2", {})
+    bitext = {lang: _bitext(config, lang) for lang in languages if lang != "en"}
     return ExperimentData(
         train=ImageCaptionPairs(sets["train"], features(sets["train"])),
         val=ImageCaptionPairs(sets["val"], features(sets["val"])),
         test=test,
         test_features=features(test["en"]),
-        bitext={lang: _bitext(config, lang) for lang in languages if lang != "en"},
+        bitext=equal_bitext(bitext) if config.bitext_per_language == "equal" else bitext,
+        val_foreign=sets["val_foreign"],
         task2=task2,
         task2_features=features(task2["en"]) if task2 else None,
     )
@@ -81,6 +89,7 @@ def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
         return {
             "train": benchmark_retrieval_set(ds, "en", split="train"),
             "val": benchmark_retrieval_set(ds, "en", split="val"),
+            "val_foreign": _val_sets(lambda lang: benchmark_retrieval_set(ds, lang, split="val"), languages),
             "test": {lang: benchmark_retrieval_set(ds, lang, split="test") for lang in languages},
         }
     root, images = Path(config.root), Path(config.images) if config.images else None
@@ -89,6 +98,7 @@ def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
     return {
         "train": multi30k_retrieval_set(root, images, "en", split="train"),
         "val": multi30k_retrieval_set(root, images, "en", split="val"),
+        "val_foreign": _val_sets(lambda lang: multi30k_retrieval_set(root, images, lang, split="val"), languages),
         "test": {lang: multi30k_retrieval_set(root, images, lang, split="test_2016_flickr") for lang in languages},
         "task2": {
             lang: multi30k_retrieval_set(root, images, lang, split="test_2016", task=2) for lang in task2_languages
@@ -96,6 +106,33 @@ def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:
         if has_task2
         else {},
     }
+
+
+def _val_sets(load: Callable[[str], RetrievalSet], languages: list[str]) -> dict[str, RetrievalSet]:
+    """The val set of each foreign language that has val captions (``load(lang)`` raises InputError without)."""
+    sets = {}
+    for lang in languages:
+        if lang == "en":
+            continue
+        try:
+            sets[lang] = load(lang)
+        except (InputError, FileNotFoundError):
+            continue
+    return sets
+
+
+def equal_bitext(bitext: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+    """Every language's pairs capped at the smallest language's count: a fixed random sample per language (seeded
+    by the language code, so every method and seed of a run distils from the same pairs), in the original order."""
+    if not bitext:
+        return {}
+    n = min(len(pairs) for pairs in bitext.values())
+    capped = {}
+    for lang, pairs in bitext.items():
+        rng = np.random.default_rng(zlib.crc32(lang.encode("utf-8")))
+        keep = np.sort(rng.choice(len(pairs), size=n, replace=False))
+        capped[lang] = [pairs[int(i)] for i in keep]
+    return capped
 
 
 def _bitext(config: ExperimentConfig, language: str) -> list[tuple[str, str]]:

@@ -1,6 +1,8 @@
 """Per-query ranks on disk, the stage between the models and the summary.
 
-``ranks/<dataset>/<method>.csv`` (dataset ``test``, and ``task2`` for Multi30k's 5-caption sets) has the columns
+``ranks/<dataset>/<method>.csv`` (dataset ``test``: the comparable sets, every language on the images captioned in
+all of the run's languages; ``test-full``: each language's full test set; ``task2``: Multi30k's 5-caption sets; runs
+from before ``test-full`` have only ``test``, their full sets) has the columns
 ``language,direction,query,group,rank``: query ``query`` (a caption for ``t2i``, a captioned image for ``i2t``)
 found its first correct item at 0-based rank ``rank``; ``group`` is the query's image group, an index into
 ``ranks/<dataset>/groups.json`` (one list of the gallery's groups, each a list of image paths, shared by every
@@ -18,10 +20,10 @@ import numpy as np
 from optical.atomic import atomic_write_json, atomic_write_text
 from optical.data import RetrievalSet
 from optical.evaluate import captioned_images
-from optical.experiment._metrics import RankPair, summarize
+from optical.experiment._metrics import RankPair, summarize_study
 from optical.runs import Run, RunFormatError
 
-DATASETS = ("test", "task2")
+DATASETS = ("test", "test-full", "task2")
 COLUMNS = ["language", "direction", "query", "group", "rank"]
 GroupPair = tuple[np.ndarray, np.ndarray]  # (group of each t2i query (Q,), group of each i2t query (I',))
 
@@ -115,13 +117,56 @@ def summarize_ranks(run: Run, n_boot: int | None = None) -> dict:
 
     ``n_boot`` defaults to the run's ``bootstrap`` setting; the seed is the run's.
     """
-    config = run.config
+    return summarize_runs([run], n_boot)
+
+
+def summarize_runs(runs: list[Run], n_boot: int | None = None) -> dict:
+    """The summary of a study (runs that differ by training seed; one run: its own summary) from ranks files.
+
+    ``results``/``disparity``/``paired``... come from the comparable sets (``test``), ``results_full`` and
+    ``disparity_full`` from each language's full set (``test-full``) when the runs have it; per language and
+    method the mean over the runs, intervals resampling runs, then test image groups (``summarize_study``).
+    ``n_boot`` and the bootstrap seed are the first run's settings. RunFormatError when the runs do not share
+    the test split or one has no ranks.
+    """
+    if not runs:
+        raise ValueError("summarize_runs needs at least one run")
+    config = runs[0].config
     n_boot = config.get("bootstrap", 1000) if n_boot is None else n_boot
     seed = config.get("seed", 0)
-    ranks, groups = load_ranks(run, "test")
-    body = summarize(ranks, groups, n_boot=n_boot, seed=seed)  # intervals resample the test image groups
-    body.update({"format": 1, "dataset": config.get("dataset"), "complete": list(ranks) == config.get("methods")})
-    if has_ranks(run, "task2"):  # Multi30k's 5-caption variant (en, de): recalls and CIs, no disparity over two
-        body["task2"] = summarize(*load_ranks(run, "task2"), n_boot=n_boot, seed=seed)["results"]
+
+    def study(dataset: str) -> dict:
+        try:
+            return summarize_study([load_ranks(run, dataset) for run in runs], n_boot=n_boot, seed=seed)
+        except ValueError as err:
+            names = ", ".join(run.run_id for run in runs)
+            raise RunFormatError(
+                f"runs {names} cannot be summarised together ({dataset}): {err}; a study's runs must be one "
+                "experiment (same dataset, languages and split) run with different --seed"
+            ) from None
+
+    body = study("test")  # intervals resample the runs, then the test image groups
+    body.update(
+        {
+            "format": 1,
+            "dataset": config.get("dataset"),
+            "complete": all(ranks_written(run, "test", m) for run in runs for m in run.config.get("methods", [])),
+            "runs": [run.run_id for run in runs],
+            "students": _students(runs),
+        }
+    )
+    if all(has_ranks(run, "test-full") for run in runs):
+        full = study("test-full")
+        body["results_full"], body["disparity_full"] = full["results"], full["disparity"]
+    if all(has_ranks(run, "task2") for run in runs):  # Multi30k's 5-caption variant (en, de): no disparity over two
+        body["task2"] = study("task2")["results"]
     return body
 
+
+def _students(runs: list[Run]) -> dict[str, dict[str, list]]:
+    """Per student method, the epoch its validation chose and its val mR, one entry per run (None if unrecorded)."""
+    recorded = [run.status.get("students") or {} for run in runs]
+    methods = [m for m in runs[0].config.get("methods", []) if any(m in r for r in recorded)]
+    return {
+        m: {key: [r.get(m, {}).get(key) for r in recorded] for key in ("best_epoch", "val_mR")} for m in methods
+    }

@@ -68,11 +68,31 @@ def disparity_difference_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _epoch_cell(epoch: int | None, score: float | None) -> str:
+    if epoch is None:
+        return "not recorded"
+    return f"epoch {epoch}" + (f" (val mR {score:.1f})" if score is not None else " (no val set)")
+
+
+def interval_note(metrics: dict) -> str:
+    """What the summary's figures and intervals are: seeds averaged, what each bootstrap draw resamples."""
+    n_seeds = metrics.get("n_seeds", 1)
+    unit = (metrics.get("bootstrap") or {}).get("unit", "query")
+    tests = f"test {unit}s" if unit != "image group" else "test image groups (both directions, every language)"
+    if n_seeds > 1:
+        return (f"mean over {n_seeds} training seeds; 95% CIs resample the seeds, then the {tests}: they carry "
+                "training variance and test-set sampling")
+    return f"one training seed; 95% CIs resample the {tests}: test-set sampling only, no training variance"
+
+
 def format_report(metrics: dict) -> str:
     """The plain-text report printed by ``python -m optical run`` and ``report``."""
+    comparable = "results_full" in metrics
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 2):
         parts = [
-            "mR (mean of R@1/5/10 both directions, %) with 95% bootstrap CIs",
+            "mR (mean of R@1/5/10 both directions, %): " + interval_note(metrics),
+            *(["every language on the same test images (those captioned in all of the run's languages)"]
+              if comparable else []),
             headline_table(metrics).to_string(),
             "",
             "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
@@ -86,4 +106,18 @@ def format_report(metrics: dict) -> str:
             "",
             metrics.get("verdict", ""),
         ]
+        if comparable:
+            full = {**metrics, "results": metrics["results_full"], "disparity": metrics.get("disparity_full", {})}
+            parts += [
+                "",
+                "Each language's full test set (its own images and captions; chance levels differ across languages)",
+                headline_table(full).to_string(),
+                "",
+                disparity_table(full).to_string(),
+            ]
+        students = {m: s for m, s in (metrics.get("students") or {}).items() if any(e is not None for e in s["best_epoch"])}
+        if students:
+            parts += ["", "Student epoch chosen on val (mean val mR over the foreign languages), per seed"]
+            parts += [f"  {m}: " + ", ".join(_epoch_cell(e, v) for e, v in zip(s["best_epoch"], s["val_mR"]))
+                      for m, s in students.items()]
     return "\n".join(parts)

@@ -1,5 +1,8 @@
 """The whole experiment in stages: teacher -> each method's text encoder (students distilled, resumable) ->
 per-query ranks files -> summary (``metrics.json``, from the ranks files alone) and plans; one process or torchrun.
+
+Ranks datasets: ``test`` holds the comparable sets (every language on the images captioned in every language of
+the run: the headline), ``test-full`` each language's full test set, ``task2`` Multi30k's 5-caption sets.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from optical.distill._student import TeacherTargets, teacher_targets, train_stud
 from optical.distill._teacher import train_teacher
 from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
 from optical.distill.losses import TokenMass, token_ids
-from optical.data import RetrievalSet
+from optical.data import RetrievalSet, common_images
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.evaluate import retrieval_metrics, retrieval_ranks
 from optical.experiment._config import ExperimentConfig
@@ -76,9 +79,12 @@ class _EvalSet:
     groups: dict[str, GroupPair]
 
     @classmethod
-    def build(cls, sets: dict[str, RetrievalSet], images: np.ndarray) -> _EvalSet:
+    def build(cls, sets: dict[str, RetrievalSet], images: np.ndarray, paths: list) -> _EvalSet:
+        """``images`` (N, D): embeddings of the images ``paths``, a superset of the gallery's (``sets["en"]``)."""
         gallery = sets["en"]
-        return cls(sets, gallery, images, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
+        row = {p: i for i, p in enumerate(paths)}
+        own = images[[row[p] for p in gallery.image_paths]]
+        return cls(sets, gallery, own, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
 
 
 def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -> dict:
@@ -91,11 +97,16 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     del image_encoder
     report(0.1, "training the teacher on English captions")
     teacher = _teacher(config, data, run, info)
-    evals = {"test": _EvalSet.build(data.test, teacher.embed_images(data.test_features).numpy())}
+    test_images, test_paths = teacher.embed_images(data.test_features).numpy(), data.test["en"].image_paths
+    evals = {
+        "test": _EvalSet.build(common_images(data.test), test_images, test_paths),
+        "test-full": _EvalSet.build(data.test, test_images, test_paths),
+    }
     if data.task2:
-        evals["task2"] = _EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy())
+        evals["task2"] = _EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy(),
+                                        data.task2["en"].image_paths)
     if main:
-        _write_gallery(run, data, evals["test"].images)
+        _write_gallery(run, data, test_images)
         for name, ev in evals.items():
             write_groups(run, name, gallery_groups(ev.gallery))
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
@@ -110,7 +121,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
                 distillation = _Distillation.build(config, data, teacher)
             students[method.name] = _student(method, config, teacher, distillation, run, info)
         if main:
-            encode = _encoder(method, config, teacher, students, info)
+            encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
             for name, ev in evals.items():
                 if not ranks_written(run, name, method.name):
                     write_ranks(run, name, method.name, _method_ranks(encode, ev), ev.groups)
@@ -167,23 +178,38 @@ class _Distillation:
 
     english_index: list[int]
     foreign: list[str]
+    english: list[str]  # the unique English sentences, rows of ``targets``
     targets: TeacherTargets
-    prefix: FrozenPrefix | None
+    prefix: FrozenPrefix | None  # over foreign + english
     mass: TokenMass  # token roles and IDF weights over this bitext (foreign side: student, English: teacher)
+    val: list[tuple[RetrievalSet, np.ndarray]]  # each foreign language's val set and its images' embeddings (I, D)
 
     @classmethod
     def build(cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder) -> _Distillation:
-        english: dict[str, int] = {}
+        index: dict[str, int] = {}
         english_index, foreign = [], []
         for pairs in data.bitext.values():
             for en, fo in pairs:
-                english_index.append(english.setdefault(en, len(english)))
+                english_index.append(index.setdefault(en, len(index)))
                 foreign.append(fo)
+        english = list(index)
         # students start as the teacher's text side, so its frozen layers are theirs
-        prefix = FrozenPrefix.for_top_layers(teacher, config.student_train_layers, foreign)
-        targets = teacher_targets(teacher, list(english))
+        prefix = FrozenPrefix.for_top_layers(teacher, config.student_train_layers, foreign + english)
+        val_images = teacher.embed_images(data.val.features).numpy()
+        row = {p: i for i, p in enumerate(data.val.retrieval.image_paths)}
+        val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
+        targets = teacher_targets(teacher, english)
         mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, foreign), targets.input_ids)
-        return cls(english_index, foreign, targets, prefix, mass)
+        return cls(english_index, foreign, english, targets, prefix, mass, val)
+
+    def val_mr(self, student: ProjectedTextEncoder) -> float:
+        """Mean val mR of ``student`` over the foreign languages (its early stopping), against the teacher's val
+        image embeddings."""
+        scores = []
+        for rs, images in self.val:
+            t2i, i2t = retrieval_ranks(student.encode(rs.captions).numpy(), images, rs.caption_image, rs.image_groups)
+            scores.append(retrieval_metrics(t2i, i2t)["mR"])
+        return float(np.mean(scores))
 
 
 def _student_done(run: Run, method: str) -> bool:
@@ -203,14 +229,17 @@ def _student(
     student = teacher.text_side().to(info.device)
     student.freeze(config.student_train_layers)
     torch.manual_seed(config.seed)
-    train_student(
+    state = train_student(
         student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
         config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,
         mass=distillation.mass,
+        english=distillation.english, validate=(lambda: distillation.val_mr(student)) if distillation.val else None,
     )
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
             student.save(tmp)
+        chosen = {"best_epoch": state.best_epoch or state.epoch, "epochs_run": state.epoch, "val_mR": state.best_score}
+        run.set_status(students={**run.status.get("students", {}), method.name: chosen})
     barrier(info)
     return student.eval()
 
@@ -232,6 +261,19 @@ def _encoder(
         return encode
     student = students[method.name]
     return lambda texts, lang: student.encode(texts).numpy()
+
+
+def _memoized(encode: Encode) -> Encode:
+    """``encode`` that embeds each (caption, language) once: the comparable sets' captions recur in the full ones."""
+    seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def cached(texts: list[str], lang: str) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if (t, lang) not in seen]
+        if new:
+            seen.update({(t, lang): row for t, row in zip(new, encode(new, lang))})
+        return np.stack([seen[(t, lang)] for t in texts]) if texts else encode(texts, lang)
+
+    return cached
 
 
 def _method_ranks(encode: Encode, ev: _EvalSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -50,6 +50,22 @@ def test_home_shows_runs_headline_and_verdict(cache):
     assert "Verdict" in texts(at.markdown)
 
 
+def test_home_shows_a_finished_study_beside_the_runs(cache):
+    study = cache / "runs" / "seeds"
+    study.mkdir()
+    try:
+        (study / "study.json").write_text(json.dumps({"format": 1, "seeds": [0, 1], "runs": ["tiny", "tiny"], "config": {}}))
+        summary = {**json.loads((cache / "runs" / "tiny" / "metrics.json").read_text()), "n_seeds": 2, "runs": ["tiny", "tiny"]}
+        (study / "metrics.json").write_text(json.dumps(summary))
+        at = open_app()
+        runs, study_table, headline, _ = at.dataframe
+        assert "seeds" not in set(runs.value["run"])  # a study is no run
+        assert list(study_table.value.index) == list(headline.value.index)
+        assert "mean over 2 training seeds" in texts(at.caption)
+    finally:
+        shutil.rmtree(study)
+
+
 @pytest.mark.parametrize(
     ("run_id", "message"),
     [

@@ -97,10 +97,36 @@ def test_create_loss_from_a_loss_config():
         "reg": 0.2, "cost": "sqeuclidean", "n_iter": 7, "tol": 1e-3, "grad": "autodiff", "tokens": "all"
     }
     combined = create_loss("optical+mse", config, mse_weight=0.25)  # keyword options override the config
-    assert combined.get_config_dict() == {**optical.get_config_dict(), "optical_weight": 2.0, "mse_weight": 0.25}
+    assert combined.get_config_dict() == {
+        **optical.get_config_dict(), "mse_english": True, "optical_weight": 2.0, "mse_weight": 0.25
+    }
 
 
 def test_optical_bad_config():
     for bad in ({"reg": -1.0}, {"reg": 0.0}, {"cost": "l1"}, {"grad": "implicit"}, {"n_iter": 0}):
         with pytest.raises(ValueError):
             OpticalLoss(**bad)
+
+
+def test_mse_reference_recipe_maps_english_and_foreign_onto_the_teacher():
+    teacher = {"sentence_embedding": torch.full((2, 3), 2.0)}
+    student = {"sentence_embedding": torch.zeros(2, 3), "english_sentence_embedding": torch.ones(2, 3)}
+    # foreign rows miss by 2 (squared 4), English rows by 1 (squared 1): the mean over the 2B rows is 2.5
+    assert MSEDistillLoss(english=True)(student, teacher).item() == pytest.approx(2.5)
+    assert MSEDistillLoss()(student, teacher).item() == pytest.approx(4.0)  # foreign only
+    assert create_loss("mse", LossConfig()).uses_english  # the experiment's default is the reference recipe
+    assert not create_loss("mse", LossConfig(mse_english=False)).uses_english
+    with pytest.raises(ValueError, match="english_sentence_embedding"):
+        MSEDistillLoss(english=True)({"sentence_embedding": torch.zeros(2, 3)}, teacher)
+
+
+def test_combined_follows_the_mse_recipe():
+    student, teacher = _features()
+    student = {**student, "english_sentence_embedding": teacher["sentence_embedding"].clone()}
+    combined = create_loss("optical+mse", LossConfig(reg=0.1, mse_weight=0.5))
+    assert combined.uses_english
+    expected = OpticalLoss(reg=0.1)(student, teacher) + 0.5 * MSEDistillLoss(english=True)(student, teacher)
+    torch.testing.assert_close(combined(student, teacher), expected)
+    foreign_only = create_loss("optical+mse", LossConfig(reg=0.1, mse_weight=0.5, mse_english=False))
+    assert not foreign_only.uses_english
+    assert combined(student, teacher) < foreign_only(student, teacher)  # exact English rows halve the MSE term

@@ -258,3 +258,21 @@ def test_frozen_prefix_warns_naming_what_is_missing(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match=r"needs BertModel._create_attention_masks \(private transformers API\)"
                                             r".*falls back to the full forward"):
         assert FrozenPrefix.for_top_layers(student, 1, FOREIGN) is None
+
+
+def test_student_reads_the_english_side_and_stops_early_on_val(tmp_path):
+    torch.manual_seed(0)
+    teacher = _teacher(tmp_path)
+    targets = teacher_targets(teacher, CAPTIONS)
+    student = teacher.text_side()
+    student.freeze(-1)
+    loss = create_loss("mse", mse_english=True)
+    config = TrainConfig(epochs=10, batch_size=4, lr=1e-3, head_lr=1e-3, patience=2)
+    with pytest.raises(ValueError, match="English sentences"):
+        train_student(student, targets, list(range(8)), FOREIGN, loss, config, CPU, tmp_path / "x")
+    scores = iter([1.0, 3.0, 2.0, 2.5, 9.0])
+    state = train_student(student, targets, list(range(8)), FOREIGN, loss, config, CPU, tmp_path / "s",
+                          english=CAPTIONS, validate=lambda: next(scores))
+    assert state.epoch == 4 and state.best_epoch == 2 and state.best_score == 3.0  # two epochs without a better score
+    best = type(student).load(tmp_path / "s" / "best")
+    assert torch.allclose(best.proj.weight, student.proj.weight)  # the best epoch's weights are left in the model

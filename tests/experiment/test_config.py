@@ -64,6 +64,8 @@ BAD = [
     ({"teacher": {"patience": 0}}, "teacher.patience must be an integer >= 1"),
     ({"dataset": "coco"}, "dataset must be one of \\['stamps', 'art4apps', 'captions', 'multi30k'\\]"),
     ({"methods": ["zero-shot", "bogus"]}, "unknown methods \\['bogus'\\]"),
+    ({"bitext_per_language": "most"}, "bitext_per_language must be one of \\['equal', 'all'\\], got 'most'"),
+    ({"ot": {"mse_english": "yes"}}, "ot.mse_english must be true or false, got 'yes'"),
 ]
 
 

@@ -42,3 +42,15 @@ def test_bitext_for_a_run_language_is_accepted(tmp_path):
     bitext = {"de": str(tmp_path / "extra.tsv"), "pt_BR": str(tmp_path / "extra.tsv")}
     config = ExperimentConfig.from_dict({"languages": ["de", "pt_BR"], "bitext": bitext})
     assert set(config.bitext) == {"de", "pt_BR"}
+
+
+def test_equal_bitext_caps_every_language_at_the_smallest_with_a_fixed_sample():
+    from optical.experiment._data import equal_bitext
+
+    bitext = {"de": [(f"en {i}", f"de {i}") for i in range(10)], "zu": [(f"en {i}", f"zu {i}") for i in range(4)]}
+    capped = equal_bitext(bitext)
+    assert {lang: len(pairs) for lang, pairs in capped.items()} == {"de": 4, "zu": 4}
+    assert capped["zu"] == bitext["zu"]  # the smallest keeps all of its pairs
+    assert set(capped["de"]) <= set(bitext["de"]) and capped["de"] == sorted(capped["de"], key=bitext["de"].index)
+    assert equal_bitext(bitext) == capped  # the same sample every time (every method and seed)
+    assert ExperimentConfig().bitext_per_language == "equal"

@@ -105,7 +105,7 @@ def test_failed_run_is_marked_failed(tiny_setup, monkeypatch):
 def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
     tiny_setup["methods"] = ["mse"]
     tiny_setup["teacher"]["epochs"] = 1
-    tiny_setup["student"]["epochs"] = 12
+    tiny_setup["student"].update(epochs=12, patience=12)  # no early stop: the resumed run must train to the end
     (tmp_path / "config.json").write_text(json.dumps(tiny_setup))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "optical", "run", "--config", str(tmp_path / "config.json"), "--run-id", "killme"]

@@ -48,7 +48,7 @@ class CombinedLoss(nn.Module):
             loss.backward()
     """
 
-    OPTIONS = (*OpticalLoss.OPTIONS, "optical_weight", "mse_weight")  # what ``create_loss`` passes
+    OPTIONS = (*OpticalLoss.OPTIONS, "optical_weight", "mse_weight", "mse_english")  # what ``create_loss`` passes
 
     def __init__(
         self,
@@ -64,14 +64,23 @@ class CombinedLoss(nn.Module):
         self.mse_weight = mse_weight
 
     @classmethod
-    def from_options(cls, optical_weight: float = 1.0, mse_weight: float = 1.0, **optical: object) -> CombinedLoss:
-        """Both terms from flat settings: the weights go here, the rest to :class:`OpticalLoss`."""
-        return cls(OpticalLoss(**optical), MSEDistillLoss(), optical_weight=optical_weight, mse_weight=mse_weight)
+    def from_options(
+        cls, optical_weight: float = 1.0, mse_weight: float = 1.0, mse_english: bool = False, **optical: object
+    ) -> CombinedLoss:
+        """Both terms from flat settings: the weights go here, ``mse_english`` to :class:`MSEDistillLoss`, the rest
+        to :class:`OpticalLoss`."""
+        mse = MSEDistillLoss(english=mse_english)
+        return cls(OpticalLoss(**optical), mse, optical_weight=optical_weight, mse_weight=mse_weight)
+
+    @property
+    def uses_english(self) -> bool:
+        """Whether the MSE term reads the student's English embedding (the reference recipe)."""
+        return self.mse.uses_english
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-        """Scalar loss from the encoders' output dicts (token states, masks and sentence embeddings).
-
-        The OT term reads the dicts itself, so its ``tokens`` option and weights apply."""
+        """Scalar loss from the encoders' output dicts (token states, masks and sentence embeddings). The OT term reads
+        the dicts itself, so its ``tokens`` option and weights apply; the MSE term reads what :class:`MSEDistillLoss`
+        reads, the student's English embedding included when it uses it."""
         return self.optical_weight * self.optical(student, teacher) + self.mse_weight * self.mse(student, teacher)
 
     def compute_loss_from_embeddings(

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 @dataclass
 class LossConfig:
     """Arguments of :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``), of
-    :class:`UnbalancedOpticalLoss` (also ``reg_m``) and of :class:`CombinedLoss` (``optical_weight``,
-    ``mse_weight``); ``create_loss`` passes each loss the ones it takes."""
+    :class:`UnbalancedOpticalLoss` (also ``reg_m``), of :class:`CombinedLoss` (``optical_weight``, ``mse_weight``)
+    and of :class:`MSEDistillLoss` (``mse_english``); ``create_loss`` passes each loss the ones it takes."""
 
     reg: float = 0.05
     cost: str = "cosine"
@@ -20,6 +20,9 @@ class LossConfig:
     reg_m: float = 1.0  # optical-uot: marginal relaxation tau (KL penalty weight), > 0
     mse_weight: float = 1.0  # optical+mse: loss = optical_weight * optical + mse_weight * mse
     optical_weight: float = 1.0
+    # mse, optical+mse: the reference recipe (Reimers & Gurevych 2020) maps both the English and the foreign sentence
+    # onto the teacher's English embedding; False: the foreign sentence only
+    mse_english: bool = True
 
     def options(self, names: tuple[str, ...]) -> dict[str, object]:
         """The settings named in ``names`` (a loss class's ``OPTIONS``)."""

@@ -15,9 +15,16 @@ class MSEDistillLoss(nn.Module):
     distillation and the ``mse`` baseline against which OPTICAL is compared. Only sentence vectors are
     matched; token states are ignored.
 
+    The reference recipe (``english=True``, the experiment's default through ``LossConfig.mse_english``) also maps
+    the student's reading of the English sentence onto the same target, as sentence-transformers'
+    ``ParallelSentencesDataset`` does (each pair gives the examples (English, target) and (foreign, target)): the
+    loss is the mean over those 2B rows, ``(mse(foreign) + mse(english)) / 2``.
+
     Args:
-        None. The loss is :math:`\frac{1}{B d}\sum_{b,k} (s_{bk} - t_{bk})^2`, the mean over batch and width
-        (as ``torch.nn.MSELoss``), so its scale does not depend on the batch size.
+        english: also regress the student's English embedding (``student["english_sentence_embedding"]``,
+            (B, d), row b the English sentence of pair b) onto the teacher's. Default False: foreign only.
+            The foreign-only loss is :math:`\frac{1}{B d}\sum_{b,k} (s_{bk} - t_{bk})^2`, the mean over batch
+            and width (as ``torch.nn.MSELoss``), so its scale does not depend on the batch size.
 
     References:
         [1] N. Reimers, I. Gurevych. Making Monolingual Sentence Embeddings Multilingual using Knowledge
@@ -45,11 +52,32 @@ class MSEDistillLoss(nn.Module):
             loss.backward()
     """
 
-    OPTIONS: tuple[str, ...] = ()  # what ``create_loss`` passes from a LossConfig: nothing
+    OPTIONS: tuple[str, ...] = ("mse_english",)  # what ``create_loss`` passes from a LossConfig
+
+    def __init__(self, english: bool = False):
+        super().__init__()
+        self.english = english
+
+    @classmethod
+    def from_options(cls, mse_english: bool = False) -> MSEDistillLoss:
+        return cls(english=mse_english)
+
+    @property
+    def uses_english(self) -> bool:
+        """Whether the student's output must hold ``english_sentence_embedding`` (``train_student`` adds it)."""
+        return self.english
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-        """Scalar loss from the encoders' output dicts (key ``sentence_embedding``)."""
-        return self.compute_loss_from_embeddings(student["sentence_embedding"], teacher["sentence_embedding"])
+        """Scalar loss from the encoders' output dicts (key ``sentence_embedding``; with ``english`` the student's
+        ``english_sentence_embedding`` too)."""
+        foreign = self.compute_loss_from_embeddings(student["sentence_embedding"], teacher["sentence_embedding"])
+        if not self.english:
+            return foreign
+        if "english_sentence_embedding" not in student:
+            raise ValueError("MSEDistillLoss(english=True) needs the student's 'english_sentence_embedding' (B, d): "
+                             "its reading of each pair's English sentence")
+        english = self.compute_loss_from_embeddings(student["english_sentence_embedding"], teacher["sentence_embedding"])
+        return (foreign + english) / 2
 
     def compute_loss_from_embeddings(self, student_embeddings: Tensor, teacher_embeddings: Tensor) -> Tensor:
         """Scalar loss from student (B, d) and teacher (B, d) sentence embeddings."""
@@ -61,8 +89,8 @@ class MSEDistillLoss(nn.Module):
         return F.mse_loss(student_embeddings, teacher_embeddings)
 
     def get_config_dict(self) -> dict[str, object]:
-        """Hyperparameters, for logging (none)."""
-        return {}
+        """Hyperparameters, for logging."""
+        return {"mse_english": self.english}
 
     @property
     def citation(self) -> str:

@@ -27,12 +27,12 @@ LOSSES: dict[str, type[nn.Module]] = {
 def create_loss(name: str, config: LossConfig | None = None, **options: object) -> nn.Module:
     """The loss ``name`` (a key of ``LOSSES``) with the settings of ``config`` it takes, then ``options`` on top.
 
-    - ``"mse"``: :class:`MSEDistillLoss` (no options).
+    - ``"mse"``: :class:`MSEDistillLoss` (``mse_english``: the English side too, the reference recipe).
     - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``).
     - ``"optical-uot"``: :class:`UnbalancedOpticalLoss` (those and ``reg_m``).
     - ``"optical-idf"``: :class:`IdfOpticalLoss` (as ``optical``; the batches carry IDF ``token_weights``).
     - ``"optical+mse"``: :class:`CombinedLoss` of both; ``optical_weight`` and ``mse_weight`` go to it,
-      the rest to :class:`OpticalLoss`.
+      ``mse_english`` to its MSE term, the rest to :class:`OpticalLoss`.
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; expected one of {list(LOSSES)}")

@@ -1,0 +1,37 @@
+"""Package boundaries: code outside a subpackage imports its public names, never its private ``_`` modules."""
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = [*(REPO / "optical").rglob("*.py"), *(REPO / "bench").glob("*.py"), *(REPO / "pages").glob("*.py"),
+           REPO / "app.py", REPO / "app_resources.py"]
+
+
+def _private_imports(path: Path, root: Path = REPO) -> list[str]:
+    """``optical.<pkg>._<module>`` imports in ``path`` whose ``<pkg>`` is not the file's own subpackage."""
+    parts = path.relative_to(root).parts
+    own = parts[1] if parts[0] == "optical" and len(parts) > 2 else None
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            pieces = name.split(".")
+            private = [i for i, p in enumerate(pieces) if p.startswith("_")]
+            if pieces[0] == "optical" and private and pieces[1] != own:
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
+    return found
+
+
+def test_no_module_imports_another_subpackages_private_modules():
+    found = [hit for path in SOURCES for hit in _private_imports(path)]
+    assert not found, "import the subpackage's public names instead:\n" + "\n".join(found)
+
+
+def test_the_checker_sees_a_private_import_across_packages_only(tmp_path):
+    (tmp_path / "optical" / "explore").mkdir(parents=True)
+    bad = tmp_path / "optical" / "explore" / "_probe.py"
+    bad.write_text("from optical.distill._models import DualEncoder\nfrom optical.explore._runs import RunInfo\n")
+    assert _private_imports(bad, tmp_path) == ["optical/explore/_probe.py:1: optical.distill._models"]
