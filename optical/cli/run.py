@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import METHODS, format_report
+from optical.experiment import METHODS, MT_SYSTEMS, format_report
 from optical.paths import runs_dir
 from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
 
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", help="multi30k: the Flickr30k image folder")
     p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
     p.add_argument("--methods", help=f"comma-separated, some of: {','.join(METHODS)}")
-    p.add_argument("--mt", choices=["hf", "apertium"],
+    p.add_argument("--mt", choices=list(MT_SYSTEMS),
                    help="translate-test: hf (default, --mt-model) or apertium (every language with an installed pair)")
     p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
     p.add_argument("--bitext", help="extra student bitext per language, e.g. de=multi30k:PATH,fr=multi30k:PATH "

@@ -10,11 +10,10 @@ from optical.data import BENCHMARKS, normalize_locale
 from optical.distill.losses import LOSSES, LossConfig
 from optical.distill.train import TrainConfig
 from optical.errors import InputError
-from optical.experiment._methods import METHODS
+from optical.experiment._methods import METHODS, MT_SYSTEMS
 from optical.transport import COST_KINDS, GRAD_MODES
 
-PRECISIONS = ("auto", "bf16", "fp32")
-MT_SYSTEMS = ("hf", "apertium")  # translate-test: an HF seq2seq model (mt_model) or Debian's Apertium pairs  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
+PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 # config keys of format-1 run folders written before the ``ot`` section -> its fields
 _FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight"}
 

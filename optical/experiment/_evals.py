@@ -31,9 +31,23 @@ def list_evaluations(run: Run) -> list[str]:
 
 
 def evaluation_settings(run: Run, name: str, folder: Path | None = None) -> dict:
-    """``eval.json`` of evaluation ``name`` (in ``folder``, default its folder); RunFormatError naming the
-    evaluations there are when it is missing."""
-    file = (folder or evaluation_dir(run, name)) / "eval.json"
+    """``eval.json`` of evaluation ``name`` (in ``folder``, default its folder)."""
+    return _read(run, name, "eval.json", folder)
+
+
+def evaluation_metrics(run: Run, name: str) -> dict:
+    """``metrics.json`` of evaluation ``name`` (what the app draws)."""
+    return _read(run, name, "metrics.json")
+
+
+def evaluation_gallery(run: Run, name: str) -> dict:
+    """``gallery.json`` of evaluation ``name`` (its ``gallery.npy`` lies beside it)."""
+    return _read(run, name, "gallery.json")
+
+
+def _read(run: Run, name: str, file_name: str, folder: Path | None = None) -> dict:
+    """A JSON file of an evaluation; RunFormatError naming the run's evaluations when it is missing."""
+    file = (folder or evaluation_dir(run, name)) / file_name
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -19,9 +19,9 @@ from optical.data import evaluation_sets, normalize_locale
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
 from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
-from optical.experiment._config import MT_SYSTEMS, ExperimentConfig
+from optical.experiment._config import ExperimentConfig
 from optical.experiment._evals import evaluation_dir, summarize_evaluation
-from optical.experiment._methods import METHODS
+from optical.experiment._methods import METHODS, MT_SYSTEMS
 from optical.experiment._ranks import gallery_groups, write_ranks_file
 from optical.experiment._scoring import Encode, EvalSet, encode_shared, method_ranks, shared_frozen_layers, write_gallery
 from optical.experiment._translate import translate_test_encoder
