@@ -112,7 +112,7 @@ def test_recall_page_draws_bars_scatter_and_offers_the_csv(cache):
     assert at.get("download_button")
     fits = at.dataframe[-1].value
     assert set(fits["method"]) == {"zero-shot", "mse", "optical"}
-    at.sidebar.selectbox[1].set_value("R@1").run()
+    next(b for b in at.sidebar.selectbox if b.label == "Metric").set_value("R@1").run()
     at.sidebar.radio[0].set_value("i2t").run()
     assert not at.exception and len(at.get("plotly_chart")) == 2
     assert "i2t_R@1" in texts(at.subheader)
