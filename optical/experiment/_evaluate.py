@@ -65,13 +65,17 @@ def evaluate_run(
     wanted = [normalize_locale(lang) for lang in (languages or config.languages)]
     codes = ["en", *dict.fromkeys(lang for lang in wanted if lang != "en")]
     started = time.time()
-    say(f"loading {dataset} ({', '.join(codes)})")
+
+    def log(line: str) -> None:
+        say(f"[{time.time() - started:6.1f} s] {line}")
+
+    log(f"loading {dataset} ({', '.join(codes)})")
     sets = evaluation_sets(dataset, codes, root, images)
     for lang, rs in sets.items():
         if not rs.captions:
             raise InputError(f"dataset {dataset!r} has no captions in {lang!r} to evaluate; drop it from --languages "
                              f"(`python -m optical data stats --dataset {dataset}` lists its languages)")
-    say(f"encoding {len(sets['en'].image_paths)} images with {config.image_encoder} (cached by content hash)")
+    log(f"encoding {len(sets['en'].image_paths)} images with {config.image_encoder} (cached by content hash)")
     features = encode_image_files(sets["en"].image_paths, create_image_encoder(config.image_encoder), progress=False)
     teacher = DualEncoder.load(run.teacher_dir).eval()
     ev = EvalSet.build(sets, teacher.embed_images(torch.from_numpy(features)).numpy())
@@ -80,7 +84,7 @@ def evaluate_run(
         for m in methods if METHODS[m].trained and (run.student_dir(m) / "optical_model.json").is_file()
     }
     methods = [m for m in methods if not METHODS[m].trained or m in students]
-    encoders = _encoders(methods, config, teacher, students, ev, say)
+    encoders = _encoders(methods, config, teacher, students, ev, log)
     distilled = [lang for lang in dict.fromkeys(normalize_locale(x) for x in config.languages) if lang != "en"]
     settings = {
         "dataset": dataset,
@@ -92,6 +96,7 @@ def evaluate_run(
         "mt": config.mt if TRANSLATE in methods else None,
     }
     ranked = {m: method_ranks(encoders[m], ev) for m in methods}
+    log("ranked; writing the evaluation and its summary (bootstrap)")
     folder = evaluation_dir(run, name)
     with lock_run(run.path), atomic_dir(folder) as tmp:
         for method, ranks in ranked.items():

@@ -102,8 +102,8 @@ def encode_shared(
 ) -> dict[str, np.ndarray]:
     """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
     per distinct caption for all of them (``FrozenPrefix``), then each model's own top layers; ``n_frozen == 0``
-    encodes with each model in full."""
-    unique = list(dict.fromkeys(texts))
+    encodes with each model in full. Distinct captions are encoded in order of length, ``chunk`` at a time."""
+    unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch: little padding
     where = {text: i for i, text in enumerate(unique)}
     order = np.array([where[t] for t in texts], dtype=np.int64)
     if n_frozen == 0:
