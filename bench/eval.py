@@ -120,12 +120,15 @@ def main() -> None:
         done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
                               text=True)
         wall = time.perf_counter() - t0
-        peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB on Linux
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_gib, cpu = usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime  # ru_maxrss: KiB on Linux
         if done.returncode != 0:
             sys.exit(f"eval failed ({done.returncode}):\n{done.stderr[-3000:]}")
         print("\n".join(line for line in done.stdout.splitlines() if line.startswith("[")))
         print(f"python -m optical eval: wall {wall:.1f} s ({wall / 60:.2f} min), peak RSS {peak_gib:.2f} GiB   "
               f"goal <= 5 min, <= 3 GB", flush=True)
+        # on a shared machine the wall time says little: CPU time / threads is the wall time on idle cores
+        print(f"CPU time {cpu:.1f} s: {cpu / threads / 60:.2f} min on {threads} idle cores", flush=True)
 
         teacher = DualEncoder.load(cache / "runs" / "bench-run" / "teacher").eval()
         models: dict[str, ProjectedTextEncoder] = {"teacher": teacher}

@@ -139,3 +139,12 @@ def test_eval_translate_test_with_apertium_on_a_captions_folder(finished_run, tm
     assert set(metrics["results"]["translate-test"]) == {"en", "es"}
     assert "no Apertium pair de -> English" in out and "translate-test: no rows for de" in out
     assert "es*" in out and metrics["distilled"] == ["de"]
+
+
+def test_translate_test_takes_apertium_or_a_model_and_nothing_else(tiny_setup):
+    tiny_setup["methods"] = ["zero-shot", "translate-test"]
+    with pytest.raises(InputError, match="--mt apertium"):
+        ExperimentConfig.from_dict(tiny_setup)
+    assert ExperimentConfig.from_dict({**tiny_setup, "mt": "apertium"}).mt == "apertium"
+    with pytest.raises(InputError, match="mt must be one of"):
+        ExperimentConfig.from_dict({**tiny_setup, "mt": "google"})
