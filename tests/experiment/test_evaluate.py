@@ -119,7 +119,6 @@ def test_apertium_translates_in_batches_and_caches_by_text(tmp_path, monkeypatch
 
 @needs_apertium
 def test_eval_translate_test_with_apertium_on_a_captions_folder(finished_run, tmp_path, capsys):
-    pytest.importorskip("langcodes")
     from optical.experiment import apertium_pair
 
     if apertium_pair("es") is None:
