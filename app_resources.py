@@ -61,25 +61,39 @@ def select_run(where=st.sidebar) -> tuple[explore.RunInfo, Run]:
     return info, or_stop(load_run, info.path)
 
 
+def select_evaluation(run: Run, where=st.sidebar) -> str | None:
+    """The "Evaluation set" picker: None for the run's own test split, else the name of one of its evaluations
+    (``RUN/evals/<name>``, made by ``python -m optical eval``); the choice is kept across pages."""
+    options = explore.describe_evaluations(run)
+    wanted = st.session_state.get("evaluation")
+    choice = where.selectbox("Evaluation set", options, index=options.index(wanted) if wanted in options else 0)
+    st.session_state["evaluation"] = choice
+    return None if choice == explore.TEST_SPLIT else choice
+
+
 def _mtime(run: Run, name: str) -> float:
     path = run.path / name
     return path.stat().st_mtime if path.exists() else 0.0
 
 
+def _metrics_file(evaluation: str | None) -> str:
+    return "metrics.json" if evaluation is None else f"evals/{evaluation}/metrics.json"
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
-def _metrics(path: str, mtime: float) -> dict:
-    return load_run(path).metrics()
+def _metrics(path: str, mtime: float, evaluation: str | None = None) -> dict:
+    return explore.load_metrics(load_run(path), evaluation)
 
 
-def metrics(run: Run) -> dict:
-    """``metrics.json`` (re-read when the file changes)."""
-    return or_stop(_metrics, str(run.path), _mtime(run, "metrics.json"))
+def metrics(run: Run, evaluation: str | None = None) -> dict:
+    """``metrics.json`` of the run's test split or of an evaluation (re-read when the file changes)."""
+    return or_stop(_metrics, str(run.path), _mtime(run, _metrics_file(evaluation)), evaluation)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def tables(path: str, mtime: float, metric: str = "mR") -> dict:
-    """Headline (wide), disparity and long recall tables of a run for one metric key."""
-    data = _metrics(path, mtime)
+def tables(path: str, mtime: float, metric: str = "mR", evaluation: str | None = None) -> dict:
+    """Headline (wide), disparity and long recall tables of a run (or an evaluation) for one metric key."""
+    data = _metrics(path, mtime, evaluation)
     return {
         "headline": headline_table(data, metric),
         "disparity": disparity_table(data).map(lambda v: f"{v:.2f}" if isinstance(v, float) else v).astype(str),
@@ -88,8 +102,8 @@ def tables(path: str, mtime: float, metric: str = "mR") -> dict:
     }
 
 
-def run_tables(run: Run, metric: str = "mR") -> dict:
-    return or_stop(tables, str(run.path), _mtime(run, "metrics.json"), metric)
+def run_tables(run: Run, metric: str = "mR", evaluation: str | None = None) -> dict:
+    return or_stop(tables, str(run.path), _mtime(run, _metrics_file(evaluation)), metric, evaluation)
 
 
 def _one_torch_thread() -> None:
@@ -112,13 +126,14 @@ def models(info: explore.RunInfo) -> explore.RunModels:
     return or_stop(_models, str(info.path), tuple(info.methods_done))
 
 
-@st.cache_resource(show_spinner="Loading the test gallery…", max_entries=4)
-def _gallery(path: str) -> explore.Gallery:
-    return explore.load_gallery(load_run(path))
+@st.cache_resource(show_spinner="Loading the gallery…", max_entries=4)
+def _gallery(path: str, evaluation: str | None = None) -> explore.Gallery:
+    return explore.load_gallery(load_run(path), evaluation)
 
 
-def gallery(info: explore.RunInfo) -> explore.Gallery:
-    return or_stop(_gallery, str(info.path))
+def gallery(info: explore.RunInfo, evaluation: str | None = None) -> explore.Gallery:
+    """The run's test gallery, or that of its evaluation ``evaluation``."""
+    return or_stop(_gallery, str(info.path), evaluation)
 
 
 @st.cache_resource(show_spinner="Loading the image tower…")
@@ -135,14 +150,15 @@ def image_encoder(info: explore.RunInfo):
 
 
 @st.cache_resource(show_spinner="Embedding the captions…", max_entries=16)
-def _caption_embeddings(path: str, methods: tuple[str, ...], language: str) -> dict[str, np.ndarray]:
-    loaded, texts = _models(path, methods), _gallery(path).captions[language]["texts"]
+def _caption_embeddings(path: str, methods: tuple[str, ...], language: str, evaluation: str | None = None
+                        ) -> dict[str, np.ndarray]:
+    loaded, texts = _models(path, methods), _gallery(path, evaluation).captions[language]["texts"]
     return {method: model.encode(texts).numpy() for method, model in loaded.text_models.items()}
 
 
-def caption_embeddings(info: explore.RunInfo, language: str) -> dict[str, np.ndarray]:
-    """Method -> embeddings (Q, D) of the run's test captions in ``language``."""
-    return or_stop(_caption_embeddings, str(info.path), tuple(info.methods_done), language)
+def caption_embeddings(info: explore.RunInfo, language: str, evaluation: str | None = None) -> dict[str, np.ndarray]:
+    """Method -> embeddings (Q, D) of the gallery's captions in ``language`` (test split or ``evaluation``)."""
+    return or_stop(_caption_embeddings, str(info.path), tuple(info.methods_done), language, evaluation)
 
 
 @st.cache_data(show_spinner="Computing the transport plan…", max_entries=256)

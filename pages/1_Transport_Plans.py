@@ -15,7 +15,8 @@ st.caption(
 )
 
 info, run = res.select_run()
-gallery = res.gallery(info)
+evaluation = res.select_evaluation(run)
+gallery = res.gallery(info, evaluation)
 methods = ["zero-shot", *[m for m in info.methods_done if m not in ("zero-shot", "translate-test")]]
 default = [m for m in ("optical", "mse") if m in methods] or methods[:1]
 students = st.sidebar.multiselect("Students", methods, default=default)

@@ -10,14 +10,20 @@ st.set_page_config(page_title="Recall by language · optical", page_icon="🌍",
 st.title("Recall by language")
 
 info, run = res.select_run()
+evaluation = res.select_evaluation(run)
 metric = st.sidebar.selectbox("Metric", ["mR", "R@1", "R@5", "R@10"])
 direction = st.sidebar.radio(
     "Direction", ["t2i", "i2t"], format_func={"t2i": "text → image", "i2t": "image → text"}.get, disabled=metric == "mR"
 )
 key = metric if metric == "mR" else f"{direction}_{metric}"
-tables = res.run_tables(run, key)
+tables = res.run_tables(run, key, evaluation)
 table = tables["recall"]
-languages = res.metrics(run)["languages"]  # by CC-100 size, largest first; unseen last
+data = res.metrics(run, evaluation)
+languages = data["languages"]  # by CC-100 size, largest first; unseen last
+if evaluation is not None:
+    undistilled = [lang for lang in languages if lang != "en" and lang not in data.get("distilled", [])]
+    st.caption(f"Evaluation {evaluation!r} on {data.get('dataset')}."
+               + (f" Not distilled on (zero-shot transfer of the students): {', '.join(undistilled)}." if undistilled else ""))
 colours = dict(zip(table["method"].unique(), px.colors.qualitative.Plotly))
 
 bars = px.bar(
@@ -37,7 +43,7 @@ st.plotly_chart(bars, key="bars")
 st.download_button(
     "Download the table (CSV)",
     table.to_csv(index=False).encode("utf-8"),
-    file_name=f"{info.run_id}-{key}.csv",
+    file_name=f"{info.run_id}-{evaluation or 'test'}-{key}.csv",
     mime="text/csv",
 )
 

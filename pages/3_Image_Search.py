@@ -11,7 +11,8 @@ st.set_page_config(page_title="Image search · optical", page_icon="🌍", layou
 st.title("Image search")
 
 info, run = res.select_run()
-gallery = res.gallery(info)
+evaluation = res.select_evaluation(run)
+gallery = res.gallery(info, evaluation)
 models = res.models(info).text_models
 k = st.sidebar.slider("Results per model", 1, min(20, len(gallery.images)), min(5, len(gallery.images)))
 mode = st.radio("Search", ["Text → images", "Image → captions"], horizontal=True)
@@ -27,7 +28,7 @@ if mode == "Image → captions":
     image = res.or_stop(explore.read_image, upload.getvalue(), upload.name)
     st.image(image, width=160)
     ranked = explore.rank_captions(
-        image, res.image_encoder(info), res.models(info).teacher, res.caption_embeddings(info, language), k
+        image, res.image_encoder(info), res.models(info).teacher, res.caption_embeddings(info, language, evaluation), k
     )
     texts = gallery.captions[language]["texts"]
     for column, (method, result) in zip(st.columns(len(ranked)), ranked.items()):

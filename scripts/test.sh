@@ -2,8 +2,9 @@
 # The README's test command and what CI runs: install (or check) what the tests need, make the offline assets,
 # run pytest. Extra arguments go to pytest (e.g. `scripts/test.sh tests/data -x`).
 #
-#   - Debian's chromium (the browser tests) and gcc (the e5 tokenizer test): installed with apt-get when missing
-#     and running as root, else a message saying what to install;
+#   - Debian's chromium (the browser tests), gcc (the e5 tokenizer test) and apertium with its Spanish and Basque
+#     pairs into English (translate-test): installed with apt-get when missing and running as root, else a message
+#     saying what to install;
 #   - .venv with requirements-dev.txt (pytest, playwright on top of requirements.txt);
 #   - `python -m optical prepare` (idempotent), then pytest; "no tests collected" (exit 5) is a failure.
 set -euo pipefail
@@ -20,6 +21,11 @@ fi
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+# translate-test with Apertium: the tests run the Spanish and Basque pairs into English
+command -v apertium >/dev/null 2>&1 || missing+=(apertium)
+modes="${APERTIUM_MODES:-/usr/share/apertium/modes}"
+[ -f "$modes/spa-eng.mode" ] || missing+=(apertium-eng-spa)
+[ -f "$modes/eu-en.mode" ] || missing+=(apertium-eu-en)
 if [ ${#missing[@]} -gt 0 ]; then
   if $as_root; then
     echo "installing ${missing[*]} (apt-get)"

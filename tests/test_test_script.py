@@ -15,11 +15,12 @@ PYTHON = LOGGER.format(name="python") + 'if [ "$2" = pytest ]; then exit "${PYTE
 @pytest.fixture
 def sandbox(tmp_path) -> Path:
     """A repo copy with only the script, a fake .venv (python logs and exits $PYTEST_EXIT for pytest), and a bin
-    folder on PATH with the basic tools plus logging chromium, gcc and apt-get stand-ins."""
+    folder on PATH with the basic tools plus logging chromium, gcc, apertium and apt-get stand-ins, and the
+    Apertium mode files of the pairs the tests use."""
     (tmp_path / "scripts").mkdir()
     shutil.copy(REPO / "scripts" / "test.sh", tmp_path / "scripts" / "test.sh")
     bins = {tmp_path / ".venv" / "bin" / "python": PYTHON, tmp_path / ".venv" / "bin" / "pip": LOGGER.format(name="pip")}
-    bins.update({tmp_path / "bin" / name: LOGGER.format(name=name) for name in ("chromium", "gcc", "apt-get")})
+    bins.update({tmp_path / "bin" / name: LOGGER.format(name=name) for name in ("chromium", "gcc", "apertium", "apt-get")})
     for path, text in bins.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -27,6 +28,9 @@ def sandbox(tmp_path) -> Path:
     for tool in ("dirname", "cat"):
         (tmp_path / "bin" / tool).symlink_to(shutil.which(tool))
     (tmp_path / "apt-lists").mkdir()
+    for mode in ("spa-eng", "eu-en"):
+        (tmp_path / "modes").mkdir(exist_ok=True)
+        (tmp_path / "modes" / f"{mode}.mode").write_text("")
     return tmp_path
 
 
@@ -36,6 +40,7 @@ def run_script(sandbox: Path, *args: str, uid: int = 0, pytest_exit: int = 0) ->
     env = {
         "PATH": str(sandbox / "bin"), "SANDBOX_LOG": str(sandbox / "log"), "PYTEST_EXIT": str(pytest_exit),
         "APT_LISTS": str(sandbox / "apt-lists"), "HOME": str(sandbox),
+        "APERTIUM_MODES": str(sandbox / "modes"),
     }
     done = subprocess.run(["/bin/bash", "scripts/test.sh", *args], cwd=sandbox, env=env, capture_output=True, text=True)
     log = (sandbox / "log").read_text().splitlines() if (sandbox / "log").exists() else []
@@ -71,6 +76,16 @@ def test_missing_chromium_and_gcc_are_installed_as_root_or_named(sandbox):
     done, log = run_script(sandbox, uid=1000)
     assert done.returncode == 1 and log == []
     assert "the tests need Debian's chromium gcc: run 'sudo apt-get install -y chromium gcc'" in done.stderr
+
+
+def test_missing_apertium_pairs_are_installed_as_root(sandbox):
+    (sandbox / "bin" / "apertium").unlink()
+    (sandbox / "modes" / "eu-en.mode").unlink()
+    done, log = run_script(sandbox)
+    assert done.returncode == 0 and "apt-get install -y -qq --no-install-recommends apertium apertium-eu-en" in log
+    (sandbox / "modes" / "spa-eng.mode").unlink()
+    done, _ = run_script(sandbox, uid=1000)
+    assert "run 'sudo apt-get install -y apertium apertium-eng-spa apertium-eu-en'" in done.stderr
 
 
 def test_the_readme_and_ci_run_the_script():

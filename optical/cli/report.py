@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from optical.experiment import format_report, has_ranks, summarize_runs
+from optical.experiment import format_report, has_ranks, summarize_evaluation, summarize_runs
 from optical.runs import Run, RunFormatError
 from optical.studies import resolve_runs
 
@@ -16,13 +16,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="+", help="run or study id (under cache/runs) or folder; several runs: one study "
                                           "(mean over seeds, intervals resampling seeds and image groups)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (metrics.json's content)")
+    p.add_argument("--eval", metavar="NAME", help="the run's evaluation NAME (RUN/evals/NAME, made by `optical eval`)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     runs, notes = resolve_runs(args.run)
     if len(runs) == 1 and len(args.run) == 1 and not notes:
-        return _report_run(runs[0], args.json)
+        return _report_run(runs[0], args.json, args.eval)
     with_ranks = [run for run in runs if has_ranks(run)]
     if not with_ranks:
         raise RunFormatError(f"{', '.join(args.run)}: no run has results yet")
@@ -39,10 +40,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_run(run: Run, as_json: bool) -> int:
+def _report_run(run: Run, as_json: bool, evaluation: str | None = None) -> int:
     status, state, failure = run.status, run.state, run.failure()
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
-    if has_ranks(run):
+    if evaluation:
+        metrics = summarize_evaluation(run, evaluation)
+    elif has_ranks(run):
         metrics = summarize_runs([run])
     elif (run.path / "metrics.json").is_file():
         metrics = run.metrics()  # checked as the app checks it
@@ -51,7 +54,9 @@ def _report_run(run: Run, as_json: bool) -> int:
     if as_json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
-    if state != "done":
+    if evaluation:
+        print(f"run {run.run_id} evaluated on {metrics['dataset']} (evaluation {evaluation!r})\n")
+    elif state != "done":
         print(f"run {run.run_id} is {failure or state}")
         print(f"methods finished so far: {', '.join(status.get('methods_done', [])) or 'none'}\n")
     print(format_report(metrics))

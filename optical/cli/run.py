@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 from optical.atomic import atomic_write_json
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import METHODS, format_report
+from optical.experiment import METHODS, MT_SYSTEMS, format_report
 from optical.paths import runs_dir
 from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
 from optical.studies import Study, create_study, is_study, load_study, parse_seeds, study_run_id
 
 # Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
 _CONFIG_FLAGS = (
-    "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
+    "config", "preset", "dataset", "root", "images", "languages", "methods", "mt", "mt_model", "bitext", "epochs",
     "teacher_epochs", "text_encoder", "seed", "seeds", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol",
     "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m",
 )
@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", help="multi30k: the Flickr30k image folder")
     p.add_argument("--languages", help="comma-separated locales, e.g. de,fr,ga,zu")
     p.add_argument("--methods", help=f"comma-separated, some of: {','.join(METHODS)}")
+    p.add_argument("--mt", choices=list(MT_SYSTEMS),
+                   help="translate-test: hf (default, --mt-model) or apertium (every language with an installed pair)")
     p.add_argument("--mt-model", help="translate-test: HF seq2seq model name or path ('{lang}' is replaced)")
     p.add_argument("--bitext", help="extra student bitext per language, e.g. de=multi30k:PATH,fr=multi30k:PATH "
                                     "(added to the dataset's own train pairs)")
@@ -74,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 
     config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset or "full")
     data = config.to_dict()
-    for key in ("dataset", "root", "images", "mt_model", "text_encoder", "device", "seed"):
+    for key in ("dataset", "root", "images", "mt", "mt_model", "text_encoder", "device", "seed"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     for key in ("languages", "methods"):

@@ -13,6 +13,17 @@ _WHERE = {
     "FULL_LANGUAGES": "_config",
     "QUICK_LANGUAGES": "_config",
     "ExperimentConfig": "_config",
+    "MT_SYSTEMS": "_methods",
+    "apertium_available": "_apertium",
+    "apertium_pair": "_apertium",
+    "apertium_translate": "_apertium",
+    "evaluate_run": "_evaluate",
+    "evaluation_dir": "_evals",
+    "evaluation_gallery": "_evals",
+    "evaluation_metrics": "_evals",
+    "evaluation_settings": "_evals",
+    "list_evaluations": "_evals",
+    "summarize_evaluation": "_evals",
     "preset": "_config",
     "ENCODER_KINDS": "_methods",
     "METHODS": "_methods",
@@ -44,8 +55,18 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
+    from optical.experiment._apertium import apertium_available, apertium_pair, apertium_translate
     from optical.experiment._config import FULL_LANGUAGES, QUICK_LANGUAGES, ExperimentConfig, preset
-    from optical.experiment._methods import ENCODER_KINDS, METHODS, Method, comparisons, register_method
+    from optical.experiment._evaluate import evaluate_run
+    from optical.experiment._evals import (
+        evaluation_dir,
+        evaluation_gallery,
+        evaluation_metrics,
+        evaluation_settings,
+        list_evaluations,
+        summarize_evaluation,
+    )
+    from optical.experiment._methods import ENCODER_KINDS, METHODS, MT_SYSTEMS, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
     from optical.experiment._ranks import (

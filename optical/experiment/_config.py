@@ -10,7 +10,7 @@ from optical.data import BENCHMARKS, normalize_locale
 from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
 from optical.distill.train import TrainConfig
 from optical.errors import InputError
-from optical.experiment._methods import METHODS
+from optical.experiment._methods import METHODS, MT_SYSTEMS
 from optical.transport import COST_KINDS, GRAD_MODES
 
 BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
@@ -36,6 +36,7 @@ class ExperimentConfig:
     text_encoder: str = "multilingual-e5-small"
     image_encoder: str = "efficientnet-lite0"
     mt_model: str | None = None  # translate-test: HF seq2seq model name or path, per language "{lang}" allowed
+    mt: str = "hf"  # translate-test system, one of MT_SYSTEMS: "hf" (mt_model) or "apertium" (languages with a pair)
     # language -> extra bitext source for its student, added to the dataset's own train pairs: "multi30k:<root>"
     # (Multi30k task 1 train), a TSV file or "english_file,foreign_file" (see optical.data.iter_bitext)
     bitext: dict[str, str] = field(default_factory=dict)
@@ -108,11 +109,14 @@ class ExperimentConfig:
             method = METHODS[name]
             if method.trained and method.loss not in LOSSES:
                 raise InputError(f"method {name!r} declares loss {method.loss!r}; expected one of {list(LOSSES)}", source)
-            if method.encoder == "translate" and not self.mt_model:
-                raise InputError(f"method {name!r} needs a translation model (--mt-model NAME_OR_PATH)", source)
+            if method.encoder == "translate" and self.mt == "hf" and not self.mt_model:
+                raise InputError(
+                    f"method {name!r} needs a translation model (--mt-model NAME_OR_PATH) or --mt apertium", source
+                )
             missing = [b for b in method.baselines if b not in METHODS]
             if missing:
                 raise InputError(f"method {name!r} is compared with undeclared methods {missing}", source)
+        _choice("mt", self.mt, MT_SYSTEMS, source)
         _choice("dataset", self.dataset, tuple(BENCHMARKS), source)
         if self.dataset == "captions" and not self.root:
             raise InputError("dataset 'captions' needs --root DIR (a folder with images/ and captions.tsv)", source)

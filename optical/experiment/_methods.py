@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # How a method's text encoder is built: the teacher as is, the teacher reading machine translations into
 # English, or a student distilled from bitext with the method's loss.
 ENCODER_KINDS = ("teacher", "translate", "student")
+MT_SYSTEMS = ("hf", "apertium")  # what the translate encoder reads: an HF seq2seq model (mt_model) or Apertium pairs
 
 
 @dataclass(frozen=True)

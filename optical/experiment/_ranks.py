@@ -63,6 +63,13 @@ def write_ranks(
     run: Run, dataset: str, method: str, ranks: dict[str, RankPair], groups: dict[str, GroupPair]
 ) -> None:
     """``ranks/<dataset>/<method>.csv`` from ``ranks[lang] = (t2i, i2t)`` and the queries' ``groups[lang]``."""
+    write_ranks_file(ranks_dir(run, dataset), method, ranks, groups)
+
+
+def write_ranks_file(
+    folder: Path, method: str, ranks: dict[str, RankPair], groups: dict[str, GroupPair]
+) -> None:
+    """``folder/<method>.csv`` (a run's ``ranks/<dataset>/`` or an evaluation's ``ranks/``), written atomically."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -71,7 +78,7 @@ def write_ranks(
             if len(values) != len(group):
                 raise ValueError(f"{method} {lang} {direction}: {len(values)} ranks for {len(group)} query groups")
             writer.writerows((lang, direction, q, int(g), int(r)) for q, (g, r) in enumerate(zip(group, values)))
-    atomic_write_text(ranks_dir(run, dataset) / f"{method}.csv", out.getvalue())
+    atomic_write_text(folder / f"{method}.csv", out.getvalue())
 
 
 def load_ranks(run: Run, dataset: str = "test") -> tuple[dict[str, dict[str, RankPair]], dict[str, GroupPair]]:
@@ -80,8 +87,14 @@ def load_ranks(run: Run, dataset: str = "test") -> tuple[dict[str, dict[str, Ran
     Methods come in the run's config order (those with a file); every array is int64. RunFormatError when the
     run has no ranks files for ``dataset`` or one is damaged.
     """
-    folder = ranks_dir(run, dataset)
-    methods = [m for m in run.config.get("methods", []) if (folder / f"{m}.csv").is_file()]
+    return load_ranks_folder(ranks_dir(run, dataset), run.config.get("methods", []))
+
+
+def load_ranks_folder(
+    folder: Path, methods: list[str]
+) -> tuple[dict[str, dict[str, RankPair]], dict[str, GroupPair]]:
+    """``load_ranks`` of one folder of ranks files: ``methods`` (in that order) that have a file there."""
+    methods = [m for m in methods if (folder / f"{m}.csv").is_file()]
     if not methods:
         raise RunFormatError(f"{folder}: no ranks files (the run wrote none yet, or predates ranks/)")
     ranks: dict[str, dict[str, RankPair]] = {}

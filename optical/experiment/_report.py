@@ -35,7 +35,31 @@ def headline_table(metrics: dict, metric: str = "mR") -> pd.DataFrame:
     wide = long.pivot(index="language", columns="method", values="cell")
     wide = wide.reindex(index=metrics["languages"], columns=[m for m in metrics["methods"] if m in wide.columns])
     wide.insert(0, "group", [metrics["resource"].get(lang, {}).get("group") for lang in wide.index])
+    if "distilled" in metrics:  # an evaluation: languages the students were not distilled on get a marker
+        wide.index = [f"{lang}{UNDISTILLED}" if lang not in metrics["distilled"] and lang != "en" else lang
+                      for lang in wide.index]
+        wide.index.name = "language"
     return wide
+
+
+UNDISTILLED = "*"
+
+
+def notes(metrics: dict) -> list[str]:
+    """Lines under the headline table: the marker's legend (evaluations) and the languages a method has no rows
+    for (translate-test without a translation into English for them)."""
+    lines = []
+    if "distilled" in metrics:
+        marked = [lang for lang in metrics["languages"] if lang != "en" and lang not in metrics["distilled"]]
+        if marked:
+            lines.append(f"{UNDISTILLED} not distilled on: the students never saw bitext of "
+                         f"{', '.join(marked)} (zero-shot transfer of the student)")
+    for method, by_lang in metrics["results"].items():
+        missing = [lang for lang in metrics["languages"] if lang not in by_lang]
+        if missing:
+            why = " (no translation into English for them)" if method == "translate-test" else ""
+            lines.append(f"{method}: no rows for {', '.join(missing)}{why}; left out of its disparity figures")
+    return lines
 
 
 def disparity_table(metrics: dict) -> pd.DataFrame:
@@ -94,6 +118,7 @@ def format_report(metrics: dict) -> str:
             *(["every language on the same test images (those captioned in all of the run's languages)"]
               if comparable else []),
             headline_table(metrics).to_string(),
+            *notes(metrics),
             "",
             "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
             disparity_table(metrics).to_string(),

@@ -7,7 +7,6 @@ the run: the headline), ``test-full`` each language's full test set, ``task2`` M
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json
+from optical.atomic import atomic_dir, atomic_write_json
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix
 from optical.distill._student import TeacherTargets, teacher_targets, train_student
@@ -31,19 +30,17 @@ from optical.experiment._methods import METHODS, Method
 from optical.experiment._pairs import english_pairs
 from optical.experiment._plans import plan_loss, transport_sample
 from optical.experiment._ranks import (
-    GroupPair,
     gallery_groups,
-    query_groups,
     ranks_written,
     summarize_ranks,
     write_groups,
     write_ranks,
 )
-from optical.experiment._translate import load_translator, translate
+from optical.experiment._scoring import Encode, EvalSet, method_ranks, write_gallery
+from optical.experiment._translate import translate_test_encoder
 from optical.runs import Run
 
 Progress = Callable[[float, str], None]
-Encode = Callable[[list[str], str], np.ndarray]  # (captions, language) -> normalised embeddings (N, D)
 PARTIAL_BOOTSTRAP = 100  # bootstrap draws of the partial metrics.json written after each method but the last
 
 
@@ -68,25 +65,6 @@ def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | N
         return metrics
 
 
-@dataclass
-class _EvalSet:
-    """One dataset's test sets (language -> RetrievalSet), the gallery holding all their images, its image
-    embeddings (I, D) and every language's query groups."""
-
-    sets: dict[str, RetrievalSet]
-    gallery: RetrievalSet
-    images: np.ndarray
-    groups: dict[str, GroupPair]
-
-    @classmethod
-    def build(cls, sets: dict[str, RetrievalSet], images: np.ndarray, paths: list) -> _EvalSet:
-        """``images`` (N, D): embeddings of the images ``paths``, a superset of the gallery's (``sets["en"]``)."""
-        gallery = sets["en"]
-        row = {p: i for i, p in enumerate(paths)}
-        own = images[[row[p] for p in gallery.image_paths]]
-        return cls(sets, gallery, own, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
-
-
 def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -> dict:
     torch.manual_seed(config.seed)
     started = time.time()
@@ -99,14 +77,13 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     teacher = _teacher(config, data, run, info)
     test_images, test_paths = teacher.embed_images(data.test_features).numpy(), data.test["en"].image_paths
     evals = {
-        "test": _EvalSet.build(common_images(data.test), test_images, test_paths),
-        "test-full": _EvalSet.build(data.test, test_images, test_paths),
+        "test": EvalSet.build(common_images(data.test), test_images, test_paths),
+        "test-full": EvalSet.build(data.test, test_images),
     }
     if data.task2:
-        evals["task2"] = _EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy(),
-                                        data.task2["en"].image_paths)
+        evals["task2"] = EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy())
     if main:
-        _write_gallery(run, data, test_images)
+        write_gallery(run.path, data.test, test_images)
         for name, ev in evals.items():
             write_groups(run, name, gallery_groups(ev.gallery))
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
@@ -124,7 +101,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
             encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
             for name, ev in evals.items():
                 if not ranks_written(run, name, method.name):
-                    write_ranks(run, name, method.name, _method_ranks(encode, ev), ev.groups)
+                    write_ranks(run, name, method.name, method_ranks(encode, ev), ev.groups)
             run.set_status(methods_done=[m.name for m in methods[: i + 1]])
             if i < len(methods) - 1:  # the app shows results as each method finishes
                 _write_metrics(run, summarize_ranks(run, n_boot=min(PARTIAL_BOOTSTRAP, config.bootstrap)), timing)
@@ -252,55 +229,26 @@ def _encoder(
     if method.encoder == "teacher":
         return lambda texts, lang: teacher.encode(texts).numpy()
     if method.encoder == "translate":
-        def encode(texts: list[str], lang: str) -> np.ndarray:
-            if lang == "en":
-                return teacher.encode(texts).numpy()
-            model, tokenizer = load_translator(config.mt_model, lang, info.device)
-            return teacher.encode(translate(texts, model, tokenizer)).numpy()
-
-        return encode
+        return translate_test_encoder(config, teacher, info.device, say=print)
     student = students[method.name]
     return lambda texts, lang: student.encode(texts).numpy()
 
 
 def _memoized(encode: Encode) -> Encode:
-    """``encode`` that embeds each (caption, language) once: the comparable sets' captions recur in the full ones."""
+    """``encode`` that embeds each (caption, language) once: the comparable sets' captions recur in the full ones.
+    A language ``encode`` cannot read (None) stays unreadable."""
     seen: dict[tuple[str, str], np.ndarray] = {}
 
-    def cached(texts: list[str], lang: str) -> np.ndarray:
+    def cached(texts: list[str], lang: str) -> np.ndarray | None:
         new = [t for t in dict.fromkeys(texts) if (t, lang) not in seen]
         if new:
-            seen.update({(t, lang): row for t, row in zip(new, encode(new, lang))})
+            rows = encode(new, lang)
+            if rows is None:
+                return None
+            seen.update({(t, lang): row for t, row in zip(new, rows)})
         return np.stack([seen[(t, lang)] for t in texts]) if texts else encode(texts, lang)
 
     return cached
-
-
-def _method_ranks(encode: Encode, ev: _EvalSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(t2i, i2t) ranks per language of one dataset; each language's gallery images are rows of ``ev.images``."""
-    row = {p: i for i, p in enumerate(ev.gallery.image_paths)}
-    ranks = {}
-    for lang, rs in ev.sets.items():
-        own = ev.images[[row[p] for p in rs.image_paths]]
-        ranks[lang] = retrieval_ranks(encode(rs.captions, lang), own, rs.caption_image, rs.image_groups)
-    return ranks
-
-
-def _write_gallery(run: Run, data: ExperimentData, test_images: np.ndarray) -> None:
-    """The test gallery for the app: image paths, groups, every language's captions, and embeddings (I, D)."""
-    en = data.test["en"]
-    row = {p: i for i, p in enumerate(en.image_paths)}
-    captions = {
-        lang: {"texts": list(rs.captions), "image": [row[rs.image_paths[int(i)]] for i in rs.caption_image]}
-        for lang, rs in data.test.items()
-    }
-    atomic_write_json(
-        run.path / "gallery.json",
-        {"images": [str(p) for p in en.image_paths], "groups": [str(g) for g in en.image_groups], "captions": captions},
-    )
-    buffer = io.BytesIO()
-    np.save(buffer, test_images.astype(np.float32))
-    atomic_write_bytes(run.path / "gallery.npy", buffer.getvalue())
 
 
 def _write_metrics(run: Run, summary: dict, timing: dict) -> None:

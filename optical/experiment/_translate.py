@@ -1,11 +1,42 @@
-"""translate-test: translate foreign captions into English with a user-named HF seq2seq model, then use the teacher."""
+"""translate-test: translate foreign captions into English with a user-named HF seq2seq model or Apertium, then
+use the teacher."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from optical.errors import MissingAssetError
+from optical.experiment._apertium import apertium_pair, apertium_translate
+
+if TYPE_CHECKING:
+    from optical.distill._models import DualEncoder
+    from optical.experiment._config import ExperimentConfig
+
+
+def translate_test_encoder(
+    config: ExperimentConfig, teacher: DualEncoder, device: torch.device, say: Callable[[str], None] = print
+) -> Callable[[list[str], str], np.ndarray | None]:
+    """translate-test's ``Encode``: English captions as they are, the others translated into English (``config.mt``:
+    ``mt_model`` per language, or the installed Apertium pair), embedded by ``teacher`` (N, D). With Apertium a
+    language without a pair gives None (left out of the method's rows) and ``say`` names it."""
+    def encode(texts: list[str], lang: str) -> np.ndarray | None:
+        if lang == "en":
+            return teacher.encode(texts).numpy()
+        if config.mt == "apertium":
+            mode = apertium_pair(lang)
+            if mode is None:
+                say(f"translate-test: no Apertium pair {lang} -> English is installed; {lang} is left out of its rows")
+                return None
+            return teacher.encode(apertium_translate(texts, mode)).numpy()
+        model, tokenizer = load_translator(config.mt_model, lang, device)
+        return teacher.encode(translate(texts, model, tokenizer)).numpy()
+
+    return encode
 
 
 def load_translator(name_or_path: str, language: str, device: torch.device):

@@ -9,12 +9,15 @@ from optical.explore._launch import ExperimentJob, experiment_commands, parse_pr
 from optical.explore._plans import axis_labels, plan_for_pair, top_alignments
 from optical.explore._queries import MAX_QUERY_CHARS, Query, clean_query
 from optical.explore._runs import (
+    TEST_SPLIT,
     Gallery,
     RunInfo,
     RunModels,
     default_run,
+    describe_evaluations,
     describe_runs,
     load_gallery,
+    load_metrics,
     load_models,
     resource_fit,
 )
@@ -36,13 +39,16 @@ __all__ = [
     "RunInfo",
     "RunModels",
     "SearchResult",
+    "TEST_SPLIT",
     "axis_labels",
     "clean_query",
     "default_run",
+    "describe_evaluations",
     "describe_runs",
     "embed_image",
     "experiment_commands",
     "load_gallery",
+    "load_metrics",
     "load_models",
     "parse_progress",
     "plan_for_pair",

@@ -178,10 +178,14 @@ class Gallery:
         return {i for i, g in enumerate(self.groups) if g == self.groups[image]}
 
 
-def load_gallery(run: Run) -> Gallery:
-    """Read ``gallery.json`` and ``gallery.npy``; RunFormatError when they are missing or disagree."""
-    data = run.gallery()
-    file = run.path / "gallery.npy"
+def load_gallery(run: Run, evaluation: str | None = None) -> Gallery:
+    """Read ``gallery.json`` and ``gallery.npy`` of the run's test split, or of its evaluation ``evaluation``
+    (``RUN/evals/<name>/``); RunFormatError when they are missing or disagree."""
+    from optical.experiment import evaluation_dir, evaluation_gallery
+
+    data = run.gallery() if evaluation is None else evaluation_gallery(run, evaluation)
+    folder = run.path if evaluation is None else evaluation_dir(run, evaluation)
+    file = folder / "gallery.npy"
     try:
         embeddings = np.load(file)
     except FileNotFoundError:
@@ -191,10 +195,26 @@ def load_gallery(run: Run) -> Gallery:
     try:
         gallery = Gallery([Path(p) for p in data["images"]], list(data["groups"]), dict(data["captions"]), embeddings)
     except (KeyError, TypeError) as err:
-        raise RunFormatError(f"{run.path / 'gallery.json'}: not a gallery this version reads ({err!r})") from None
+        raise RunFormatError(f"{folder / 'gallery.json'}: not a gallery this version reads ({err!r})") from None
     if embeddings.ndim != 2 or len(embeddings) != len(gallery.images) or len(gallery.groups) != len(gallery.images):
         raise RunFormatError(
-            f"{run.path}: gallery.npy has shape {embeddings.shape} for {len(gallery.images)} images in gallery.json"
+            f"{folder}: gallery.npy has shape {embeddings.shape} for {len(gallery.images)} images in gallery.json"
         )
     return gallery
 
+
+def describe_evaluations(run: Run) -> list[str]:
+    """What the pages' "Evaluation set" selector offers: ``TEST_SPLIT`` (the run's own) then each evaluation."""
+    from optical.experiment import list_evaluations
+
+    return [TEST_SPLIT, *list_evaluations(run)]
+
+
+def load_metrics(run: Run, evaluation: str | None = None) -> dict:
+    """``metrics.json`` of the run's test split (``Run.metrics``) or of its evaluation ``evaluation``."""
+    from optical.experiment import evaluation_metrics
+
+    return run.metrics() if evaluation is None else evaluation_metrics(run, evaluation)
+
+
+TEST_SPLIT = "test split"

@@ -128,7 +128,7 @@ def test_recall_page_draws_bars_scatter_and_offers_the_csv(cache):
     assert at.get("download_button")
     fits = at.dataframe[-1].value
     assert set(fits["method"]) == {"zero-shot", "mse", "optical"}
-    at.sidebar.selectbox[1].set_value("R@1").run()
+    next(b for b in at.sidebar.selectbox if b.label == "Metric").set_value("R@1").run()
     at.sidebar.radio[0].set_value("i2t").run()
     assert not at.exception and len(at.get("plotly_chart")) == 2
     assert "i2t_R@1" in texts(at.subheader)
@@ -210,3 +210,27 @@ def test_pages_open_on_the_newest_readable_finished_run(app_cache, tmp_path, mon
             assert picker.value == "older-good" and not at.error, texts(at.error)
     finally:
         st.cache_data.clear()
+
+
+def test_pages_offer_each_evaluation_next_to_the_test_split(cache):
+    at = open_app(RECALL)
+    picker = next(b for b in at.sidebar.selectbox if b.label == "Evaluation set")
+    assert picker.options == ["test split", "drawings"]
+    picker.set_value("drawings").run()
+    assert not at.exception and not at.error
+    assert "Not distilled on (zero-shot transfer of the students): lkt" in texts(at.caption)
+    assert len(at.get("plotly_chart")) == 2
+    at.switch_page(SEARCH).run()  # the choice is kept across pages
+    assert not at.exception and not at.error
+    at.radio[1].set_value("Pick a test caption").run()
+    assert not at.exception
+    caption = next(b for b in at.selectbox if b.label == "Caption")
+    assert caption.value[0] in {"ein apfel", "ein baum", "ein boot", "ein hund"}  # the evaluation's gallery
+    assert "✅ ground truth" in texts(at.caption)
+    at.switch_page(TRANSPORT).run()
+    assert not at.exception and not at.error
+    languages = next(b for b in at.sidebar.selectbox if b.label == "Language")
+    assert languages.options == ["de", "lkt"]
+    languages.set_value("lkt").run()
+    assert not at.exception and len(at.get("plotly_chart")) == 4
+    assert "taspan" in next(b for b in at.selectbox if b.label == "Test pair").value[0]

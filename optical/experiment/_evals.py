@@ -1,0 +1,83 @@
+"""Evaluations of a finished run on other datasets, on disk: ``RUN/evals/<name>/`` (torch-free, like the report).
+
+An evaluation folder holds ``eval.json`` (what was evaluated: dataset, root, images, languages, methods, the
+languages the students were distilled on), ``ranks/<method>.csv`` + ``ranks/groups.json`` in the format of the
+run's ``ranks/test/`` (``optical.experiment._ranks``), ``metrics.json`` (``summarize_evaluation`` plus timing) and
+``gallery.json``/``gallery.npy`` for Image Search. ``optical.experiment.evaluate_run`` writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from optical.experiment._metrics import summarize
+from optical.experiment._ranks import load_ranks_folder
+from optical.runs import Run, RunFormatError
+
+EVALS = "evals"
+
+
+def evaluation_dir(run: Run, name: str) -> Path:
+    return run.path / EVALS / name
+
+
+def list_evaluations(run: Run) -> list[str]:
+    """Names of the run's finished evaluations (folders with ``metrics.json``), sorted."""
+    folder = run.path / EVALS
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and (p / "metrics.json").is_file())
+
+
+def evaluation_settings(run: Run, name: str, folder: Path | None = None) -> dict:
+    """``eval.json`` of evaluation ``name`` (in ``folder``, default its folder)."""
+    return _read(run, name, "eval.json", folder)
+
+
+def evaluation_metrics(run: Run, name: str) -> dict:
+    """``metrics.json`` of evaluation ``name`` (what the app draws)."""
+    return _read(run, name, "metrics.json")
+
+
+def evaluation_gallery(run: Run, name: str) -> dict:
+    """``gallery.json`` of evaluation ``name`` (its ``gallery.npy`` lies beside it)."""
+    return _read(run, name, "gallery.json")
+
+
+def _read(run: Run, name: str, file_name: str, folder: Path | None = None) -> dict:
+    """A JSON file of an evaluation; RunFormatError naming the run's evaluations when it is missing."""
+    file = (folder or evaluation_dir(run, name)) / file_name
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        found = ", ".join(list_evaluations(run)) or "none"
+        raise RunFormatError(
+            f"run {run.run_id} has no evaluation {name!r} (evaluations: {found}); make it with "
+            f"`python -m optical eval {run.run_id} --dataset DATASET --name {name}`"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise RunFormatError(f"{file}:{err.lineno}: not JSON ({err.msg})") from None
+
+
+def summarize_evaluation(run: Run, name: str, n_boot: int | None = None, folder: Path | None = None) -> dict:
+    """``metrics.json``'s body (without timing) of evaluation ``name``, from its ranks files alone (as
+    ``summarize_ranks`` for the test split): CIs, disparity, paired differences, plus ``eval``, ``dataset``,
+    and ``distilled`` (the languages the students were distilled on). ``folder``: where the evaluation lies (default
+    ``evaluation_dir``; ``evaluate_run`` passes the temp folder it is writing)."""
+    config = run.config
+    folder = folder or evaluation_dir(run, name)
+    settings = evaluation_settings(run, name, folder)
+    n_boot = config.get("bootstrap", 1000) if n_boot is None else n_boot
+    ranks, groups = load_ranks_folder(folder / "ranks", settings["methods"])
+    body = summarize(ranks, groups, n_boot=n_boot, seed=config.get("seed", 0))
+    body.update(
+        {
+            "format": 1,
+            "eval": name,
+            "dataset": settings["dataset"],
+            "distilled": settings["distilled"],
+            "complete": list(ranks) == settings["methods"],
+        }
+    )
+    return body

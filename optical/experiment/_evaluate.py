@@ -1,0 +1,139 @@
+"""``evaluate_run``: a finished run's teacher (zero-shot), students and translate-test on any dataset, into
+``RUN/evals/<name>/`` (layout: ``optical.experiment._evals``). Eval never trains: it only reads the run's models.
+
+Speed: the students are the teacher's text side with the bottom layers frozen, so those layers (and the word
+embeddings) run once per distinct caption for all models (``encode_shared``) and only each model's top layers
+run per model; image features come from the content-hash cache of ``encode_image_files``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from optical.atomic import atomic_dir, atomic_write_json
+from optical.data import evaluation_sets, normalize_locale
+from optical.distill._models import DualEncoder, ProjectedTextEncoder
+from optical.encoders import create_image_encoder, encode_image_files
+from optical.errors import InputError
+from optical.experiment._config import ExperimentConfig
+from optical.experiment._evals import evaluation_dir, summarize_evaluation
+from optical.experiment._methods import METHODS, MT_SYSTEMS
+from optical.experiment._ranks import gallery_groups, write_ranks_file
+from optical.experiment._scoring import Encode, EvalSet, encode_shared, method_ranks, shared_frozen_layers, write_gallery
+from optical.experiment._translate import translate_test_encoder
+from optical.runs import Run, check_run_id, lock_run
+
+TRANSLATE = "translate-test"
+
+
+def evaluate_run(
+    run: Run,
+    dataset: str,
+    *,
+    languages: list[str] | None = None,
+    root: str | Path | None = None,
+    images: str | Path | None = None,
+    name: str | None = None,
+    mt: str | None = None,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Evaluate finished ``run`` on ``dataset`` (``optical.data.BENCHMARKS``) and return the evaluation's
+    ``metrics.json`` content.
+
+    ``languages``: default the run's; English is always evaluated (the gallery). ``name``: the folder under
+    ``RUN/evals/`` (default ``dataset``; an existing one is replaced). ``mt``: evaluate translate-test with this
+    system (``MT_SYSTEMS``) even when the run had none; by default translate-test runs when the run had it, with
+    the run's settings. The run folder's lock is held while writing; the folder appears in one rename.
+    """
+    if run.state != "done":
+        raise InputError(f"run {run.run_id} is {run.state}: eval reads a finished run (wait for it, or "
+                         f"`python -m optical run --resume {run.run_id}`)")
+    name = check_run_id(name or dataset)
+    config = ExperimentConfig.from_dict(run.config, run.path / "config.json")
+    methods = list(config.methods)
+    if mt is not None:
+        if mt not in MT_SYSTEMS:
+            raise InputError(f"--mt must be one of {list(MT_SYSTEMS)}, got {mt!r}")
+        if mt == "hf" and not config.mt_model:
+            raise InputError("--mt hf needs the run to have an --mt-model; use --mt apertium")
+        config.mt = mt
+        methods += [TRANSLATE] if TRANSLATE not in methods else []
+    wanted = [normalize_locale(lang) for lang in (languages or config.languages)]
+    codes = ["en", *dict.fromkeys(lang for lang in wanted if lang != "en")]
+    started = time.time()
+
+    def log(line: str) -> None:
+        say(f"[{time.time() - started:6.1f} s] {line}")
+
+    log(f"loading {dataset} ({', '.join(codes)})")
+    sets = evaluation_sets(dataset, codes, root, images)
+    for lang, rs in sets.items():
+        if not rs.captions:
+            raise InputError(f"dataset {dataset!r} has no captions in {lang!r} to evaluate; drop it from --languages "
+                             f"(`python -m optical data stats --dataset {dataset}` lists its languages)")
+    log(f"encoding {len(sets['en'].image_paths)} images with {config.image_encoder} (cached by content hash)")
+    features = encode_image_files(sets["en"].image_paths, create_image_encoder(config.image_encoder), progress=False)
+    teacher = DualEncoder.load(run.teacher_dir).eval()
+    ev = EvalSet.build(sets, teacher.embed_images(torch.from_numpy(features)).numpy())
+    students = {
+        m: ProjectedTextEncoder.load(run.student_dir(m), shared_text=teacher.text).eval()
+        for m in methods if METHODS[m].trained and (run.student_dir(m) / "optical_model.json").is_file()
+    }
+    methods = [m for m in methods if not METHODS[m].trained or m in students]
+    encoders = _encoders(methods, config, teacher, students, ev, log)
+    distilled = [lang for lang in dict.fromkeys(normalize_locale(x) for x in config.languages) if lang != "en"]
+    settings = {
+        "dataset": dataset,
+        "root": str(root) if root else None,
+        "images": str(images) if images else None,
+        "languages": codes,
+        "methods": methods,
+        "distilled": distilled,
+        "mt": config.mt if TRANSLATE in methods else None,
+    }
+    ranked = {m: method_ranks(encoders[m], ev) for m in methods}
+    log("ranked; writing the evaluation and its summary (bootstrap)")
+    folder = evaluation_dir(run, name)
+    with lock_run(run.path), atomic_dir(folder) as tmp:
+        for method, ranks in ranked.items():
+            write_ranks_file(tmp / "ranks", method, ranks, ev.groups)
+        atomic_write_json(tmp / "ranks" / "groups.json", gallery_groups(ev.gallery))
+        atomic_write_json(tmp / "eval.json", settings)
+        write_gallery(tmp, sets, ev.images)
+        # summarised from the staged ranks files: metrics.json is exactly what `report --eval` recomputes
+        metrics = {**summarize_evaluation(run, name, folder=tmp), "timing": {"eval_s": time.time() - started}}
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return metrics
+
+
+def _encoders(
+    methods: list[str], config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
+    ev: EvalSet, say: Callable[[str], None],
+) -> dict[str, Encode]:
+    """Each method's ``Encode``: the teacher and the students from embeddings computed once for every caption of
+    ``ev`` with the shared frozen layers run once; translate-test through its translator and the teacher."""
+    models: dict[str, ProjectedTextEncoder] = {"teacher": teacher, **students}
+    n_frozen = shared_frozen_layers(list(models.values()))
+    texts = [t for rs in ev.sets.values() for t in rs.captions]
+    say(f"encoding {len(texts)} captions with {len(models)} models ({n_frozen} shared bottom layers run once)")
+    embedded = encode_shared(models, texts, n_frozen)
+    offsets, start = {}, 0
+    for lang, rs in ev.sets.items():
+        offsets[lang] = (start, start + len(rs.captions))
+        start += len(rs.captions)
+
+    def lookup(key: str) -> Encode:
+        return lambda _texts, lang: embedded[key][offsets[lang][0] : offsets[lang][1]]
+
+    encoders: dict[str, Encode] = {}
+    for m in methods:
+        kind = METHODS[m].encoder
+        if kind == "translate":
+            encoders[m] = translate_test_encoder(config, teacher, torch.device("cpu"), say=say)
+        else:
+            encoders[m] = lookup("teacher" if kind == "teacher" else m)
+    return encoders

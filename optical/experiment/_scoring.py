@@ -1,0 +1,130 @@
+"""Ranking one dataset's captions and images with a run's encoders: shared by the runner (its test split) and
+``evaluate_run`` (a finished run on any dataset).
+
+An ``Encode`` maps (captions, language) to normalised embeddings, or to None when the method cannot read that
+language (translate-test without a translation into English): that language is left out of the method's rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from optical.atomic import atomic_write_bytes, atomic_write_json
+from optical.data import RetrievalSet
+from optical.distill._models import ProjectedTextEncoder, transformer_layers
+from optical.distill._prefix import FrozenPrefix
+from optical.evaluate import retrieval_ranks
+from optical.experiment._metrics import RankPair
+from optical.experiment._ranks import GroupPair, query_groups
+
+Encode = Callable[[list[str], str], "np.ndarray | None"]  # (captions, language) -> (N, D) normalised, or None
+
+
+@dataclass
+class EvalSet:
+    """One dataset's test sets (language -> RetrievalSet), the gallery holding all their images (English's), its
+    image embeddings (I, D) and every language's query groups."""
+
+    sets: dict[str, RetrievalSet]
+    gallery: RetrievalSet
+    images: np.ndarray
+    groups: dict[str, GroupPair]
+
+    @classmethod
+    def build(cls, sets: dict[str, RetrievalSet], images: np.ndarray, paths: list | None = None) -> EvalSet:
+        """``images`` (N, D) embed the gallery's images (``sets["en"]``), or, given ``paths``, the images ``paths``,
+        a superset of the gallery's (e.g. the comparable subset of a full test split)."""
+        gallery = sets["en"]
+        if paths is not None:
+            row = {p: i for i, p in enumerate(paths)}
+            images = images[[row[p] for p in gallery.image_paths]]
+        return cls(sets, gallery, images, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
+
+
+def method_ranks(encode: Encode, ev: EvalSet) -> dict[str, RankPair]:
+    """(t2i, i2t) ranks per language of one dataset (languages ``encode`` cannot read are left out); each
+    language's gallery images are rows of ``ev.images``."""
+    row = {p: i for i, p in enumerate(ev.gallery.image_paths)}
+    ranks = {}
+    for lang, rs in ev.sets.items():
+        text = encode(rs.captions, lang)
+        if text is None:
+            continue
+        own = ev.images[[row[p] for p in rs.image_paths]]
+        ranks[lang] = retrieval_ranks(text, own, rs.caption_image, rs.image_groups)
+    return ranks
+
+
+def write_gallery(folder: Path, sets: dict[str, RetrievalSet], images: np.ndarray) -> None:
+    """``gallery.json`` (image paths, groups, every language's captions) and ``gallery.npy`` (I, D) in ``folder``,
+    what the app's Image Search reads; ``sets["en"]`` holds every image, in the order of ``images``."""
+    en = sets["en"]
+    row = {p: i for i, p in enumerate(en.image_paths)}
+    captions = {
+        lang: {"texts": list(rs.captions), "image": [row[rs.image_paths[int(i)]] for i in rs.caption_image]}
+        for lang, rs in sets.items()
+    }
+    atomic_write_json(
+        folder / "gallery.json",
+        {"images": [str(p) for p in en.image_paths], "groups": [str(g) for g in en.image_groups], "captions": captions},
+    )
+    buffer = io.BytesIO()
+    np.save(buffer, images.astype(np.float32))
+    atomic_write_bytes(folder / "gallery.npy", buffer.getvalue())
+
+
+def shared_frozen_layers(models: list[ProjectedTextEncoder]) -> int:
+    """How many bottom transformer layers (with the word embeddings) ``models`` have identical: the students are
+    the teacher's text side with those layers frozen. 0 when the embeddings differ or the towers are of a kind
+    ``FrozenPrefix`` does not support."""
+    first = models[0].text.model
+    if not all(FrozenPrefix.supported(m) for m in models):
+        return 0
+    if not all(_same(first.embeddings, m.text.model.embeddings) for m in models[1:]):
+        return 0
+    shared = 0
+    for i, layer in enumerate(transformer_layers(first)):
+        if not all(_same(layer, transformer_layers(m.text.model)[i]) for m in models[1:]):
+            break
+        shared = i + 1
+    return min(shared, len(transformer_layers(first)) - 1)  # the last layer always runs per model
+
+
+def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    pa, pb = a.state_dict(), b.state_dict()
+    return pa.keys() == pb.keys() and all(pa[k] is pb[k] or torch.equal(pa[k], pb[k]) for k in pa)
+
+
+@torch.no_grad()
+def encode_shared(
+    models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, chunk: int = 4096, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
+    per distinct caption for all of them (``FrozenPrefix``), then each model's own top layers; ``n_frozen == 0``
+    encodes with each model in full. Distinct captions are encoded in order of length, ``chunk`` at a time."""
+    unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch: little padding
+    where = {text: i for i, text in enumerate(unique)}
+    order = np.array([where[t] for t in texts], dtype=np.int64)
+    if n_frozen == 0:
+        return {name: model.encode(unique).numpy()[order] for name, model in models.items()}
+    for model in models.values():
+        model.eval()
+    first = next(iter(models.values()))
+    parts: dict[str, list[torch.Tensor]] = {name: [] for name in models}
+    for start in range(0, len(unique), chunk):
+        prefix = FrozenPrefix(first, n_frozen, unique[start : start + chunk], batch_size=batch_size)
+        for lo in range(0, len(prefix.states), batch_size):
+            idx = torch.arange(lo, min(lo + batch_size, len(prefix.states)))
+            for name, model in models.items():
+                emb = prefix.forward(model, idx)["sentence_embedding"].float()
+                parts[name].append(torch.nn.functional.normalize(emb, dim=-1).cpu())
+    width = first.embed_dim
+    return {
+        name: torch.cat([torch.zeros(0, width), *chunks]).numpy()[order] for name, chunks in parts.items()
+    }

@@ -1,0 +1,149 @@
+"""``optical eval``: a finished tiny run on a dataset, the shared frozen layers, the report, errors; Apertium."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from optical.cli import main
+from optical.errors import InputError
+from optical.experiment import (
+    ExperimentConfig,
+    apertium_translate,
+    evaluate_run,
+    list_evaluations,
+    load_ranks,
+    run_experiment,
+    summarize_evaluation,
+)
+from optical.experiment._scoring import encode_shared, shared_frozen_layers
+from optical.runs import create_run, load_run
+from tests.app.fixtures import png_bytes
+from tests.tiny_models import tiny_text_encoder
+
+needs_apertium = pytest.mark.skipif(shutil.which("apertium") is None,
+                                    reason="Debian's apertium is not installed (apt-get install apertium apertium-eng-spa)")
+
+
+@pytest.fixture
+def finished_run(tiny_setup):
+    """A finished tiny run (zero-shot, mse, optical) distilled on German only; students train the top layer."""
+    tiny_setup.update(languages=["de"], methods=["zero-shot", "mse", "optical"], student_train_layers=1)
+    tiny_setup["student"]["epochs"] = 1
+    config = ExperimentConfig.from_dict(tiny_setup)
+    run = create_run(config.to_dict(), "done-run")
+    run_experiment(config, run, progress=lambda f, m: None)
+    return load_run("done-run")
+
+
+def test_eval_on_the_runs_own_test_split_reproduces_its_ranks(finished_run, capsys):
+    assert main(["eval", "done-run", "--dataset", "stamps", "--languages", "de,fr", "--name", "again"]) == 0
+    out = capsys.readouterr().out
+    folder = finished_run.path / "evals" / "again"
+    assert {p.name for p in (folder / "ranks").iterdir()} == {"zero-shot.csv", "mse.csv", "optical.csv", "groups.json"}
+    assert (folder / "ranks" / "groups.json").read_text() == (finished_run.path / "ranks" / "test" / "groups.json").read_text()
+    own, _ = load_ranks(finished_run, "test")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["distilled"] == ["de"] and metrics["languages"] == ["en", "de", "fr"]
+    # the same models on the same split: the shared-prefix path gives the run's own ranks
+    for method in ("zero-shot", "mse", "optical"):
+        for lang in ("en", "de"):
+            assert metrics["results"][method][lang] == summarize_evaluation(finished_run, "again")["results"][method][lang]
+            eval_line = (folder / "ranks" / f"{method}.csv").read_text().splitlines()
+            own_line = (finished_run.path / "ranks" / "test" / f"{method}.csv").read_text().splitlines()
+            assert [l for l in eval_line if l.startswith(lang + ",")] == [l for l in own_line if l.startswith(lang + ",")]
+    assert len(own["optical"]["de"][0]) == metrics["results"]["optical"]["de"]["n_t2i"]
+    assert "fr*" in out and "de*" not in out and "* not distilled on" in out
+    assert list_evaluations(finished_run) == ["again"]
+    assert (folder / "gallery.npy").is_file() and json.loads((folder / "gallery.json").read_text())["captions"]["fr"]
+    capsys.readouterr()
+    assert main(["report", "done-run", "--eval", "again"]) == 0
+    report = capsys.readouterr().out
+    assert "evaluated on stamps" in report and "fr*" in report
+
+
+def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):
+    with pytest.raises(InputError, match="no captions in xh|has no captions"):
+        evaluate_run(finished_run, "stamps", languages=["xh"])
+    assert main(["eval", "done-run", "--dataset", "captions"]) == 2
+    assert "needs --root" in capsys.readouterr().err
+    assert main(["eval", "done-run", "--dataset", "captions", "--root", "/nonexistent/folder"]) == 2
+    assert "/nonexistent/folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse names the datasets
+        main(["eval", "done-run", "--dataset", "flickr"])
+    finished_run.set_status(state="running", pid=None)
+    with pytest.raises(InputError, match="finished run"):
+        evaluate_run(finished_run, "stamps")
+    assert main(["report", "done-run", "--eval", "nothing"]) == 2
+    assert "no evaluation 'nothing'" in capsys.readouterr().err
+    assert not (finished_run.path / "evals").exists()
+
+
+def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path):
+    teacher = tiny_text_encoder(tmp_path)
+    from optical.distill._models import ProjectedTextEncoder
+
+    base = ProjectedTextEncoder(teacher, 8)
+    students = {"base": base}
+    for seed in (1, 2):
+        student = ProjectedTextEncoder(tiny_text_encoder(tmp_path, seed=0), 8)
+        student.load_state_dict(base.state_dict())
+        torch.manual_seed(seed)
+        with torch.no_grad():  # only the top layer and the projection differ, as after distillation
+            for p in [*student.text.model.encoder.layer[1].parameters(), *student.proj.parameters()]:
+                p.add_(0.3 * torch.randn_like(p))
+        students[f"s{seed}"] = student
+    assert shared_frozen_layers(list(students.values())) == 1
+    texts = ["ein roter apfel", "der hund", "ein roter apfel", "a dog on the beach with a ball"]
+    shared = encode_shared(students, texts, 1, chunk=2, batch_size=2)
+    for name, model in students.items():
+        np.testing.assert_allclose(shared[name], model.encode(texts).numpy(), atol=1e-5)
+    assert not np.allclose(shared["s1"], shared["s2"])
+    different = ProjectedTextEncoder(tiny_text_encoder(tmp_path, seed=3), 8)
+    assert shared_frozen_layers([base, different]) == 0
+
+
+@needs_apertium
+def test_apertium_translates_in_batches_and_caches_by_text(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path))
+    out = apertium_translate(["Un perro rojo en la playa.", "El gato", "Un perro rojo en la playa."], "spa-eng")
+    assert out == ["A red dog in the beach.", "The cat", "A red dog in the beach."]
+    from optical.experiment import _apertium
+
+    monkeypatch.setattr(_apertium, "_call", lambda *a: pytest.fail("a cached text went to apertium again"))
+    assert apertium_translate(["El gato"], "spa-eng") == ["The cat"]
+    assert (tmp_path / "mt" / "apertium" / "spa-eng.json").is_file()
+
+
+@needs_apertium
+def test_eval_translate_test_with_apertium_on_a_captions_folder(finished_run, tmp_path, capsys):
+    from optical.experiment import apertium_pair
+
+    if apertium_pair("es") is None:
+        pytest.skip("the apertium-eng-spa pair is not installed (apt-get install apertium-eng-spa)")
+    folder = tmp_path / "mine"
+    (folder / "images").mkdir(parents=True)
+    rows = ["image\tlang\tcaption"]
+    words = [("perro", "dog", "Hund"), ("gato", "cat", "Katze"), ("casa", "house", "Haus"), ("playa", "beach", "Strand")]
+    for i, (es, en, de) in enumerate(words):
+        (folder / "images" / f"{en}.png").write_bytes(png_bytes((40 * i, 200 - 40 * i, 90)))
+        rows += [f"{en}.png\ten\tThe {en}.", f"{en}.png\tes\tEl {es}.", f"{en}.png\tde\tDer {de}."]
+    (folder / "captions.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["eval", "done-run", "--dataset", "captions", "--root", str(folder), "--languages", "es,de",
+                 "--mt", "apertium"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((finished_run.path / "evals" / "captions" / "metrics.json").read_text())
+    assert set(metrics["results"]["translate-test"]) == {"en", "es"}
+    assert "no Apertium pair de -> English" in out and "translate-test: no rows for de" in out
+    assert "es*" in out and metrics["distilled"] == ["de"]
+
+
+def test_translate_test_takes_apertium_or_a_model_and_nothing_else(tiny_setup):
+    tiny_setup["methods"] = ["zero-shot", "translate-test"]
+    with pytest.raises(InputError, match="--mt apertium"):
+        ExperimentConfig.from_dict(tiny_setup)
+    assert ExperimentConfig.from_dict({**tiny_setup, "mt": "apertium"}).mt == "apertium"
+    with pytest.raises(InputError, match="mt must be one of"):
+        ExperimentConfig.from_dict({**tiny_setup, "mt": "google"})
