@@ -38,6 +38,9 @@ class ExperimentConfig:
     # language -> extra bitext source for its student, added to the dataset's own train pairs: "multi30k:<root>"
     # (Multi30k task 1 train), a TSV file or "english_file,foreign_file" (see optical.data.iter_bitext)
     bitext: dict[str, str] = field(default_factory=dict)
+    # at most this many bitext pairs per language (None: all), the same sample for every method and seed
+    # (optical.experiment.cap_bitext: the pairs with the smallest hash, independent of the run's seed)
+    bitext_pairs: int | None = None
     embed_dim: int = 256
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
@@ -123,6 +126,8 @@ class ExperimentConfig:
         for lang in self.languages:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
+        if self.bitext_pairs is not None:
+            _bound("bitext_pairs", self.bitext_pairs, 1, source, integer=True, meaning=" (or null / 'all': no cap)")
         _choice("ot.cost", self.ot.cost, COST_KINDS, source)
         _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
         _bound("ot.reg", self.ot.reg, 0, source, strict=True)
