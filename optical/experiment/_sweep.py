@@ -236,6 +236,7 @@ def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
         wide = cells.pivot(index="method", columns="figure", values="cell")
         order = [f for f in SWEEP_FIGURES if f in wide.columns] + [f for f in dict.fromkeys(table["figure"]) if f not in SWEEP_FIGURES]
         wide = wide.reindex(index=list(dict.fromkeys(table["method"])), columns=order).fillna("-")
+        wide.columns.name = None
         lines.append(wide.to_string())
     return "\n".join(lines)
 
