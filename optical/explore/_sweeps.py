@@ -89,7 +89,7 @@ def sweep_chart(lines: pd.DataFrame, grid: dict[str, list], figure: str, x: str)
         band = line.dropna(subset=["lo", "hi"])
         if not band.empty:
             chart.add_trace(go.Scatter(
-                x=[*band["x"], *band["x"][::-1]], y=[*band["hi"], *band["lo"][::-1]], fill="toself",
+                x=[*band["x"], *band["x"][::-1]], y=[*band["hi"], *band["lo"][::-1]], mode="lines", fill="toself",
                 fillcolor=_transparent(colour), line={"width": 0}, hoverinfo="skip", showlegend=False,
                 legendgroup=name,
             ))
