@@ -51,7 +51,7 @@ _WHERE = {
     "run_state": "_sweep",
     "run_sweep": "_sweep",
     "sweep_frame": "_sweep",
-    "forget_teachers": "_teachers",
+    "forget_shared": "_teachers",
     "teacher_key": "_teachers",
 }
 
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
         run_sweep,
         sweep_frame,
     )
-    from optical.experiment._teachers import forget_teachers, teacher_key
+    from optical.experiment._teachers import forget_shared, teacher_key
 
 
 def __getattr__(name: str):

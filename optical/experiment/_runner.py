@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,9 +29,9 @@ from optical.experiment._methods import METHODS, Method
 from optical.experiment._pairs import english_pairs
 from optical.experiment._plans import plan_loss, transport_sample
 from optical.experiment._teachers import (
-    MEMORY_SLOTS,
     link_teacher,
     remember_teacher,
+    shared_inputs,
     shared_teacher,
     store_teacher,
     teacher_key,
@@ -214,16 +213,7 @@ class _Distillation:
         """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext and student
         layers (the points of a sweep that differ only in loss settings)."""
         digest = hashlib.sha256(json.dumps([key, config.student_train_layers, data.bitext], sort_keys=True).encode())
-        memo = digest.hexdigest()
-        if memo not in _DISTILLATIONS:
-            _DISTILLATIONS[memo] = cls.build(config, data, teacher)
-            while len(_DISTILLATIONS) > MEMORY_SLOTS:
-                _DISTILLATIONS.popitem(last=False)
-        _DISTILLATIONS.move_to_end(memo)
-        return _DISTILLATIONS[memo]
-
-
-_DISTILLATIONS: OrderedDict[str, _Distillation] = OrderedDict()  # see _Distillation.shared
+        return shared_inputs(f"distillation-{digest.hexdigest()}", lambda: cls.build(config, data, teacher))
 
 
 def _student_done(run: Run, method: str) -> bool:

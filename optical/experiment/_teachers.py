@@ -14,7 +14,9 @@ import json
 import os
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 
@@ -24,12 +26,15 @@ from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData
 from optical.paths import teachers_dir
 
+T = TypeVar("T")
+
 # ExperimentConfig fields the teacher depends on (``teacher`` holds its TrainConfig, seed included)
 TEACHER_FIELDS = (
     "dataset", "root", "images", "text_encoder", "image_encoder", "embed_dim", "teacher", "teacher_train_layers", "seed",
 )
-MEMORY_SLOTS = 2  # teachers kept in memory per process (a sweep visits the points of one seed after another)
+MEMORY_SLOTS = 2  # teachers (and student inputs) kept in memory per process; a sweep runs one seed's points in a row
 _MEMORY: OrderedDict[str, DualEncoder] = OrderedDict()
+_SHARED: OrderedDict[str, object] = OrderedDict()  # memo key -> what students share (the runner's _Distillation)
 
 
 def teacher_key(config: ExperimentConfig, data: ExperimentData) -> str:
@@ -89,6 +94,18 @@ def link_teacher(key: str, target: Path) -> None:
                     shutil.copy2(file, out)
 
 
-def forget_teachers() -> None:
-    """Drop the in-memory teachers (tests; a long-lived process done with a sweep)."""
+def shared_inputs(memo: str, build: Callable[[], T]) -> T:
+    """``build()``'s result, kept in memory under ``memo`` (a key built on a teacher key) for later runs in this
+    process; the least recently used beyond ``MEMORY_SLOTS`` is dropped."""
+    if memo not in _SHARED:
+        _SHARED[memo] = build()
+        while len(_SHARED) > MEMORY_SLOTS:
+            _SHARED.popitem(last=False)
+    _SHARED.move_to_end(memo)
+    return _SHARED[memo]  # type: ignore[return-value]
+
+
+def forget_shared() -> None:
+    """Drop the in-memory teachers and student inputs (tests, benches: the next run starts as a fresh process)."""
     _MEMORY.clear()
+    _SHARED.clear()

@@ -10,7 +10,7 @@ from optical.errors import InputError
 from optical.experiment import (
     ExperimentConfig,
     cap_bitext,
-    forget_teachers,
+    forget_shared,
     grid_points,
     load_sweep,
     parse_grid,
@@ -84,7 +84,7 @@ def test_bitext_cap_is_the_same_for_every_seed_and_method(tiny_setup):
 @pytest.fixture
 def counted_teachers(monkeypatch):
     """Counts the teachers trained (the runner's train_teacher), with an empty in-process teacher memory."""
-    forget_teachers()
+    forget_shared()
     trained: list[int] = []
     original = runner.train_teacher
 
@@ -94,7 +94,7 @@ def counted_teachers(monkeypatch):
 
     monkeypatch.setattr(runner, "train_teacher", counting)
     yield trained
-    forget_teachers()
+    forget_shared()
 
 
 @pytest.mark.slow
@@ -122,7 +122,7 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tm
     finished = json.loads((runs_dir() / first_id / "status.json").read_text())["finished"]
 
     monkeypatch.setattr(runner, "train_student", real_train_student)
-    forget_teachers()  # a new process: the teacher comes from cache/teachers
+    forget_shared()  # a new process: the teacher comes from cache/teachers
     assert main(["sweep", "--resume", "sw", "--grid", "ot.reg=1"]) == 2  # --resume keeps the sweep's grid
     assert main(["sweep", "--resume", "sw"]) == 0
     out = capsys.readouterr().out
