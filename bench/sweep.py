@@ -50,8 +50,8 @@ def tiny_config(root: Path) -> ExperimentConfig:
 
     prepare_stamps(_make_deb(root / "stamps.deb", _stamp_files(40)), progress=False)
     config = ExperimentConfig(
-        languages=["de", "fr"], methods=["zero-shot", "mse", "optical"], text_encoder=str(saved_tiny_text_encoder(root)),
-        embed_dim=8, bootstrap=50, plan_samples=2, teacher_train_layers=-1, student_train_layers=-1,
+        languages=["de", "fr"], methods=["zero-shot", "mse", "optical"],
+        text_encoder=str(saved_tiny_text_encoder(root)), embed_dim=8, bootstrap=50, plan_samples=2, teacher_train_layers=-1, student_train_layers=-1,
     )
     config.teacher.epochs, config.teacher.batch_size = 4, 8
     config.student.epochs, config.student.batch_size = 1, 8

@@ -18,7 +18,8 @@ from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_
 # Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt_model", "bitext", "epochs",
-    "teacher_epochs", "text_encoder", "seed", "bitext_pairs", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol", "ot_grad",
+    "teacher_epochs", "text_encoder", "seed", "bitext_pairs", "run_id",
+    "ot_reg", "ot_cost", "ot_iters", "ot_tol", "ot_grad",
     "mse_weight",
 )
 

@@ -171,7 +171,8 @@ def run_sweep(sweep: Sweep, *, device: str | None = None, progress: bool = True,
             except Exception as err:  # recorded in the run's status.json by run_experiment
                 failed.append(f"{run_id} ({type(err).__name__}: {err})")
     if failed:
-        raise OpticalError(f"{len(failed)} of {len(planned)} runs of sweep {sweep.sweep_id} failed: {'; '.join(failed)}; "
+        raise OpticalError(f"{len(failed)} of {len(planned)} runs of sweep {sweep.sweep_id} failed: "
+                           f"{'; '.join(failed)}; "
                            f"see python -m optical report RUN, then continue with python -m optical sweep --resume "
                            f"{sweep.sweep_id}")
     return [run_id for _, _, run_id in planned]
@@ -234,7 +235,8 @@ def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
         lines.append(f"  seeds: {int(table['n_seeds'].iloc[0])}; mR points, 95% CI")
         cells = table.assign(cell=[_cell(r.value, r.lo, r.hi) for r in table.itertuples()])
         wide = cells.pivot(index="method", columns="figure", values="cell")
-        order = [f for f in SWEEP_FIGURES if f in wide.columns] + [f for f in dict.fromkeys(table["figure"]) if f not in SWEEP_FIGURES]
+        figures = list(dict.fromkeys(table["figure"]))
+        order = [f for f in SWEEP_FIGURES if f in figures] + [f for f in figures if f not in SWEEP_FIGURES]
         wide = wide.reindex(index=list(dict.fromkeys(table["method"])), columns=order).fillna("-")
         wide.columns.name = None
         lines.append(wide.to_string())

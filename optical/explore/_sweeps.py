@@ -72,7 +72,8 @@ def sweep_lines(frame: pd.DataFrame, grid: dict[str, list], figure: str, x: str,
     label_keys = [colour, *(key for key in grid if key not in (x, colour))]
     if colour != METHOD and method is None:
         label_keys.append(METHOD)
-    labels = [", ".join(str(row[k]) if k == METHOD else f"{k}={row[k]}" for k in label_keys) for _, row in rows.iterrows()]
+    labels = [", ".join(str(row[k]) if k == METHOD else f"{k}={row[k]}" for k in label_keys)
+              for _, row in rows.iterrows()]
     rows = rows.assign(line=labels, x=rows[x].map(_text), **{key: rows[key].map(_text) for key in grid})
     order = {_text(v): i for i, v in enumerate(_labels(grid[x]))}
     first = {label: i for i, label in enumerate(dict.fromkeys(labels))}  # lines in the table's order of methods
@@ -98,7 +99,8 @@ def sweep_chart(lines: pd.DataFrame, grid: dict[str, list], figure: str, x: str)
             customdata=line[["lo", "hi", "n_seeds"]].to_numpy(),
             hovertemplate="%{y:.1f} [%{customdata[0]:.1f}, %{customdata[1]:.1f}], %{customdata[2]} seed(s)",
         ))
-    chart.update_xaxes(title=x, type="category", categoryorder="array", categoryarray=[_text(v) for v in _labels(grid[x])])
+    order = [_text(v) for v in _labels(grid[x])]
+    chart.update_xaxes(title=x, type="category", categoryorder="array", categoryarray=order)
     chart.update_yaxes(title=f"{figure} (mR points, 95% CI)")
     return chart
 

@@ -25,7 +25,8 @@ def test_sweeps_page_draws_lines_with_bands_and_the_table(server, page):  # noqa
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     _settle(page)
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12  # 6 lines (3 methods x 2 caps), each with a CI band
+    # 6 lines (3 methods x 2 caps), each with its CI band
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12
     assert page.get_by_text("Download the sweep's table (CSV)").count() == 1
     _no_exception(page)
     _screenshot(page, "sweeps")

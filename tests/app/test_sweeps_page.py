@@ -58,7 +58,8 @@ def test_page_draws_the_figure_table_and_download(sweep_cache):
     assert not at.error
     assert len(at.get("plotly_chart")) == 1
     (table,) = at.dataframe
-    assert set(table.value["method"]) == {"zero-shot", "mse", "optical"} and len(table.value) == 12  # 3 methods x 2 caps x 2 epsilons
+    assert set(table.value["method"]) == {"zero-shot", "mse", "optical"}
+    assert len(table.value) == 12  # 3 methods x 2 caps x 2 epsilons
     assert "tiny-sweep" in at.sidebar.selectbox[0].value.label
     assert at.get("download_button")
 
