@@ -1,6 +1,6 @@
 """Sweep grids: ``KEY=V1,V2,...`` over dotted config paths (``ot.reg``, ``bitext_pairs``, ``student.epochs``), each
 value parsed by the config field's type (``all`` / ``none`` for "no value" where the field allows None), and the
-cross product of the axes as points. Torch-free."""
+cross product of the axes as points. Torch is imported only by the functions that read the config's types."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import itertools
 import re
 import types
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optical.errors import InputError
-from optical.experiment._config import ExperimentConfig
+
+if TYPE_CHECKING:
+    from optical.experiment._config import ExperimentConfig
 
 Point = dict[str, Any]  # dotted key -> value of one grid point
 NO_VALUE = ("all", "none", "null")  # spellings of None for fields that allow it (bitext_pairs=all: no cap)
@@ -52,6 +54,8 @@ def field_type(key: str) -> Any:
     """The type hint of the ExperimentConfig field at dotted ``key``; InputError naming the allowed keys."""
     if key in _NOT_SWEPT:
         raise InputError(f"--grid {key}: cannot be swept ({_NOT_SWEPT[key]})")
+    from optical.experiment._config import ExperimentConfig
+
     cls: Any = ExperimentConfig
     parts = key.split(".")
     for depth, part in enumerate(parts):
@@ -120,6 +124,8 @@ def grid_points(grid: dict[str, list]) -> list[Point]:
 def point_config(base: dict, point: Point, seed: int, source: str) -> ExperimentConfig:
     """``base`` (an ExperimentConfig dict) with ``point``'s values and ``seed``, validated (InputError naming
     ``source``)."""
+    from optical.experiment._config import ExperimentConfig
+
     data = {**base, "seed": seed}
     for key, value in point.items():
         *sections, name = key.split(".")

@@ -1,6 +1,7 @@
 """Sweeps: every point of a grid x every seed is a normal run in ``cache/runs/``; ``cache/sweeps/<id>/sweep.json``
 lists them. Resumable: runs already done are skipped, the others continue from their checkpoints. Teachers are
-shared across the points of a seed (``optical.experiment._teachers``). Torch is imported only to run.
+shared across the points of a seed (``optical.experiment._teachers``). Torch is imported only to plan and run
+(``report`` of a sweep and the app's Sweeps page load without it).
 
 ``sweep.json`` (format 1): ``format``, ``sweep_id``, ``created``, ``base`` (the ExperimentConfig every point
 starts from), ``grid`` (dotted key -> values), ``seeds``, ``points`` (each ``name``, ``values`` {key: value},
@@ -15,17 +16,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from optical.atomic import atomic_write_json
 from optical.errors import InputError, OpticalError
-from optical.experiment._config import ExperimentConfig
 from optical.experiment._grid import format_point, grid_points, point_config, point_name
 from optical.experiment._metrics import summarize_study
 from optical.experiment._ranks import has_ranks, load_ranks
 from optical.paths import runs_dir, sweeps_dir
 from optical.runs import Run, RunFormatError, check_run_id, new_run_id
+
+if TYPE_CHECKING:
+    from optical.experiment._config import ExperimentConfig
 
 SWEEP_FORMAT = 1
 SWEEP_FIGURES = ("mean mR", "std", "high-minus-low")  # per method and point, over the non-English languages
