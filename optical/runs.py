@@ -4,8 +4,10 @@ Layout (format 1)::
 
     config.json         the ExperimentConfig
     status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
-                        "methods_done", "pid", "host", "device"}
-    teacher/            the teacher (DualEncoder folder)
+                        "methods_done", "pid", "host", "device", "teacher" (its key in cache/teachers), "sweep"
+                        (the sweep that made the run, if any)}
+    teacher/            the teacher (DualEncoder folder): hard links to ``cache/teachers/<key>/``, which every run
+                        with the same teacher settings, data and seed loads instead of training it again
     students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
