@@ -8,7 +8,8 @@ Layout (format 1)::
                         (the sweep that made the run, if any)}
     teacher/            the teacher (DualEncoder folder): hard links to ``cache/teachers/<key>/``, which every run
                         with the same teacher settings, data and seed loads instead of training it again
-    students/<method>/  each distilled student (ProjectedTextEncoder folder); work/ holds its checkpoints
+    students/<method>/  each distilled student (ProjectedTextEncoder folder)
+    work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches
     ranks/<dataset>/    per-query ranks, one <method>.csv per method (language, direction, query, group, rank) and
@@ -31,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import time
 import traceback
@@ -150,6 +152,14 @@ class Run:
 
     def student_dir(self, method: str) -> Path:
         return self.path / "students" / method
+
+    def prune_work(self) -> None:
+        """Delete ``work/`` (the checkpoints only ``--resume`` needs) of a finished run; its models stay."""
+        work = self.path / "work"
+        if work.is_dir():
+            trash = self.path / f".trash-work-{os.getpid()}"
+            os.replace(work, trash)  # one rename: a crash mid-delete never leaves a half checkpoint under work/
+            shutil.rmtree(trash, ignore_errors=True)
 
     def set_status(self, **changes) -> None:
         """Merge ``changes`` into ``status.json`` atomically."""

@@ -1,10 +1,17 @@
 """The two models of the experiment: a projected text tower (teacher text side, student) and the teacher.
 
-A saved model is one self-describing folder::
+A saved model (format 2) stores only what training changed, on top of the text encoder it was built from::
 
-    <dir>/text/                 TextEncoder.save (HF save_pretrained + tokenizer)
-    <dir>/heads.safetensors     projection weights (and the teacher's image projection, logit scale)
-    <dir>/optical_model.json    {"kind": ..., "embed_dim": ..., "image_dim": ..., "format": 1}
+    <dir>/optical_model.json    {"format": 2, "kind": ..., "embed_dim": ..., "image_dim": ...,
+                                 "base": {"source": <built-in name or folder>, "sha256": <its weights' hash>},
+                                 "trained": [state keys whose parameters train (set by ``freeze``)]}
+    <dir>/weights.safetensors   the heads and every text-tower tensor that differs from the base: the trained
+                                ones and those inherited from a trained teacher (``text_side``)
+
+Loading rebuilds the base (``create_text_encoder(source)``, its hash checked) and puts the stored tensors on
+top, strictly. A tower without a usable base (built in memory, or an HF hub name) is written in full to
+``<dir>/text/`` (``TextEncoder.save``) with ``"base": null``. Format 1 folders (``text/`` in full plus
+``heads.safetensors``) are still read.
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from optical.atomic import atomic_write_json
-from optical.encoders import TextEncoder
-from optical.encoders._text_tower import encode_sentences
-from optical.errors import MissingAssetError
+from optical.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from optical.encoders import TextEncoder, base_reference, create_text_encoder, encode_sentences
+from optical.errors import MissingAssetError, OpticalError
 
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 _CONFIG = "optical_model.json"
-_HEADS = "heads.safetensors"
+_WEIGHTS = "weights.safetensors"
+_HEADS_V1 = "heads.safetensors"
+_TEXT = "text"
+_TEXT_PREFIX = "text.model."
 
 
 class ProjectedTextEncoder(nn.Module):
@@ -35,6 +45,8 @@ class ProjectedTextEncoder(nn.Module):
     ``forward`` returns the TextEncoder dict with ``token_embeddings`` [B, L, D] and ``sentence_embedding``
     [B, D] projected (D = ``embed_dim``), ``attention_mask`` [B, L] unchanged: what the losses consume.
     """
+
+    KIND = "projected_text"
 
     def __init__(self, text: TextEncoder, embed_dim: int):
         super().__init__()
@@ -60,8 +72,8 @@ class ProjectedTextEncoder(nn.Module):
     def freeze(self, train_layers: int) -> None:
         """Freeze the word embeddings and all but the top ``train_layers`` transformer layers (-1: train all layers).
 
-        The projection always stays trainable. Frozen word embeddings are 96M of e5-small's 118M parameters and
-        let students share them with the teacher in the app.
+        The projection always stays trainable. What trains is what a saved folder stores (``trained``); the
+        frozen rest (e5-small: 96M of 118M parameters in the word embeddings) is the base's, shared in the app.
         """
         model = self.text.model
         for name, p in model.named_parameters():
@@ -75,37 +87,131 @@ class ProjectedTextEncoder(nn.Module):
     def heads(self) -> dict[str, torch.Tensor]:
         return {"proj.weight": self.proj.weight}
 
+    def trained_keys(self) -> list[str]:
+        """State keys of the parameters that train (``requires_grad``)."""
+        return sorted(name for name, p in self.named_parameters() if p.requires_grad)
+
+    def text_delta(self) -> set[str]:
+        """Names in ``text.model`` of the parameters that may differ from the base: trainable or changed before."""
+        return self.text.changed | {name for name, p in self.text.model.named_parameters() if p.requires_grad}
+
     def save(self, path: str | Path) -> None:
         """Write the folder described in the module docstring (the caller makes it atomic)."""
         path = Path(path)
-        self.text.save(path / "text")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.heads().items()}, str(path / _HEADS))
-        atomic_write_json(path / _CONFIG, self._config())
+        path.mkdir(parents=True, exist_ok=True)
+        base = base_reference(self.text.source)
+        tensors = dict(self.heads())
+        if base is None:
+            self.text.save(path / _TEXT)
+        else:
+            state = self.text.model.state_dict()
+            tensors.update({_TEXT_PREFIX + k: state[k] for k in sorted(self.text_delta())})
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, str(path / _WEIGHTS))
+        atomic_write_json(path / _CONFIG, {**self._config(), "base": base, "trained": self.trained_keys()})
 
     def _config(self) -> dict:
-        frozen = not self.text.model.get_input_embeddings().weight.requires_grad
-        return {"format": MODEL_FORMAT, "kind": "projected_text", "embed_dim": self.embed_dim, "frozen_words": frozen}
+        return {"format": MODEL_FORMAT, "kind": self.KIND, "embed_dim": self.embed_dim}
+
+    def export(self, path: str | Path, readme: str) -> Path:
+        """Write a standalone sentence-transformers folder (atomically) that needs neither optical nor a base.
+
+        The folder root is ``save_pretrained`` output (full weights and tokenizer: ``AutoModel`` loads it), plus
+        ``modules.json``, ``1_Pooling/`` (the tower's pooling), ``2_Dense/`` (the projection, ``linear.weight``
+        (D, H), no bias), ``3_Normalize/``, the prefix as the default prompt, and ``readme`` as README.md.
+        """
+        text = self.text
+        if text.pooling not in ("mean", "cls"):
+            raise OpticalError(f"{text.name}: pooling {text.pooling!r} has no sentence-transformers equivalent to export")
+        modules = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Dense", "Dense"), ("3_Normalize", "Normalize")]
+        with atomic_dir(path) as tmp:
+            text.model.save_pretrained(tmp)
+            text.tokenizer.save_pretrained(tmp)
+            atomic_write_json(tmp / "modules.json", [
+                {"idx": i, "name": str(i), "path": sub, "type": f"sentence_transformers.models.{kind}"}
+                for i, (sub, kind) in enumerate(modules)
+            ])
+            atomic_write_json(tmp / "sentence_bert_config.json", {"max_seq_length": text.max_length, "do_lower_case": False})
+            prompts = {"prompts": {"query": text.prefix}, "default_prompt_name": "query"} if text.prefix else {}
+            atomic_write_json(tmp / "config_sentence_transformers.json", {**prompts, "similarity_fn_name": "cosine"})
+            atomic_write_json(tmp / "1_Pooling" / "config.json", {
+                "word_embedding_dimension": text.hidden_size,
+                "pooling_mode_cls_token": text.pooling == "cls",
+                "pooling_mode_mean_tokens": text.pooling == "mean",
+                "pooling_mode_max_tokens": False,
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            })
+            atomic_write_json(tmp / "2_Dense" / "config.json", {
+                "in_features": text.hidden_size, "out_features": self.embed_dim, "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+            })
+            save_file({"linear.weight": self.proj.weight.detach().cpu().contiguous()}, str(tmp / "2_Dense" / "model.safetensors"))
+            (tmp / "3_Normalize").mkdir()
+            atomic_write_text(tmp / "README.md", readme)
+        return Path(path)
+
+    @classmethod
+    def _build(cls, text: TextEncoder, config: dict) -> ProjectedTextEncoder:
+        return cls(text, config["embed_dim"])
 
     @classmethod
     def load(cls, path: str | Path, shared_text: TextEncoder | None = None) -> ProjectedTextEncoder:
-        """Load a folder written by ``save``.
+        """Load a folder written by ``save`` (or by format 1).
 
-        ``shared_text``: the teacher's text tower. A student that trained with frozen word embeddings (they are
-        the teacher's) then reuses the teacher's matrix instead of reading its own copy: e5-small's embeddings are
-        96M of its 118M parameters, so the app holds the teacher and three students in about the memory of two.
+        ``shared_text``: the teacher's text tower, built on the same base. Every parameter this model did not
+        store and the teacher did not change is then the teacher's own tensor, not a copy: e5-small's frozen word
+        embeddings are 96M of its 118M parameters, so the app holds the teacher and three students in about the
+        memory of two.
         """
-        config = read_model_config(path, "projected_text")
-        text_dir = Path(path) / "text"
-        if shared_text is not None and config.get("frozen_words") and (text_dir / "model.safetensors").is_file():
-            text = _text_sharing_word_embeddings(shared_text, text_dir)
+        path = Path(path)
+        config = read_model_config(path, cls.KIND)
+        if config["format"] == 1 or config["base"] is None:
+            text = _load_text_folder(path / _TEXT, config, shared_text)
+            state = _read_heads(path, config)
+            stored_text: set[str] = set()
         else:
-            text = TextEncoder.load(text_dir)
-        model = cls(text, config["embed_dim"])
-        model._load_heads(path)
+            state = _read_weights(path)
+            stored_text = {k[len(_TEXT_PREFIX) :] for k in state if k.startswith(_TEXT_PREFIX)}
+            text = _text_on_base(path, config["base"], stored_text, shared_text)
+        model = cls._build(text, config)
+        model._apply_state(path, state, config)
+        if "trained" in config:  # format 2: re-saved, the model stores the same subset
+            shared = {id(p) for p in shared_text.parameters()} if shared_text is not None else set()
+            for name, p in model.named_parameters():
+                if id(p) not in shared:  # the teacher's tensors keep the teacher's flags
+                    p.requires_grad_(name in config["trained"])
+        text.changed = stored_text
         return model
 
-    def _load_heads(self, path: str | Path) -> None:
-        self.load_state_dict(load_file(str(Path(path) / _HEADS)), strict=False)
+    def load_weights(self, path: str | Path) -> None:
+        """Overwrite this model's weights in place with a folder saved from it (resume, the best epoch)."""
+        path = Path(path)
+        config = read_model_config(path, self.KIND)
+        if config["format"] == 2 and config["base"] is not None:
+            state = _read_weights(path)
+            if base_reference(self.text.source) != config["base"]:
+                raise MissingAssetError(f"{path}: saved on base {config['base']}, this model's base is {self.text.source!r}")
+            self.text.changed |= {k[len(_TEXT_PREFIX) :] for k in state if k.startswith(_TEXT_PREFIX)}
+        else:
+            text_state = _read_tensors(path / _TEXT / "model.safetensors")
+            state = {**_read_heads(path, config), **{_TEXT_PREFIX + k: v for k, v in text_state.items()}}
+        self._apply_state(path, state, config)
+
+    def _apply_state(self, path: Path, state: dict[str, torch.Tensor], config: dict) -> None:
+        """Load ``state`` strictly: every key must be one of the model's, every trained key must be there."""
+        own = self.state_dict()
+        unknown = sorted(set(state) - set(own))
+        if unknown:
+            raise MissingAssetError(f"{path}: stored weights {unknown[:5]} are not in the model built from its base")
+        from_text_folder = config["format"] == 1 or config["base"] is None
+        required = set(self.heads()) | set(config.get("trained", []))
+        missing = sorted(k for k in required - set(state) if not (from_text_folder and k.startswith(_TEXT_PREFIX)))
+        if missing:
+            raise MissingAssetError(f"{path}: weights missing {missing[:5]} (the folder is damaged: re-run the experiment)")
+        with torch.no_grad():
+            for key, value in state.items():
+                if own[key].shape != value.shape:
+                    raise MissingAssetError(f"{path}: {key} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}")
+                own[key].copy_(value)
 
 
 class DualEncoder(ProjectedTextEncoder):
@@ -114,6 +220,8 @@ class DualEncoder(ProjectedTextEncoder):
     ``encode_image_features(x [B, image_dim]) -> [B, D]``; ``logit_scale`` is the learnable inverse temperature
     (log-parametrised, CLIP style, initialised at 1/0.07).
     """
+
+    KIND = "dual"
 
     def __init__(self, text: TextEncoder, embed_dim: int, image_dim: int):
         super().__init__(text, embed_dim)
@@ -132,8 +240,13 @@ class DualEncoder(ProjectedTextEncoder):
         return self.encode_image_features(features.to(device)).float().cpu()
 
     def text_side(self) -> ProjectedTextEncoder:
-        """A copy of the text tower + projection, the starting point of every student."""
+        """A copy of the text tower + projection, the starting point of every student.
+
+        The copy remembers which of its parameters differ from the base (the teacher's trained ones), so a
+        student stores them even where it does not train them itself.
+        """
         student = ProjectedTextEncoder(copy.deepcopy(self.text), self.embed_dim)
+        student.text.changed = self.text_delta()
         student.proj.load_state_dict(self.proj.state_dict())
         return student
 
@@ -145,14 +258,11 @@ class DualEncoder(ProjectedTextEncoder):
         }
 
     def _config(self) -> dict:
-        return {"format": MODEL_FORMAT, "kind": "dual", "embed_dim": self.embed_dim, "image_dim": self.image_dim}
+        return {**super()._config(), "image_dim": self.image_dim}
 
     @classmethod
-    def load(cls, path: str | Path) -> DualEncoder:  # type: ignore[override]
-        config = read_model_config(path, "dual")
-        model = cls(TextEncoder.load(Path(path) / "text"), config["embed_dim"], config["image_dim"])
-        model._load_heads(path)
-        return model
+    def _build(cls, text: TextEncoder, config: dict) -> DualEncoder:
+        return cls(text, config["embed_dim"], config["image_dim"])
 
 
 def read_model_config(path: str | Path, kind: str) -> dict:
@@ -161,12 +271,66 @@ def read_model_config(path: str | Path, kind: str) -> dict:
     if not file.is_file():
         raise MissingAssetError(f"{path}: not an optical model folder (no {_CONFIG})")
     config = json.loads(file.read_text(encoding="utf-8"))
-    if config.get("format") != MODEL_FORMAT or config.get("kind") != kind:
+    if config.get("format") not in _READABLE_FORMATS or config.get("kind") != kind:
         raise MissingAssetError(
             f"{file}: expected an optical {kind!r} model of format {MODEL_FORMAT}, found "
             f"kind={config.get('kind')!r} format={config.get('format')!r} (re-run the experiment)"
         )
     return config
+
+
+def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise MissingAssetError(f"{file}: missing (the model folder is incomplete: re-run the experiment)")
+    try:
+        return load_file(str(file))
+    except Exception as err:  # safetensors raises its own error type for truncated or foreign files
+        raise MissingAssetError(f"{file}: cannot read ({type(err).__name__}: {err}); re-run the experiment") from None
+
+
+def _read_weights(path: Path) -> dict[str, torch.Tensor]:
+    return _read_tensors(path / _WEIGHTS)
+
+
+def _read_heads(path: Path, config: dict) -> dict[str, torch.Tensor]:
+    """The non-text tensors of a folder whose tower is in ``text/``: format 1's heads file or format 2's weights."""
+    return _read_tensors(path / (_HEADS_V1 if config["format"] == 1 else _WEIGHTS))
+
+
+def _load_text_folder(folder: Path, config: dict, shared_text: TextEncoder | None) -> TextEncoder:
+    """A tower saved in full; a format 1 student with frozen word embeddings shares the teacher's matrix."""
+    if shared_text is not None and config.get("frozen_words") and (folder / "model.safetensors").is_file():
+        text = _text_sharing_word_embeddings(shared_text, folder)
+    else:
+        text = TextEncoder.load(folder)
+    text.source = None  # saved again, it is written in full: it has no base to store a delta against
+    return text
+
+
+def _text_on_base(path: Path, base: dict, stored: set[str], shared_text: TextEncoder | None) -> TextEncoder:
+    """The base tower of a format 2 folder, its hash checked; built on ``shared_text`` when that is possible.
+
+    Sharing needs the same base and a teacher whose changed parameters this folder all overrides (else the
+    base's values of those would be missing): a student made by ``text_side`` always qualifies.
+    """
+    current = base_reference(base["source"])
+    if current != base:
+        found = current["sha256"] if current else "no weights file"
+        raise MissingAssetError(
+            f"{path}: built on {base['source']!r} with weights sha256 {base['sha256'][:12]}..., found {found[:12]}...: "
+            "the base model changed or is missing (run `python -m optical prepare`, or re-run the experiment)"
+        )
+    if shared_text is not None and base_reference(shared_text.source) == base:
+        teacher_delta = shared_text.changed | {n for n, p in shared_text.model.named_parameters() if p.requires_grad}
+        if teacher_delta <= stored:
+            memo: dict[int, object] = {id(p): p for n, p in shared_text.model.named_parameters() if n not in stored}
+            for module in shared_text.model.modules():  # leaf modules holding only shared tensors: one object
+                own = list(module.parameters(recurse=False))
+                if own and not list(module.children()) and all(id(p) in memo for p in own):
+                    memo[id(module)] = module
+            memo[id(shared_text.tokenizer)] = shared_text.tokenizer
+            return copy.deepcopy(shared_text, memo=memo)
+    return create_text_encoder(base["source"])
 
 
 def _text_sharing_word_embeddings(source: TextEncoder, folder: Path) -> TextEncoder:

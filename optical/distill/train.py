@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -73,12 +75,14 @@ def fit(
 ) -> TrainState:
     """Train ``model`` in place for ``config.epochs`` and leave its best (or last) weights in it.
 
-    ``model`` must offer ``save(path)`` and a classmethod ``load(path)`` (the optical model folders).
-    ``work_dir/checkpoint/`` holds the weights after the last finished epoch (``model/``), ``optimizer.pt`` and
+    ``model`` must offer ``save(path)`` and ``load_weights(path)`` (the optical model folders, which store only
+    the trained tensors on top of their base). ``work_dir/checkpoint/`` holds the weights after the last finished
+    epoch (``model/``), ``optimizer.pt`` (trainable parameters only; not after the last epoch) and
     ``trainer_state.json``; when present they are resumed from. With ``validate`` (higher is better), the best
-    epoch's weights are kept in ``work_dir/best/`` and restored at the end; training stops after
-    ``config.patience`` epochs without improvement. Under several processes only rank 0 calls ``validate`` and
-    its score is broadcast, so every rank keeps the same best epoch and stops at the same epoch.
+    epoch's weights are kept in ``work_dir/best/`` (hard links to that epoch's checkpoint files) and restored
+    at the end; training stops after ``config.patience`` epochs without improvement. Under several processes only
+    rank 0 calls ``validate`` and its score is broadcast, so every rank keeps the same best epoch and stops at the
+    same epoch.
     """
     if n_examples <= 0:
         raise ValueError(f"{desc}: no training examples")
@@ -116,17 +120,17 @@ def fit(
             record["val"] = score = broadcast_object(float(validate()) if is_main_process(info) else None, info)
             if state.best_score is None or score > state.best_score:
                 state.best_score, state.best_epoch = score, state.epoch
-                if is_main_process(info):
-                    with atomic_dir(best_dir) as tmp:
-                        model.save(tmp)
         state.history.append(record)
         if is_main_process(info):
-            _save_checkpoint(model, optimizer, state, checkpoint_dir)
+            finished = state.epoch >= config.epochs or _stopped(state, config, validate)
+            _save_checkpoint(model, None if finished else optimizer, state, checkpoint_dir)
+            if validate is not None and state.best_epoch == state.epoch:
+                _link_tree(checkpoint_dir / _MODEL, best_dir)
         barrier(info)
         if on_epoch is not None:
             on_epoch(state)
     if validate is not None and best_dir.is_dir():
-        model.load_state_dict(type(model).load(best_dir).state_dict())
+        model.load_weights(best_dir)
     return state
 
 
@@ -166,12 +170,32 @@ def _stopped(state: TrainState, config: TrainConfig, validate: Callable | None) 
     return validate is not None and state.epoch - state.best_epoch >= config.patience
 
 
-def _save_checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, path: Path) -> None:
-    """Replace ``path`` atomically with weights, optimiser state and trainer state."""
+def _save_checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer | None, state: TrainState, path: Path) -> None:
+    """Replace ``path`` atomically with weights, optimiser state and trainer state.
+
+    ``optimizer`` is None after the last epoch: a resume from there trains no more, so its state is not written.
+    """
     with atomic_dir(path) as tmp:
         model.save(tmp / _MODEL)
-        torch.save(optimizer.state_dict(), tmp / _OPTIM)
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / _OPTIM)
         (tmp / _STATE).write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Replace ``target`` atomically with hard links to the files of ``source`` (a copy where links fail).
+
+    The best epoch's weights are the checkpoint's files, linked: they cost no second write, and survive the
+    next epoch's checkpoint replacing ``source``.
+    """
+    with atomic_dir(target) as tmp:
+        for file in sorted(p for p in source.rglob("*") if p.is_file()):
+            dest = tmp / file.relative_to(source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(file, dest)
+            except OSError:
+                shutil.copy2(file, dest)
 
 
 def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> TrainState:
@@ -179,6 +203,7 @@ def _resume(model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) -> T
     state_file = path / _STATE
     if not state_file.is_file():
         return TrainState()
-    model.load_state_dict(type(model).load(path / _MODEL).state_dict())
-    optimizer.load_state_dict(torch.load(path / _OPTIM, weights_only=True))
+    model.load_weights(path / _MODEL)
+    if (path / _OPTIM).is_file():  # absent once training finished: nothing left to train
+        optimizer.load_state_dict(torch.load(path / _OPTIM, weights_only=True))
     return TrainState(**json.loads(state_file.read_text(encoding="utf-8")))

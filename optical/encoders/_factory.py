@@ -21,6 +21,7 @@ from optical.encoders._clip_image import CLIPImageEncoder
 from optical.encoders._efficientnet import EfficientNetLite0
 from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder, quiet_transformers
+from optical.encoders._weights import WEIGHTS_FILE, weights_sha256
 from optical.errors import MissingAssetError
 from optical.paths import models_dir
 
@@ -104,11 +105,10 @@ def _builtin_text_encoder(name: str, config: dict) -> TextEncoder:
         folder = converted_dir(name)
         if not (folder / CONFIG_NAME).is_file():
             raise MissingAssetError(f"{folder}: the {name} text model is missing: run `{config['install']}`")
-        return TextEncoder.load(folder)
-    spec = importlib.util.find_spec(config["package"])
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingAssetError(f"the {name} weights are missing: run `{config['install']}`")
-    folder = Path(next(iter(spec.submodule_search_locations))) / config["subdir"]
+        encoder = TextEncoder.load(folder, install=config["install"])
+        encoder.source = name
+        return encoder
+    folder = _package_folder(name, config)
     return TextEncoder(
         AutoModel.from_pretrained(folder).eval(),
         AutoTokenizer.from_pretrained(folder),
@@ -116,7 +116,34 @@ def _builtin_text_encoder(name: str, config: dict) -> TextEncoder:
         prefix=config["prefix"],
         pooling=config["pooling"],
         max_length=config["max_length"],
+        source=name,
     )
+
+
+def _package_folder(name: str, config: dict) -> Path:
+    spec = importlib.util.find_spec(config["package"])
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingAssetError(f"the {name} weights are missing: run `{config['install']}`")
+    return Path(next(iter(spec.submodule_search_locations))) / config["subdir"]
+
+
+def base_reference(source: str | None) -> dict | None:
+    """``{"source", "sha256"}`` naming the base a model folder can store a delta against, or None.
+
+    A base is a built-in or a local folder holding ``model.safetensors`` (what ``create_text_encoder(source)``
+    rebuilds); its hash comes from its manifest or the hash cache (``optical.encoders._weights``).
+    """
+    if source is None:
+        return None
+    if source in _registry():
+        config = builtin_config(source)
+        folder = converted_dir(source) if config["source"] == "converted" else _package_folder(source, config)
+        install = config["install"]
+    else:
+        folder, install = Path(source), "python -m optical prepare"
+    if not (folder / WEIGHTS_FILE).is_file():
+        return None
+    return {"source": source, "sha256": weights_sha256(folder, install)}
 
 
 def _hf_text_encoder(name: str) -> TextEncoder:
@@ -128,7 +155,8 @@ def _hf_text_encoder(name: str) -> TextEncoder:
     tokenizer = AutoTokenizer.from_pretrained(name)
     positions = getattr(text_config, "max_position_embeddings", DEFAULT_MAX_LENGTH)
     max_length = min(DEFAULT_MAX_LENGTH, tokenizer.model_max_length, positions)
-    return TextEncoder(model, tokenizer, name=name, pooling=pooling, max_length=max_length)
+    source = str(Path(name).resolve()) if Path(name).is_dir() else None
+    return TextEncoder(model, tokenizer, name=name, pooling=pooling, max_length=max_length, source=source)
 
 
 def _clip_text_model(name: str) -> CLIPTextModelWithProjection:

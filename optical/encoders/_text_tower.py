@@ -17,12 +17,14 @@ from pathlib import Path
 import tokenizers
 import torch
 import transformers
+from safetensors import SafetensorError
 from torch import Tensor, nn
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from optical import __version__
 from optical.atomic import atomic_dir, atomic_write_json
+from optical.encoders._weights import WEIGHTS_FILE, verify_weights
 from optical.errors import MissingAssetError
 
 CONFIG_NAME = "optical_text_encoder.json"
@@ -43,6 +45,8 @@ class TextEncoder(nn.Module):
             ``"cls"`` (first token), or ``"clip"``: CLIP's ``text_projection`` applied to every token state,
             the sentence embedding being CLIP's ``text_embeds`` (the projected end-of-text token).
         max_length: longer inputs are truncated (special tokens included).
+        source: the name or folder ``create_text_encoder`` rebuilds this tower from (None: built in memory); a
+            model saved on top of it stores only what training changed (``optical.distill``).
 
     ``forward`` takes ``tokenize``'s output and returns::
 
@@ -66,6 +70,7 @@ class TextEncoder(nn.Module):
         prefix: str = "",
         pooling: str = "mean",
         max_length: int = 64,
+        source: str | None = None,
     ):
         super().__init__()
         if pooling not in POOLINGS:
@@ -82,6 +87,8 @@ class TextEncoder(nn.Module):
         self.prefix = prefix
         self.pooling = pooling
         self.max_length = max_length
+        self.source = source
+        self.changed: set[str] = set()  # model parameters no longer holding the source's values (optical.distill)
 
     @property
     def hidden_size(self) -> int:
@@ -147,22 +154,34 @@ class TextEncoder(nn.Module):
         return {"add_pooling_layer": False} if without_pooler else {}
 
     @classmethod
-    def load(cls, path: str | Path) -> TextEncoder:
-        """Load a folder written by ``save`` (in eval mode)."""
+    def load(cls, path: str | Path, install: str = "python -m optical prepare") -> TextEncoder:
+        """Load a folder written by ``save`` (in eval mode; ``source`` is the folder).
+
+        Weights recorded in the folder's manifest are checked first (``optical.encoders._weights``); damaged or
+        unreadable weights raise MissingAssetError naming the file and the command ``install`` that rebuilds it.
+        """
         file = Path(path) / CONFIG_NAME
         if not file.is_file():
             raise MissingAssetError(f"{path}: not a saved TextEncoder (no {CONFIG_NAME})")
         config = json.loads(file.read_text(encoding="utf-8"))
         if config.get("format") != FORMAT:
             raise MissingAssetError(f"{file}: unsupported format {config.get('format')!r} (expected {FORMAT})")
+        verify_weights(Path(path), install)
         model_class = getattr(transformers, config["model_class"])
+        try:
+            model = model_class.from_pretrained(path, **config["model_kwargs"]).eval()
+        except (OSError, SafetensorError, RuntimeError, ValueError) as err:
+            raise MissingAssetError(
+                f"{Path(path) / WEIGHTS_FILE}: cannot read the weights ({type(err).__name__}: {err}): run `{install}`"
+            ) from None
         return cls(
-            model_class.from_pretrained(path, **config["model_kwargs"]).eval(),
+            model,
             AutoTokenizer.from_pretrained(path),
             name=config["name"],
             prefix=config["prefix"],
             pooling=config["pooling"],
             max_length=config["max_length"],
+            source=str(Path(path).resolve()),
         )
 
 

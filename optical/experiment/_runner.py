@@ -70,6 +70,7 @@ def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | N
             raise
         if is_main_process(info):
             run.set_status(state="done", finished=time.time())
+            run.prune_work()
         return metrics
 
 

@@ -31,7 +31,8 @@ from optical.experiment import (
     write_ranks,
 )
 from optical.runs import RUN_FORMAT, Run
-from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
+from optical.encoders import create_text_encoder
+from tests.tiny_models import saved_tiny_text_encoder
 
 IMAGE_DIM = 1280  # EfficientNet-Lite0 features: the fixture's config names that tower
 # (english caption, group, colour, {language: caption}) per gallery image; images 0 and 1 share a caption group
@@ -112,7 +113,8 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
         languages=LANGUAGES[1:], methods=METHODS, text_encoder=str(text_path), embed_dim=16, bootstrap=50, plan_samples=2
     )
     atomic_write_json(path / "config.json", config.to_dict())
-    teacher = DualEncoder(tiny_text_encoder(models / "build"), config.embed_dim, IMAGE_DIM)
+    teacher = DualEncoder(create_text_encoder(text_path), config.embed_dim, IMAGE_DIM)
+    teacher.freeze(1)  # as the experiment trains it: the run folders store the delta on the tiny base
     teacher.save(path / "teacher")
     students: dict[str, ProjectedTextEncoder] = {"zero-shot": teacher}
     for seed, method in enumerate(METHODS[1:], start=1):

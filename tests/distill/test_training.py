@@ -15,9 +15,11 @@ from optical.distill._student import teacher_targets, train_student
 from optical.distill._teacher import clip_loss, train_teacher
 from optical.distill.distributed import DistInfo
 from optical.distill.losses import create_loss
+from optical.distill import train as train_module
 from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill.train import TrainConfig, train_mode
-from tests.tiny_models import tiny_text_encoder
+from optical.encoders import create_text_encoder
+from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
 
 CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
 FOREIGN = ["ein roter apfel", "der baum", "das auto", "der hund", "die katze", "das haus", "das boot", "der vogel"]
@@ -57,6 +59,7 @@ def test_teacher_learns_and_keeps_best_epoch(tmp_path):
     assert state.history[-1]["loss"] < state.history[0]["loss"]
     best = DualEncoder.load(tmp_path / "work" / "best")
     assert torch.allclose(best.image_proj.weight, teacher.image_proj.weight)
+    assert not (tmp_path / "work" / "checkpoint" / "optimizer.pt").exists()  # the last epoch: no resume needs it
 
 
 def test_early_stopping_stops_after_patience(tmp_path):
@@ -91,21 +94,36 @@ def test_student_methods_reduce_their_loss(tmp_path, method):
     assert not any(p.grad is not None for p in teacher.parameters())
 
 
-def test_resume_continues_exactly(tmp_path):
+@pytest.mark.parametrize("on_base", [False, True])
+def test_resume_continues_exactly(tmp_path, monkeypatch, on_base):
     def run(work: Path, epochs: int) -> torch.Tensor:
         torch.manual_seed(0)
-        teacher = _teacher(tmp_path)
+        text = create_text_encoder(saved_tiny_text_encoder(tmp_path)) if on_base else tiny_text_encoder(tmp_path)
+        teacher = DualEncoder(text, embed_dim=8, image_dim=6)
         student = teacher.text_side()
-        student.freeze(-1)
+        student.freeze(1 if on_base else -1)
         targets = teacher_targets(teacher, CAPTIONS)
         config = TrainConfig(epochs=epochs, batch_size=4, lr=1e-3)
         train_student(student, targets, list(range(8)), FOREIGN, create_loss("mse"), config, CPU, work)
         return student.proj.weight.detach().clone()
 
     straight = run(tmp_path / "a", 3)
-    run(tmp_path / "b", 1)  # "killed" after epoch 1: its checkpoint is all that is left
+    assert not (tmp_path / "a" / "checkpoint" / "optimizer.pt").exists()  # finished: nothing left to resume
+
+    class Killed(Exception):
+        pass
+
+    def kill(info) -> None:  # the process dies right after epoch 1's checkpoint
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "barrier", kill)
+        with pytest.raises(Killed):
+            run(tmp_path / "b", 3)
     state = json.loads((tmp_path / "b" / "checkpoint" / "trainer_state.json").read_text())
-    assert state["epoch"] == 1
+    assert state["epoch"] == 1 and (tmp_path / "b" / "checkpoint" / "optimizer.pt").is_file()
+    # on a saved base, the checkpoint holds the trained top layer and the projection, not the whole tower
+    assert (tmp_path / "b" / "checkpoint" / "model" / "text").is_dir() != on_base
     resumed = run(tmp_path / "b", 3)
     assert torch.allclose(straight, resumed, atol=1e-6)
 

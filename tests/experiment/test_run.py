@@ -42,6 +42,9 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     assert metrics["complete"] is True
     for method in ("mse", "optical", "optical+mse"):
         assert (run.student_dir(method) / "optical_model.json").is_file()
+        assert not (run.student_dir(method) / "text").exists()  # only the delta on the run's text encoder
+    assert not (run.teacher_dir / "text").exists()
+    assert not (run.path / "work").exists()  # checkpoints only --resume needs are pruned when the run is done
     assert not (run.path / "ranks.csv").exists()
     lines = (run.path / "ranks" / "test" / "optical.csv").read_text().splitlines()
     assert lines[0] == "language,direction,query,group,rank" and len(lines) > 10
@@ -124,9 +127,9 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"mse epoch {killed_at + 1}/12" in done.stderr
     assert "mse epoch 1/12" not in done.stderr
-    state = json.loads(state_file.read_text())
-    assert state["epoch"] == 12 and len(state["history"]) == 12
+    assert "mse epoch 12/12" in done.stderr
     assert load_run("killme").state == "done"
+    assert not state_file.parent.exists()  # pruned once done
 
 
 def test_translate_test_with_a_tiny_marian_model(tiny_setup, tmp_path):
@@ -206,3 +209,16 @@ def test_torchrun_two_cpu_processes_run_the_experiment(tiny_setup, tmp_path):
     assert run.state == "done"
     assert set(run.metrics()["results"]["optical"]) == {"en", "de", "fr"}
     assert done.stdout.count("run folder:") == 1  # only the main process reports
+
+
+def test_prune_work_removes_only_the_checkpoints(tmp_path):
+    run = create_run({"seed": 0}, "prune", root=tmp_path)
+    (run.path / "work" / "mse" / "checkpoint").mkdir(parents=True)
+    (run.path / "work" / "mse" / "checkpoint" / "optimizer.pt").write_bytes(b"x" * 100)
+    (run.student_dir("mse")).mkdir(parents=True)
+    (run.student_dir("mse") / "optical_model.json").write_text("{}")
+    run.prune_work()
+    assert not (run.path / "work").exists()
+    assert (run.student_dir("mse") / "optical_model.json").is_file()
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json", "students"]
+    run.prune_work()  # nothing left to prune: no error
