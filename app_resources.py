@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from optical import explore
 from optical.errors import OpticalError
-from optical.experiment import disparity_table, headline_table, recall_table
+from optical.experiment import disparity_table, headline_table, load_sweep, recall_table, sweep_frame
 from optical.runs import Run, RunFormatError, load_run, new_run_id
 
 T = TypeVar("T")
@@ -104,6 +105,16 @@ def tables(path: str, mtime: float, metric: str = "mR", evaluation: str | None =
 
 def run_tables(run: Run, metric: str = "mR", evaluation: str | None = None) -> dict:
     return or_stop(tables, str(run.path), _mtime(run, _metrics_file(evaluation)), metric, evaluation)
+
+
+@st.cache_data(show_spinner="Summarising the sweep's runs…", max_entries=8)
+def _sweep_table(path: str, done: int) -> pd.DataFrame:
+    return sweep_frame(load_sweep(path))
+
+
+def sweep_table(info: explore.SweepInfo) -> pd.DataFrame:
+    """A sweep's table (``optical.experiment.sweep_frame``), summarised again when another of its runs finishes."""
+    return or_stop(_sweep_table, str(info.sweep.path), info.done)
 
 
 def _one_torch_thread() -> None:

@@ -37,3 +37,13 @@ def features_dir() -> Path:
 def runs_dir() -> Path:
     """Experiment runs: ``cache/runs/<run-id>/``."""
     return cache_dir() / "runs"
+
+
+def teachers_dir() -> Path:
+    """Content-addressed teachers shared by runs: ``cache/teachers/<hash>/`` (DualEncoder folders)."""
+    return cache_dir() / "teachers"
+
+
+def sweeps_dir() -> Path:
+    """Sweeps: ``cache/sweeps/<sweep-id>/sweep.json``, listing their runs (which live in ``cache/runs``)."""
+    return cache_dir() / "sweeps"

@@ -5,8 +5,10 @@ Layout (format 1)::
     config.json         the ExperimentConfig
     status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
                         "methods_done", "pid", "host", "device", "students": {method: {"best_epoch", "epochs_run",
-                        "val_mR"}} (the epoch each student's validation chose)}
-    teacher/            the teacher (DualEncoder folder)
+                        "val_mR"}} (the epoch each student's validation chose), "teacher" (its key in cache/teachers),
+                        "sweep" (the sweep that made the run, if any)}
+    teacher/            the teacher (DualEncoder folder): hard links to ``cache/teachers/<key>/``, which every run
+                        with the same teacher settings, data and seed loads instead of training it again
     students/<method>/  each distilled student (ProjectedTextEncoder folder)
     work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy

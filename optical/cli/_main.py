@@ -10,7 +10,7 @@ import warnings
 from optical.errors import DataWarning, OpticalError
 
 # Each module defines ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
-COMMAND_MODULES = ("prepare", "data", "run", "eval", "report", "export")
+COMMAND_MODULES = ("prepare", "data", "run", "sweep", "eval", "report", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,21 +6,37 @@ from __future__ import annotations
 import argparse
 import json
 
-from optical.experiment import format_report, has_ranks, summarize_evaluation, summarize_runs
+from optical.experiment import (
+    format_report,
+    format_sweep_report,
+    has_ranks,
+    is_sweep,
+    load_sweep,
+    summarize_evaluation,
+    summarize_runs,
+    sweep_frame,
+)
 from optical.runs import Run, RunFormatError
 from optical.studies import resolve_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="print the headline table of a run or a study, recomputed from per-query ranks")
-    p.add_argument("run", nargs="+", help="run or study id (under cache/runs) or folder; several runs: one study "
-                                          "(mean over seeds, intervals resampling seeds and image groups)")
+    p = sub.add_parser("report", help="print the headline table of a run, a study (several runs) or a sweep (a "
+                                      "table per point), recomputed from per-query ranks")
+    p.add_argument("run", nargs="+", help="run, study or sweep id (under cache/runs, cache/sweeps) or folder; several "
+                                          "runs: one study (mean over seeds, intervals resampling seeds and image "
+                                          "groups)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (metrics.json's content)")
     p.add_argument("--eval", metavar="NAME", help="the run's evaluation NAME (RUN/evals/NAME, made by `optical eval`)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
+    if len(args.run) == 1 and is_sweep(args.run[0]):
+        sweep = load_sweep(args.run[0])
+        frame = sweep_frame(sweep)
+        print(frame.to_json(orient="records", indent=2) if args.json else format_sweep_report(sweep, frame))
+        return 0
     runs, notes = resolve_runs(args.run)
     if len(runs) == 1 and len(args.run) == 1 and not notes:
         return _report_run(runs[0], args.json, args.eval)

@@ -20,8 +20,8 @@ from optical.studies import Study, create_study, is_study, load_study, parse_see
 # Flags that make a new config; --resume continues a run with its own config.json and accepts none of them.
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt", "mt_model", "bitext", "epochs",
-    "teacher_epochs", "text_encoder", "seed", "seeds", "run_id", "ot_reg", "ot_cost", "ot_iters", "ot_tol",
-    "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m",
+    "teacher_epochs", "text_encoder", "seed", "seeds", "bitext_pairs", "run_id", "ot_reg", "ot_cost", "ot_iters",
+    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m",
 )
 
 if TYPE_CHECKING:
@@ -30,6 +30,17 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the experiment (teacher, students, evaluation) and print the table")
+    add_config_arguments(p)
+    p.add_argument("--seed", type=int, help="training seed (teacher and students: init, data order, dropout)")
+    p.add_argument("--seeds", help="a study: one run per seed, e.g. 0,1,2 (runs ID-s0, ID-s1, ...; study folder ID)")
+    p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp); with --seeds the study's")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue a killed run (id or folder) from its checkpoints, or a study with its seeds not done")
+    p.set_defaults(func=_run)
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags ``config_from_args`` reads (all but ``--seed`` and ``--run-id``); ``sweep`` takes them too."""
     p.add_argument("--config", help="JSON file of ExperimentConfig settings (command-line flags override it)")
     p.add_argument("--preset", choices=["full", "quick"], help="built-in settings (default: full)")
     p.add_argument("--dataset", choices=list(BENCHMARKS),
@@ -56,14 +67,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ot-tokens", help="tokens that carry OT mass: all (default), no-special (not <s> </s>), "
                                        "content (nor the 'query:' prefix)")
     p.add_argument("--ot-reg-m", type=float, help="optical-uot: marginal relaxation tau (> 0; default 1)")
+    p.add_argument("--bitext-pairs", type=_pairs_cap, help="at most N bitext pairs per language, or 'all' "
+                   "(default): the same sample for every method and seed")
     p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
-    p.add_argument("--seed", type=int, help="training seed (teacher and students: init, data order, dropout)")
-    p.add_argument("--seeds", help="a study: one run per seed, e.g. 0,1,2 (runs ID-s0, ID-s1, ...; study folder ID)")
-    p.add_argument("--run-id", help="folder name under cache/runs (default: timestamp); with --seeds the study's")
-    p.add_argument("--resume", metavar="RUN",
-                   help="continue a killed run (id or folder) from its checkpoints, or a study with its seeds not done")
-    p.set_defaults(func=_run)
+
+
+def _pairs_cap(text: str) -> int | str:
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pairs or 'all', got {text!r}") from None
 
 
 _OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
@@ -77,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset or "full")
     data = config.to_dict()
     for key in ("dataset", "root", "images", "mt", "mt_model", "text_encoder", "device", "seed"):
-        if getattr(args, key) is not None:
+        if getattr(args, key, None) is not None:
             data[key] = getattr(args, key)
     for key in ("languages", "methods"):
         if getattr(args, key) is not None:
@@ -87,6 +103,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
                 raise InputError(f"--{key} is empty: give a comma-separated list, e.g. --{key} {example}")
     if args.bitext:
         data["bitext"] = parse_bitext_flag(args.bitext)
+    if args.bitext_pairs is not None:
+        data["bitext_pairs"] = None if args.bitext_pairs == "all" else args.bitext_pairs
     if args.epochs is not None:
         data["student"]["epochs"] = args.epochs
     if args.teacher_epochs is not None:

@@ -50,6 +50,22 @@ _WHERE = {
     "paired_table": "_report",
     "disparity_difference_table": "_report",
     "run_experiment": "_runner",
+    "cap_bitext": "_data",
+    "format_point": "_grid",
+    "grid_points": "_grid",
+    "parse_grid": "_grid",
+    "SWEEP_FIGURES": "_sweep",
+    "Sweep": "_sweep",
+    "create_sweep": "_sweep",
+    "format_sweep_report": "_sweep",
+    "is_sweep": "_sweep",
+    "load_sweep": "_sweep",
+    "plan_sweep": "_sweep",
+    "run_state": "_sweep",
+    "run_sweep": "_sweep",
+    "sweep_frame": "_sweep",
+    "forget_shared": "_teachers",
+    "teacher_key": "_teachers",
 }
 
 __all__ = sorted(_WHERE)
@@ -88,6 +104,21 @@ if TYPE_CHECKING:
         recall_table,
     )
     from optical.experiment._runner import run_experiment
+    from optical.experiment._data import cap_bitext
+    from optical.experiment._grid import format_point, grid_points, parse_grid
+    from optical.experiment._sweep import (
+        SWEEP_FIGURES,
+        Sweep,
+        create_sweep,
+        format_sweep_report,
+        is_sweep,
+        load_sweep,
+        plan_sweep,
+        run_state,
+        run_sweep,
+        sweep_frame,
+    )
+    from optical.experiment._teachers import forget_shared, teacher_key
 
 
 def __getattr__(name: str):

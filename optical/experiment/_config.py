@@ -43,6 +43,9 @@ class ExperimentConfig:
     # "equal": every language's students' bitext is capped at the smallest language's (one fixed sample per
     # language, the same for every method and seed), so languages differ by language, not by data; "all": all of it
     bitext_per_language: str = "equal"
+    # at most this many bitext pairs per language (None: all), the same sample for every method and seed
+    # (optical.experiment.cap_bitext: the pairs with the smallest hash, independent of the run's seed)
+    bitext_pairs: int | None = None
     embed_dim: int = 256
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
@@ -134,6 +137,8 @@ class ExperimentConfig:
         _choice("bitext_per_language", self.bitext_per_language, BITEXT_AMOUNTS, source)
         if not isinstance(self.ot.mse_english, bool):
             raise InputError(f"ot.mse_english must be true or false, got {self.ot.mse_english!r}", source)
+        if self.bitext_pairs is not None:
+            _bound("bitext_pairs", self.bitext_pairs, 1, source, integer=True, meaning=" (or null / 'all': no cap)")
         _choice("ot.cost", self.ot.cost, COST_KINDS, source)
         _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
         _choice("ot.tokens", self.ot.tokens, tuple(TOKEN_MODES), source)

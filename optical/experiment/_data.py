@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -142,4 +143,18 @@ def _bitext(config: ExperimentConfig, language: str) -> list[tuple[str, str]]:
     if language in extra:
         seen = set(pairs)
         pairs += [p for p in iter_bitext(extra[language], language) if p not in seen]
-    return pairs
+    return cap_bitext(pairs, config.bitext_pairs)
+
+
+def cap_bitext(pairs: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
+    """At most ``limit`` of ``pairs`` (all when None): those whose (english, foreign) text hashes lowest, in their
+    original order. The sample depends on the pairs alone (not on the seed or the method), and a smaller cap's sample
+    is part of a larger one's."""
+    if limit is None or len(pairs) <= limit:
+        return pairs
+    keep = sorted(range(len(pairs)), key=lambda i: (_pair_hash(pairs[i]), i))[:limit]
+    return [pairs[i] for i in sorted(keep)]
+
+
+def _pair_hash(pair: tuple[str, str]) -> bytes:
+    return hashlib.sha256("\x00".join(pair).encode("utf-8")).digest()

@@ -108,6 +108,12 @@ def summarize_study(
         "resource": {lang: {"group": resource_group(lang), "cc100_gib": cc100_size_gib(lang)} for lang in languages},
         "results": results,
         "disparity": {m: disparity(by_lang) for m, by_lang in mr.items() if len(by_lang) > 2},
+        # each method's disparity figures with their intervals ({figure: {value, lo, hi, method}}; sweeps plot them)
+        "disparity_ci": {
+            m: disparity_intervals({lang: _mr(resampled[m][lang]) for lang in langs}, level=LEVEL)["a"]
+            for m, langs in by_method.items()
+            if len(langs) > 2
+        },
         "paired": paired,
         "disparity_difference": disparity_diff,
         "verdict": verdict(disparity_diff, comparisons),

@@ -7,6 +7,8 @@ the run: the headline), ``test-full`` each language's full test set, ``task2`` M
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,14 @@ from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_exp
 from optical.experiment._methods import METHODS, Method
 from optical.experiment._pairs import english_pairs
 from optical.experiment._plans import plan_loss, transport_sample
+from optical.experiment._teachers import (
+    link_teacher,
+    remember_teacher,
+    shared_inputs,
+    shared_teacher,
+    store_teacher,
+    teacher_key,
+)
 from optical.experiment._ranks import (
     gallery_groups,
     ranks_written,
@@ -74,7 +84,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     data = load_experiment_data(config, image_encoder, progress=main)
     del image_encoder
     report(0.1, "training the teacher on English captions")
-    teacher = _teacher(config, data, run, info)
+    teacher, key = _teacher(config, data, run, info)
     test_images, test_paths = teacher.embed_images(data.test_features).numpy(), data.test["en"].image_paths
     evals = {
         "test": EvalSet.build(common_images(data.test), test_images, test_paths),
@@ -95,7 +105,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         t0 = time.time()
         if method.trained:
             if not _student_done(run, method.name) and distillation is None:
-                distillation = _Distillation.build(config, data, teacher)
+                distillation = _Distillation.shared(config, data, teacher, key)
             students[method.name] = _student(method, config, teacher, distillation, run, info)
         if main:
             encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
@@ -116,10 +126,30 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     return run.metrics() if main else {}
 
 
-def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> DualEncoder:
-    """Load the run's teacher if finished, else train it (resuming from its checkpoint) and save it."""
+def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> tuple[DualEncoder, str]:
+    """The run's teacher and its ``teacher_key`` (recorded in ``status.json``): the run's own if finished, else the
+    shared one with that key (memory, then ``cache/teachers/<key>/``), else trained (resuming from the run's
+    checkpoint) and shared. The run's ``teacher/`` folder is hard links to the shared one."""
+    key = teacher_key(config, data)
+    main = is_main_process(info)
+    if main:
+        run.set_status(teacher=key)
     if (run.teacher_dir / "optical_model.json").is_file():
-        return DualEncoder.load(run.teacher_dir).to(info.device).eval()
+        return DualEncoder.load(run.teacher_dir).to(info.device).eval(), key
+    teacher = shared_teacher(key, info.device)
+    if teacher is None:
+        teacher = _train_teacher(config, data, run, info)
+        if main:
+            store_teacher(key, teacher)
+        remember_teacher(key, teacher)
+    if main:
+        link_teacher(key, run.teacher_dir)
+    barrier(info)
+    return teacher.eval(), key
+
+
+def _train_teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> DualEncoder:
+    """Train a teacher on the English train captions (early stopping on val), checkpointing in the run's work/."""
     text = create_text_encoder(config.text_encoder)
     teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1]).to(info.device)
     teacher.freeze(config.teacher_train_layers)
@@ -134,10 +164,6 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
         validate=lambda: _val_mr(teacher, data.val, info),
         prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, data.train.captions),
     )
-    if is_main_process(info):
-        with atomic_dir(run.teacher_dir) as tmp:
-            teacher.save(tmp)
-    barrier(info)
     return teacher.eval()
 
 
@@ -187,6 +213,15 @@ class _Distillation:
             t2i, i2t = retrieval_ranks(student.encode(rs.captions).numpy(), images, rs.caption_image, rs.image_groups)
             scores.append(retrieval_metrics(t2i, i2t)["mR"])
         return float(np.mean(scores))
+
+    @classmethod
+    def shared(
+        cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, key: str
+    ) -> _Distillation:
+        """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext and student
+        layers (the points of a sweep that differ only in loss settings)."""
+        digest = hashlib.sha256(json.dumps([key, config.student_train_layers, data.bitext], sort_keys=True).encode())
+        return shared_inputs(f"distillation-{digest.hexdigest()}", lambda: cls.build(config, data, teacher))
 
 
 def _student_done(run: Run, method: str) -> bool:

@@ -1,4 +1,4 @@
-"""What the app shows, without streamlit: run overviews, loaded models, image search, caption ranking,
+"""What the app shows, without streamlit: run and sweep overviews, loaded models, image search, caption ranking,
 transport plans for any sentence pair, and the built-in experiment launched as a background process.
 
 The pages in ``pages/`` and the cached loaders in ``app_resources.py`` call only these functions; nothing
@@ -29,10 +29,12 @@ from optical.explore._search import (
     read_image,
     search_images,
 )
+from optical.explore._sweeps import METHOD, SweepInfo, describe_sweeps, sweep_chart, sweep_figures, sweep_lines
 
 __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_UPLOAD_PIXELS",
+    "METHOD",
     "ExperimentJob",
     "Gallery",
     "Query",
@@ -40,11 +42,13 @@ __all__ = [
     "RunModels",
     "SearchResult",
     "TEST_SPLIT",
+    "SweepInfo",
     "axis_labels",
     "clean_query",
     "default_run",
     "describe_evaluations",
     "describe_runs",
+    "describe_sweeps",
     "embed_image",
     "experiment_commands",
     "load_gallery",
@@ -56,5 +60,8 @@ __all__ = [
     "read_image",
     "resource_fit",
     "search_images",
+    "sweep_chart",
+    "sweep_figures",
+    "sweep_lines",
     "top_alignments",
 ]

@@ -4,12 +4,14 @@ a few PNG stamps, the gallery, metrics from random ranks, transport-plan samples
 from __future__ import annotations
 
 import io
+import os
 import socket
 import struct
 import subprocess
 import sys
 import zlib
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -17,8 +19,18 @@ from PIL import Image
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.experiment import ExperimentConfig, plan_loss, summarize, transport_sample
-from optical.runs import RUN_FORMAT
+from optical.experiment import (
+    ExperimentConfig,
+    create_sweep,
+    parse_grid,
+    plan_loss,
+    plan_sweep,
+    summarize,
+    transport_sample,
+    write_groups,
+    write_ranks,
+)
+from optical.runs import RUN_FORMAT, Run
 from optical.encoders import create_text_encoder
 from tests.tiny_models import saved_tiny_text_encoder
 
@@ -184,3 +196,30 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
         {"format": RUN_FORMAT, "state": "done", "error": None, "started": 0.0, "finished": 1.0, "methods_done": METHODS},
     )
     return path
+
+
+SWEEP_GRID = ["ot.reg=0.05,0.2", "bitext_pairs=4,all"]
+
+
+def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
+    """Under ``root`` (an OPTICAL_CACHE): a finished 2 x 2 sweep over two seeds of tiny runs holding only their
+    config, status and random ranks files (what the Sweeps page reads); returns the sweep folder."""
+    base = ExperimentConfig(languages=LANGUAGES[1:], methods=METHODS, bootstrap=50)
+    with mock.patch.dict(os.environ, {"OPTICAL_CACHE": str(root)}):
+        sweep = create_sweep(plan_sweep(base, parse_grid(SWEEP_GRID), [0, 1], sweep_id))
+        planned = sweep.planned()
+    group_ids = {g: i for i, g in enumerate(dict.fromkeys(s[1] for s in STAMPS))}
+    gids = np.array([group_ids[s[1]] for s in STAMPS])
+    groups = [[f"stamp{i}.png" for i, s in enumerate(STAMPS) if group_ids[s[1]] == g] for g in group_ids.values()]
+    rng = np.random.default_rng(1)
+    for index, (point, seed, run_id) in enumerate(planned):
+        run = Run(root / "runs" / run_id)
+        atomic_write_json(run.path / "config.json", sweep.config(point, seed).to_dict())
+        run.set_status(state="done", error=None, started=0.0, finished=1.0, methods_done=METHODS, sweep=sweep_id)
+        write_groups(run, "test", groups)
+        for m, method in enumerate(METHODS):
+            spread = 2 + (index + m) % 4
+            ranks = {lang: (rng.integers(0, spread, len(STAMPS)), rng.integers(0, spread, len(STAMPS)))
+                     for lang in LANGUAGES}
+            write_ranks(run, "test", method, ranks, {lang: (gids, gids) for lang in LANGUAGES})
+    return sweep.path

@@ -1,0 +1,32 @@
+"""The Sweeps page in a real headless Chromium (the server and browser of test_browser.py) over a tiny sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.app.fixtures import build_sweep
+from tests.app.test_browser import _no_exception, _screenshot, _settle, page, server  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_cache(tmp_path_factory) -> Path:
+    """Overrides the app's tiny cache for this module: only a finished tiny sweep."""
+    root = tmp_path_factory.mktemp("sweep-browser-cache")
+    build_sweep(root)
+    return root
+
+
+def test_sweeps_page_draws_lines_with_bands_and_the_table(server, page):  # noqa: F811
+    page.goto(f"{server}/Sweeps")
+    page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    _settle(page)
+    # 6 lines (3 methods x 2 caps), each with its CI band
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12
+    assert page.get_by_text("Download the sweep's table (CSV)").count() == 1
+    _no_exception(page)
+    _screenshot(page, "sweeps")

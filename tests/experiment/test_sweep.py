@@ -1,0 +1,143 @@
+"""Sweeps: grid parsing, the bitext cap, teacher reuse across points, resume of a killed sweep, the report."""
+
+import json
+
+import pytest
+
+import optical.experiment._runner as runner
+from optical.cli import main
+from optical.errors import InputError
+from optical.experiment import (
+    ExperimentConfig,
+    cap_bitext,
+    forget_shared,
+    grid_points,
+    load_sweep,
+    parse_grid,
+    plan_sweep,
+    run_state,
+    sweep_frame,
+)
+from optical.experiment._data import _bitext
+from optical.paths import runs_dir, teachers_dir
+
+
+def test_grid_values_are_parsed_by_the_config_types():
+    grid = parse_grid(["ot.reg=0.01,0.2", "bitext_pairs=50,all", "ot.cost=cosine,sqeuclidean"])
+    assert grid == {"ot.reg": [0.01, 0.2], "bitext_pairs": [50, None], "ot.cost": ["cosine", "sqeuclidean"]}
+    assert all(isinstance(v, float) for v in grid["ot.reg"])
+    points = grid_points(grid)
+    assert len(points) == 8 and points[0] == {"ot.reg": 0.01, "bitext_pairs": 50, "ot.cost": "cosine"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("ot.regg=0.1", "unknown key 'ot.regg'; expected one of ['ot.reg'"),
+        ("epsilon=0.1", "unknown key 'epsilon'"),
+        ("ot=0.1", "a section; sweep one of its fields"),
+        ("ot.reg=0.1,abc", "--grid ot.reg=abc: expected a number"),
+        ("bitext_pairs=50,1.5", "--grid bitext_pairs=1.5: expected an integer or 'all'"),
+        ("ot.reg=all", "ot.reg needs a value"),
+        ("seed=0,1", "cannot be swept (the seeds are --seeds)"),
+        ("languages=de", "cannot be swept"),
+        ("ot.reg", "expected KEY=V1,V2"),
+        ("ot.reg=0.1,0.1", "a value is repeated"),
+    ],
+)
+def test_bad_grids_are_clear_errors(spec, message):
+    with pytest.raises(InputError, match=None) as err:
+        parse_grid([spec])
+    assert message in str(err.value)
+
+
+def test_every_point_is_validated_before_anything_starts(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path))
+    with pytest.raises(InputError, match=r"point ot.reg=-1.0, seed 0.*ot.reg must be a number > 0"):
+        plan_sweep(ExperimentConfig(), parse_grid(["ot.reg=0.05,-1"]), [0])
+    assert main(["sweep", "--grid", "bitext_pairs=0,10", "--sweep-id", "bad"]) == 2
+    assert "bitext_pairs must be an integer >= 1" in capsys.readouterr().err
+    assert main(["sweep", "--grid", "ot.foo=1"]) == 2
+    assert "unknown key 'ot.foo'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "sweeps").exists()
+
+
+def test_bitext_cap_is_one_sample_whatever_the_order_and_nested():
+    pairs = [(f"english {i}", f"foreign {i}") for i in range(200)]
+    small, large = cap_bitext(pairs, 50), cap_bitext(pairs, 100)
+    assert len(small) == 50 and len(large) == 100
+    assert set(small) <= set(large)
+    assert set(cap_bitext(pairs[::-1], 50)) == set(small)  # depends on the pairs, not their order
+    assert small == [p for p in pairs if p in set(small)]  # original order kept
+    assert cap_bitext(pairs, None) == pairs and cap_bitext(pairs, 500) == pairs
+
+
+def test_bitext_cap_is_the_same_for_every_seed_and_method(tiny_setup):
+    configs = [ExperimentConfig.from_dict({**tiny_setup, "bitext_pairs": 5, "seed": seed, "methods": methods})
+               for seed, methods in ((0, ["mse"]), (1, ["optical"]))]
+    full = _bitext(ExperimentConfig.from_dict(tiny_setup), "de")
+    capped = [_bitext(config, "de") for config in configs]
+    assert len(full) > 5 and len(capped[0]) == 5
+    assert capped[0] == capped[1] and set(capped[0]) <= set(full)
+
+
+@pytest.fixture
+def counted_teachers(monkeypatch):
+    """Counts the teachers trained (the runner's train_teacher), with an empty in-process teacher memory."""
+    forget_shared()
+    trained: list[int] = []
+    original = runner.train_teacher
+
+    def counting(*args, **kwargs):
+        trained.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_teacher", counting)
+    yield trained
+    forget_shared()
+
+
+@pytest.mark.slow
+def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tmp_path, monkeypatch, counted_teachers,
+                                                                  capsys):
+    tiny_setup["methods"] = ["zero-shot", "mse"]
+    (tmp_path / "base.json").write_text(json.dumps(tiny_setup))
+    real_train_student = runner.train_student
+    calls: list[int] = []
+
+    def killed_on_the_second_student(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process is stopped during the second point
+        return real_train_student(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_student", killed_on_the_second_student)
+    argv = ["sweep", "--config", str(tmp_path / "base.json"), "--grid", "bitext_pairs=4,all", "--sweep-id", "sw"]
+    assert main(argv) == 130  # what Ctrl-C returns
+    sweep = load_sweep("sw")
+    (first, _, first_id), (second, _, second_id) = sweep.planned()
+    assert first["values"] == {"bitext_pairs": 4} and first_id == "sw_bitext_pairs-4_s0"
+    assert run_state(first_id) == "done" and run_state(second_id) == "failed"
+    assert counted_teachers == [1]  # the second point reused the first one's teacher
+    finished = json.loads((runs_dir() / first_id / "status.json").read_text())["finished"]
+
+    monkeypatch.setattr(runner, "train_student", real_train_student)
+    forget_shared()  # a new process: the teacher comes from cache/teachers
+    assert main(["sweep", "--resume", "sw", "--grid", "ot.reg=1"]) == 2  # --resume keeps the sweep's grid
+    assert main(["sweep", "--resume", "sw"]) == 0
+    out = capsys.readouterr().out
+    assert counted_teachers == [1]
+    assert json.loads((runs_dir() / first_id / "status.json").read_text())["finished"] == finished  # not rerun
+    keys = {json.loads((runs_dir() / rid / "status.json").read_text())["teacher"] for rid in (first_id, second_id)}
+    assert len(keys) == 1 and (teachers_dir() / keys.pop() / "optical_model.json").is_file()
+    assert "bitext_pairs=4" in out and "bitext_pairs=all" in out and "mean mR" in out
+
+    frame = sweep_frame(sweep)
+    assert set(frame["bitext_pairs"]) == {4, "all"} and set(frame["method"]) == {"zero-shot", "mse"}
+    zero_shot = frame[(frame["method"] == "zero-shot") & (frame["figure"] == "mR de")]
+    assert zero_shot["value"].nunique() == 1  # same teacher, so the zero-shot results are identical
+    defined = frame.dropna(subset=["value"])  # high-minus-low is undefined here: de and fr are both high-resource
+    assert set(frame[frame["value"].isna()]["figure"]) == {"high-minus-low"}
+    assert (defined["lo"] <= defined["value"] + 1e-9).all() and (defined["value"] <= defined["hi"] + 1e-9).all()
+    assert main(["report", "sw"]) == 0
+    assert "bitext_pairs=4" in capsys.readouterr().out
