@@ -105,7 +105,7 @@ def cold_start(cache: Path, repeats: int) -> list[tuple[float, float]]:
 
 def _text_model():
     """(model, name): e5-small + a 256-d projection (as a student), or the tiny test model."""
-    from optical.distill._models import ProjectedTextEncoder
+    from optical.distill import ProjectedTextEncoder
     from optical.encoders import create_text_encoder
 
     try:
@@ -149,7 +149,7 @@ def _memory_gib() -> dict[str, float]:
 
 def app_memory(model) -> dict[str, float]:
     """Memory after loading a teacher and 3 students the way the app does (``explore.load_models``)."""
-    from optical.distill._models import DualEncoder
+    from optical.distill import DualEncoder
     from optical.runs import RUN_FORMAT, Run
 
     run = Run(Path(tempfile.mkdtemp(prefix="optical-bench-run-")))

@@ -30,9 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from optical.atomic import atomic_write_json  # noqa: E402
-from optical.distill._models import DualEncoder, ProjectedTextEncoder, transformer_layers  # noqa: E402
-from optical.experiment import ExperimentConfig  # noqa: E402
-from optical.experiment._scoring import encode_shared, shared_frozen_layers  # noqa: E402
+from optical.distill import DualEncoder, ProjectedTextEncoder, transformer_layers  # noqa: E402
+from optical.experiment import ExperimentConfig, encode_shared, shared_frozen_layers  # noqa: E402
 from optical.paths import cache_dir  # noqa: E402
 from optical.runs import RUN_FORMAT  # noqa: E402
 from tests.app.fixtures import png_bytes  # noqa: E402

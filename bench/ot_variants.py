@@ -25,7 +25,7 @@ from ot.batch import solve_batch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from optical.distill._tokens import CONTENT, PREFIX, SPECIAL  # noqa: E402
+from optical.distill.losses import CONTENT, PREFIX, SPECIAL  # noqa: E402
 from optical.distill.losses import create_loss  # noqa: E402
 from optical.transport import cost_matrix  # noqa: E402
 from transport import best_times, token_states  # noqa: E402

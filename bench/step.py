@@ -18,9 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical.data import iter_bitext  # noqa: E402
-from optical.distill._models import DualEncoder  # noqa: E402
-from optical.distill._prefix import FrozenPrefix, forward_texts  # noqa: E402
-from optical.distill._student import teacher_targets  # noqa: E402
+from optical.distill import DualEncoder  # noqa: E402
+from optical.distill import FrozenPrefix, forward_texts  # noqa: E402
+from optical.distill import teacher_targets  # noqa: E402
 from optical.distill.losses import create_loss  # noqa: E402
 from optical.encoders import create_text_encoder  # noqa: E402
 

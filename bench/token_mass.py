@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical.data import iter_bitext  # noqa: E402
-from optical.distill._tokens import CONTENT, PREFIX, SPECIAL  # noqa: E402
+from optical.distill.losses import CONTENT, PREFIX, SPECIAL  # noqa: E402
 from optical.distill.losses import TokenMass, create_loss, token_ids  # noqa: E402
 from optical.encoders import create_text_encoder  # noqa: E402
 from optical.transport import cost_matrix  # noqa: E402

@@ -39,6 +39,8 @@ _WHERE = {
     "summarize_runs": "_ranks",
     "write_groups": "_ranks",
     "write_ranks": "_ranks",
+    "encode_shared": "_scoring",
+    "shared_frozen_layers": "_scoring",
     "summarize": "_metrics",
     "summarize_study": "_metrics",
     "verdict": "_metrics",
@@ -71,6 +73,7 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
+    from optical.experiment._scoring import encode_shared, shared_frozen_layers
     from optical.experiment._apertium import apertium_available, apertium_pair, apertium_translate
     from optical.experiment._config import FULL_LANGUAGES, QUICK_LANGUAGES, ExperimentConfig, preset
     from optical.experiment._evaluate import evaluate_run

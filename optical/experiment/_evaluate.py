@@ -16,7 +16,7 @@ import torch
 
 from optical.atomic import atomic_dir, atomic_write_json
 from optical.data import evaluation_sets, normalize_locale
-from optical.distill._models import DualEncoder, ProjectedTextEncoder
+from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
 from optical.experiment._config import ExperimentConfig

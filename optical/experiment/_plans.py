@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from optical.distill._models import ProjectedTextEncoder
+from optical.distill import ProjectedTextEncoder
 from optical.distill.losses import LossConfig, OpticalLoss, TokenMass, TokenRoles, create_loss
 from optical.transport import cost_matrix
 

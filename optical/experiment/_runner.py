@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from optical.atomic import atomic_dir, atomic_write_json
-from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.distill._prefix import FrozenPrefix
-from optical.distill._student import TeacherTargets, teacher_targets, train_student
-from optical.distill._teacher import train_teacher
+from optical.distill import DualEncoder, ProjectedTextEncoder
+from optical.distill import FrozenPrefix
+from optical.distill import TeacherTargets, teacher_targets, train_student
+from optical.distill import train_teacher
 from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
 from optical.distill.losses import TokenMass, token_ids
 from optical.data import RetrievalSet, common_images

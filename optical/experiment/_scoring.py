@@ -17,8 +17,8 @@ import torch
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.data import RetrievalSet
-from optical.distill._models import ProjectedTextEncoder, transformer_layers
-from optical.distill._prefix import FrozenPrefix
+from optical.distill import ProjectedTextEncoder, transformer_layers
+from optical.distill import FrozenPrefix
 from optical.evaluate import retrieval_ranks
 from optical.experiment._metrics import RankPair
 from optical.experiment._ranks import GroupPair, query_groups

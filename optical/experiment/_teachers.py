@@ -21,7 +21,7 @@ from typing import TypeVar
 import torch
 
 from optical.atomic import atomic_dir
-from optical.distill._models import DualEncoder
+from optical.distill import DualEncoder
 from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData
 from optical.paths import teachers_dir

@@ -14,7 +14,7 @@ from optical.errors import MissingAssetError
 from optical.experiment._apertium import apertium_pair, apertium_translate
 
 if TYPE_CHECKING:
-    from optical.distill._models import DualEncoder
+    from optical.distill import DualEncoder
     from optical.experiment._config import ExperimentConfig
 
 

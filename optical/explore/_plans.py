@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from optical.distill._models import ProjectedTextEncoder
+    from optical.distill import ProjectedTextEncoder
 
 
 def plan_for_pair(

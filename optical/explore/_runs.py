@@ -20,7 +20,7 @@ from optical.runs import Run, RunFormatError, list_runs
 if TYPE_CHECKING:
     import faiss
 
-    from optical.distill._models import DualEncoder, ProjectedTextEncoder
+    from optical.distill import DualEncoder, ProjectedTextEncoder
 
 
 @dataclass
@@ -120,7 +120,7 @@ def load_models(run: Run) -> RunModels:
 
     A model folder that is missing, of another format or damaged raises an OpticalError naming it.
     """
-    from optical.distill._models import DualEncoder, ProjectedTextEncoder
+    from optical.distill import DualEncoder, ProjectedTextEncoder
     from optical.experiment import METHODS
 
     config = run.config

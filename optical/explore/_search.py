@@ -17,7 +17,7 @@ from optical.evaluate import search
 if TYPE_CHECKING:
     import faiss
 
-    from optical.distill._models import DualEncoder, ProjectedTextEncoder
+    from optical.distill import DualEncoder, ProjectedTextEncoder
     from optical.encoders import ImageEncoder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from optical.distill._tokens import TOKEN_MODES, TokenMass, TokenRoles, token_ids
+from optical.distill._tokens import CONTENT, PREFIX, SPECIAL, TOKEN_MODES, TokenMass, TokenRoles, token_ids
 
 from .CombinedLoss import CombinedLoss
 from .IdfOpticalLoss import IdfOpticalLoss
@@ -46,7 +46,10 @@ def create_loss(name: str, config: LossConfig | None = None, **options: object) 
 
 
 __all__ = [
+    "CONTENT",
     "LOSSES",
+    "PREFIX",
+    "SPECIAL",
     "CombinedLoss",
     "IdfOpticalLoss",
     "LossConfig",
