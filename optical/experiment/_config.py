@@ -9,6 +9,7 @@ from pathlib import Path
 from optical.distill.train import TrainConfig
 from optical.data import BENCHMARKS, normalize_locale
 from optical.errors import InputError
+from optical.experiment._teacher_data import check_teacher_sources
 
 METHODS = ("zero-shot", "mse", "optical", "optical+mse", "translate-test")
 TRAINED_METHODS = ("mse", "optical", "optical+mse")
@@ -37,6 +38,10 @@ class ExperimentConfig:
     embed_dim: int = 256
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
+    # what the teacher trains on, in order (optical.experiment teacher data): dataset, stamps, openclipart,
+    # imagenet-prototypes, captions:DIR; ImageNet prototypes pair with prototype_template filled with the lemma
+    teacher_sources: list[str] = field(default_factory=lambda: ["dataset"])
+    prototype_template: str = "a photo of a {lemma}"
     teacher_train_layers: int = 4  # top transformer layers the teacher trains (-1: all but word embeddings)
     student_train_layers: int = 4
     ot_reg: float = 0.05
@@ -105,6 +110,9 @@ class ExperimentConfig:
         for lang in self.languages:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
+        check_teacher_sources(self.teacher_sources, source)
+        if "{lemma}" not in self.prototype_template:
+            raise InputError(f"prototype_template must contain '{{lemma}}', got {self.prototype_template!r}", source)
         if self.ot_reg <= 0:
             raise InputError(f"ot_reg must be > 0, got {self.ot_reg}", source)
         if self.teacher.epochs < 1 or self.student.epochs < 1:

@@ -26,6 +26,7 @@ from optical.experiment._config import TRAINED_METHODS, ExperimentConfig
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
 from optical.experiment._metrics import RankPair, summarize
 from optical.experiment._plans import transport_sample
+from optical.experiment._teacher_data import teacher_pairs
 from optical.experiment._translate import load_translator, translate
 from optical.runs import Run
 
@@ -100,17 +101,20 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
     text = create_text_encoder(config.text_encoder)
     teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1]).to(info.device)
     teacher.freeze(config.teacher_train_layers)
+    pairs = teacher_pairs(config, data, progress=is_main_process(info))
     train_teacher(
         teacher,
-        data.train.captions,
-        data.train.caption_features(),
-        data.train.caption_groups(),
+        pairs.captions,
+        pairs.features,
+        pairs.groups,
         config.teacher,
         info,
         run.path / "work" / "teacher",
         validate=lambda: _val_mr(teacher, data.val, info),
-        prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, data.train.captions),
+        prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, pairs.captions),
     )
+    if is_main_process(info):
+        atomic_write_json(run.path / "teacher_data.json", {"counts": pairs.counts, "excluded": pairs.excluded})
     if is_main_process(info):
         with atomic_dir(run.teacher_dir) as tmp:
             teacher.save(tmp)
