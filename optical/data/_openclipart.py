@@ -5,11 +5,13 @@
 holds a ``dc:title``, ``dc:subject`` keywords and the ``dc:creator``). Titles are noisy: many are the name of a
 collection ("gramastar" on 1,375 stars, "Part of the Flat Icon Collection (...)"), so the caption is built from
 
-- the title, unless it is empty or shared by ``COLLECTION_MIN`` or more drawings (a collection name);
+- the title, unless it is empty, shared by ``COLLECTION_MIN`` or more drawings or names a collection, theme
+  or icon set (a collection name);
 - the file name's words, unless the title already holds them, without digits and without the creator's name
   (Debian's file names are ``<title>_<creator, truncated>_<nn>``: a word that starts a word of the creator's
   name is dropped);
-- the keywords, unless on more than ``KEYWORD_MAX_SHARE`` of the drawings (structural tags: "computer",
+- the keywords, unless on more than ``KEYWORD_MAX_SHARE`` of the drawings and ``COLLECTION_MIN`` at least
+  (structural tags: "computer",
   "hash", "icons"), already in the caption or the creator's name,
 
 joined with ", ". Drawings whose PNG bytes repeat another's are dropped; of drawings with the same caption at
@@ -63,6 +65,7 @@ _TITLE = re.compile(r"<dc:title>(.*?)</dc:title>", re.S)
 _CREATOR = re.compile(r"<dc:creator>.*?<dc:title>(.*?)</dc:title>", re.S)
 _KEYWORD = re.compile(r"<rdf:li>(.*?)</rdf:li>", re.S)
 _WORD = re.compile(r"[^\W_]+")
+_COLLECTION = re.compile(r"\b(collection|theme|iconset)\b", re.I)  # "Part of the Flat Icon Collection"
 _CREDIT = re.compile(r"^clipart by [^-]+ - ", re.I)  # "Clipart by Nicu Buculei - smiley111"
 
 
@@ -104,11 +107,11 @@ def build_captions(items: dict[str, tuple[str, list[str], str]]) -> dict[str, st
     """{stem: caption} from {stem: (title, keywords, creator)} by the rules of this module (empty ones left out)."""
     titles = Counter(title.casefold() for title, _, _ in items.values())
     keyword_counts = Counter(k.casefold() for _, keywords, _ in items.values() for k in set(keywords))
-    limit = KEYWORD_MAX_SHARE * len(items)
+    limit = max(KEYWORD_MAX_SHARE * len(items), COLLECTION_MIN)
     captions = {}
     for stem, (title, keywords, creator) in items.items():
         parts, seen = [], set()
-        if title and titles[title.casefold()] < COLLECTION_MIN:
+        if title and titles[title.casefold()] < COLLECTION_MIN and not _COLLECTION.search(title):
             parts.append(title.replace("_", " "))
             seen.update(_words(title))
         author = set(_words(creator))
