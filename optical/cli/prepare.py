@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also prepare this optional dataset (art4apps: Debian pysiogame's drawings, a benchmark; "
                    "openclipart: teacher training drawings)")
     p.add_argument("--art4apps-deb", type=Path, help="a downloaded pysiogame .deb to use (implies --with art4apps)")
-    p.add_argument("--openclipart-png-deb", type=Path, help="a downloaded openclipart-png .deb (with --with openclipart)")
-    p.add_argument("--openclipart-svg-deb", type=Path, help="a downloaded openclipart-svg .deb (with --with openclipart)")
+    p.add_argument("--openclipart-png-deb", type=Path, help="a downloaded openclipart-png .deb")
+    p.add_argument("--openclipart-svg-deb", type=Path, help="a downloaded openclipart-svg .deb")
     p.add_argument("--timm-wheel", type=Path, help="a downloaded timm wheel holding ImageNet's class names")
     p.add_argument("--skip-images", action="store_true", help="do not pre-compute the image features")
     p.set_defaults(func=_prepare)

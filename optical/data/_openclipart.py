@@ -11,14 +11,13 @@ collection ("gramastar" on 1,375 stars, "Part of the Flat Icon Collection (...)"
   (Debian's file names are ``<title>_<creator, truncated>_<nn>``: a word that starts a word of the creator's
   name is dropped);
 - the keywords, unless on more than ``KEYWORD_MAX_SHARE`` of the drawings and ``COLLECTION_MIN`` at least
-  (structural tags: "computer",
-  "hash", "icons"), already in the caption or the creator's name,
+  (structural tags: "computer", "hash", "icons"), already in the caption or the creator's name,
 
-joined with ", ". Drawings whose PNG bytes repeat another's are dropped; of drawings with the same caption at
-most ``MAX_PER_CAPTION`` are kept. The dataset is written in the stamps format (``load_openclipart()`` returns a
-``StampsDataset`` with English captions only, split by caption group as stamps is), so its val split is the
-held-out slice that measures a teacher on this source. Evaluation images are removed at training time
-(``optical.experiment``'s teacher data), by image hash, caption and image feature.
+joined with ", ". Drawings over ``MAX_PIXELS`` and drawings whose PNG bytes repeat another's are dropped; of
+drawings with the same caption at most ``MAX_PER_CAPTION`` are kept. The dataset is written in the stamps format
+(``load_openclipart()`` returns a ``StampsDataset`` with English captions only, split by caption group as stamps
+is), so its val split is the held-out slice that measures a teacher on this source. Evaluation images are removed
+at training time (``optical.experiment``'s teacher data), by image hash, caption and image feature.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import struct
 import sys
 import tempfile
 from collections import Counter
@@ -56,6 +56,8 @@ SVG_PACKAGE = "openclipart-svg"
 COLLECTION_MIN = 8
 KEYWORD_MAX_SHARE = 0.05
 MAX_PER_CAPTION = 3
+MAX_PIXELS = 2048 * 2048  # a few drawings are rendered at up to 20,990 x 29,700 px: too slow to decode, left out
+OPENCLIPART_FORMAT = 2  # rules of this module's version; an older build is rebuilt by prepare
 _PNG = "usr/share/openclipart/png/"
 _SVG = "usr/share/openclipart/svg/"
 _COPYRIGHT = "usr/share/doc/openclipart-png/copyright"
@@ -137,7 +139,7 @@ def _openclipart_root() -> Path:
 def load_openclipart(root: Path | None = None) -> StampsDataset:
     """Read the dataset that ``prepare_openclipart()`` built (default ``cache_dir()/"openclipart"``)."""
     root = Path(root) if root is not None else _openclipart_root()
-    if read_manifest(root) is None:
+    if _read_manifest(root) is None:
         raise MissingAssetError(f"openclipart dataset not found (or outdated) in {root}; "
                                 "run `python -m optical prepare --with openclipart`")
     return load_stamps(root)
@@ -151,6 +153,20 @@ def _read_metadata(svg_deb: Path) -> dict[str, tuple[str, list[str], str]]:
     if not items:
         raise InputError(f"no drawings under {_SVG} in this package", svg_deb)
     return items
+
+
+def _pixels(png: bytes) -> int:
+    """Width x height from a PNG's IHDR chunk (no decoding); 0 when the bytes are not a PNG."""
+    if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return 0
+    width, height = struct.unpack(">II", png[16:24])
+    return width * height
+
+
+def _read_manifest(root: Path) -> dict | None:
+    """The manifest of a complete build by this module's current rules, else None."""
+    manifest = read_manifest(root)
+    return manifest if manifest is not None and manifest.get("openclipart_format") == OPENCLIPART_FORMAT else None
 
 
 def _build(png_deb: Path, svg_deb: Path, root: Path) -> dict:
@@ -173,7 +189,9 @@ def _build(png_deb: Path, svg_deb: Path, root: Path) -> dict:
             stem = name[len(_PNG):-4]
             digest = hashlib.sha256(content).hexdigest()
             key = caption_key(captions[stem]).casefold()
-            if digest in hashes:
+            if _pixels(content) > MAX_PIXELS:
+                skipped["oversized_images"] += 1
+            elif digest in hashes:
                 skipped["duplicate_images"] += 1
             elif per_caption[key] >= MAX_PER_CAPTION:
                 skipped["over_caption_limit"] += 1
@@ -198,11 +216,11 @@ def _manifest(control: dict[str, str], png_deb: Path, svg_deb: Path, kept: list[
                        "split": split_of(group), "group": group})
     return {
         "format": MANIFEST_FORMAT,
+        "openclipart_format": OPENCLIPART_FORMAT,
         "source": {"package": control["Package"], "version": control.get("Version", "?"),
                    "file": f"{png_deb.name} + {svg_deb.name}"},
         "split": {"seed": SPLIT_SEED, "fractions": dict(zip(SPLITS, SPLIT_FRACTIONS, strict=True)), "by": "caption"},
-        "skipped": {"duplicate_images": skipped["duplicate_images"],
-                    "over_caption_limit": skipped["over_caption_limit"]},
+        "skipped": {r: skipped[r] for r in ("oversized_images", "duplicate_images", "over_caption_limit")},
         "unknown_locales": {},
         "dropped_untranslated": {},
         "stamps": stamps,
@@ -216,7 +234,7 @@ def prepare_openclipart(png_deb: Path | None = None, svg_deb: Path | None = None
     downloaded with ``apt-get download`` unless given.
     """
     root = _openclipart_root()
-    manifest = read_manifest(root)
+    manifest = _read_manifest(root)
     if manifest is None:
         with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
             png = Path(png_deb) if png_deb else download_deb(Path(folder), PNG_PACKAGE, "--openclipart-png-deb")

@@ -37,7 +37,8 @@ def svg(title: str, keywords: list[str], creator: str = "Jane Doe") -> bytes:
 
 
 def test_svg_metadata_title_keywords_creator():
-    title, keywords, creator = parse_svg_metadata(svg("Fish &amp; Chips", ["food", "", "fried_fish"], "Ann Bee").decode())
+    drawing = svg("Fish &amp; Chips", ["food", "", "fried_fish"], "Ann Bee").decode()
+    title, keywords, creator = parse_svg_metadata(drawing)
     assert (title, keywords, creator) == ("Fish & Chips", ["food", "fried_fish"], "Ann Bee")  # not the agents' titles
     assert parse_svg_metadata("<svg/>") == ("", [], "")
     assert parse_svg_metadata(svg("Clipart by Nicu Buculei - smiley", []).decode())[0] == "smiley"
@@ -75,6 +76,7 @@ def _openclipart_debs(tmp_path, make_deb):
         **{f"shapes/star{i}": (_png_bytes(color=(i, 9, 9, 255)), "", ["star"]) for i in range(1, 6)},  # 5 x "star"
         "food/apple": (blue, "Red apple", ["fruit"]),
         "food/no_png": (green, "Pear", []),
+        "food/huge": (_png_bytes(size=(2049, 2048)), "Huge melon", []),
     }
     svgs = {f"{SVG}{stem}.svg": svg(title, keywords) for stem, (_, title, keywords) in drawings.items()}
     pngs = {f"{PNG}{stem}.png": data for stem, (data, _, _) in drawings.items() if stem != "food/no_png"}
@@ -103,7 +105,8 @@ def test_prepare_openclipart_filters_and_writes_a_stamps_format_dataset(cache, f
     assert "animals/cat_copy" not in captions  # same image bytes
     assert captions["food/apple"] == {"en": "Red apple, fruit"}
     assert sum(c["en"] == "star" for c in captions.values()) == 3  # at most 3 drawings per caption
-    assert ds.skipped == {"duplicate_images": 1, "over_caption_limit": 2}
+    assert ds.skipped == {"oversized_images": 1, "duplicate_images": 1, "over_caption_limit": 2}
+    assert "food/huge" not in captions
     assert all(s.split == split_of(s.group) and s.image.is_file() for s in ds.stamps)
     assert (root / "COPYRIGHT").read_text() == "Public Domain\n"
     prepare_openclipart(png_deb, svg_deb)
