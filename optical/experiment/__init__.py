@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 _WHERE = {
     "FULL_LANGUAGES": "_config",
+    "FULL_TEACHER_SOURCES": "_config",
     "METHODS": "_config",
     "QUICK_LANGUAGES": "_config",
+    "QUICK_TEACHER_SOURCES": "_config",
     "TRAINED_METHODS": "_config",
     "ExperimentConfig": "_config",
     "preset": "_config",
@@ -32,8 +34,10 @@ __all__ = sorted(_WHERE)
 if TYPE_CHECKING:
     from optical.experiment._config import (
         FULL_LANGUAGES,
+        FULL_TEACHER_SOURCES,
         METHODS,
         QUICK_LANGUAGES,
+        QUICK_TEACHER_SOURCES,
         TRAINED_METHODS,
         ExperimentConfig,
         preset,

@@ -140,12 +140,18 @@ class ExperimentConfig:
                                  "'english_file,foreign_file'", source)
 
 
+# The presets' teachers (chosen on validation data by bench/teacher.py): the full preset adds OpenClipart
+# (`prepare --with openclipart`), the quick one keeps `prepare` under a minute and skips it.
+FULL_TEACHER_SOURCES = ("dataset", "openclipart", "imagenet-prototypes")
+QUICK_TEACHER_SOURCES = ("dataset", "imagenet-prototypes")
+
+
 def preset(name: str) -> ExperimentConfig:
     """``full``: the built-in experiment; ``quick``: six languages, one student epoch (a few minutes on 2 cores)."""
     if name == "full":
-        return ExperimentConfig()
+        return ExperimentConfig(teacher_sources=list(FULL_TEACHER_SOURCES))
     if name == "quick":
-        config = ExperimentConfig(languages=list(QUICK_LANGUAGES))
+        config = ExperimentConfig(languages=list(QUICK_LANGUAGES), teacher_sources=list(QUICK_TEACHER_SOURCES))
         config.teacher.epochs = 3
         config.student.epochs = 1
         return config

@@ -19,7 +19,13 @@ from optical.data import (
 )
 from optical.encoders import create_image_encoder
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig, run_experiment
+from optical.experiment import (
+    FULL_TEACHER_SOURCES,
+    QUICK_TEACHER_SOURCES,
+    ExperimentConfig,
+    preset,
+    run_experiment,
+)
 from optical.experiment._data import load_experiment_data
 from optical.experiment._teacher_data import prototype_features, teacher_pairs
 from optical.runs import create_run
@@ -125,6 +131,14 @@ def test_teacher_sources_are_validated(tmp_path):
         ExperimentConfig.from_dict({"teacher_sources": [f"captions:{tmp_path}"]})
     with pytest.raises(InputError, match="must contain '{lemma}'"):
         ExperimentConfig.from_dict({"prototype_template": "a photo"})
+
+
+def test_presets_name_their_teacher_sources():
+    full, quick = preset("full"), preset("quick")
+    assert full.teacher_sources == list(FULL_TEACHER_SOURCES) and "openclipart" in full.teacher_sources
+    assert quick.teacher_sources == list(QUICK_TEACHER_SOURCES) and "openclipart" not in quick.teacher_sources
+    assert ExperimentConfig.from_dict(full.to_dict()).teacher_sources == full.teacher_sources  # config.json
+    assert ExperimentConfig().teacher_sources == ["dataset"]  # a config without the key trains as before
 
 
 def test_run_records_its_teacher_data(setup):
