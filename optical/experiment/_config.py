@@ -41,7 +41,9 @@ class ExperimentConfig:
     # what the teacher trains on, in order (optical.experiment teacher data): dataset, stamps, openclipart,
     # imagenet-prototypes, captions:DIR; ImageNet prototypes pair with prototype_template filled with the lemma
     teacher_sources: list[str] = field(default_factory=lambda: ["dataset"])
-    prototype_template: str = "a photo of a {lemma}"
+    prototype_template: str = "a photo of a {lemma}"  # also {definition}: the class's WordNet gloss
+    prototype_synonyms: bool = False  # one pair per lemma of a class, not only its first
+    prototype_scale: float = 1.0  # prototype = mean feature + scale * spread * unit classifier row
     teacher_train_layers: int = 4  # top transformer layers the teacher trains (-1: all but word embeddings)
     student_train_layers: int = 4
     ot_reg: float = 0.05
@@ -111,6 +113,11 @@ class ExperimentConfig:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
         check_teacher_sources(self.teacher_sources, source)
+        try:
+            self.prototype_template.format(lemma="", definition="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise InputError(f"prototype_template {self.prototype_template!r}: only {{lemma}} and {{definition}} "
+                             f"can be filled ({err!r})", source) from None
         if "{lemma}" not in self.prototype_template:
             raise InputError(f"prototype_template must contain '{{lemma}}', got {self.prototype_template!r}", source)
         if self.ot_reg <= 0:

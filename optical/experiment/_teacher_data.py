@@ -7,8 +7,9 @@ Sources (``ExperimentConfig.teacher_sources``):
 - ``stamps``: the stamps train split (for runs on another dataset);
 - ``openclipart``: the train split of the OpenClipart drawings (``prepare --with openclipart``);
 - ``imagenet-prototypes``: one pair per ImageNet class: the row of the image tower's classifier head for that
-  class, moved into the image-feature distribution (``prototype_features``), with ``prototype_template``
-  filled with the class's first lemma ("a photo of a tench");
+  class, moved into the image-feature distribution (``prototype_features``, ``prototype_scale``), with
+  ``prototype_template`` filled with the class's first lemma ("a photo of a tench") and its WordNet gloss
+  (``{definition}``), or one pair per lemma (``prototype_synonyms``);
 - ``captions:DIR``: the train split of a captions folder (``DIR/images``, ``DIR/captions.tsv``).
 
 Every source but ``dataset`` (whose split already keeps groups apart) is filtered against the evaluation images:
@@ -81,8 +82,8 @@ def check_teacher_sources(sources: list[str], source: str | Path = "<config>") -
             raise InputError(f"teacher source {name!r}: no captions.tsv in that folder", source)
 
 
-def prototype_features(classifier: torch.nn.Linear, reference: torch.Tensor) -> torch.Tensor:
-    """(C, F) image-side vectors of the classifier's classes: ``mean + w_c / |w_c| * spread``.
+def prototype_features(classifier: torch.nn.Linear, reference: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """(C, F) image-side vectors of the classifier's classes: ``mean + w_c / |w_c| * spread * scale``.
 
     ``reference`` (N, F) are real image features: ``mean`` is their mean and ``spread`` their mean distance to it,
     so each prototype sits where features of a typical image lie, shifted along the direction that raises its
@@ -92,7 +93,7 @@ def prototype_features(classifier: torch.nn.Linear, reference: torch.Tensor) -> 
     mean = reference.mean(dim=0)
     spread = (reference - mean).norm(dim=1).mean()
     weight = classifier.weight.detach().float()
-    return mean + torch.nn.functional.normalize(weight, dim=1) * spread
+    return mean + torch.nn.functional.normalize(weight, dim=1) * spread * scale
 
 
 def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder: ImageEncoder | None = None,
@@ -113,10 +114,16 @@ def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder:
             if not isinstance(encoder, EfficientNetLite0):
                 raise InputError(f"teacher source 'imagenet-prototypes' needs an ImageNet classifier head: image "
                                  f"encoder 'efficientnet-lite0', not {config.image_encoder!r}")
-            captions = [config.prototype_template.format(lemma=c.lemmas[0]) for c in load_imagenet_classes()]
-            vectors = prototype_features(encoder._fc, data.train.features)
+            classes = load_imagenet_classes()
+            rows = [(i, lemma) for i, c in enumerate(classes)
+                    for lemma in (c.lemmas if config.prototype_synonyms else c.lemmas[:1])]
+            captions = [config.prototype_template.format(lemma=lemma, definition=classes[i].definition)
+                        for i, lemma in rows]
+            vectors = prototype_features(encoder._fc, data.train.features, config.prototype_scale)
             keep = guard.keep_captions(captions)
-            pairs.extend(name, [c for c, k in zip(captions, keep) if k], vectors[torch.from_numpy(keep)])
+            index = torch.tensor([i for (i, _), k in zip(rows, keep) if k], dtype=torch.long)
+            pairs.extend(name, [c for c, k in zip(captions, keep) if k], vectors[index],
+                         [f"imagenet:{classes[int(i)].synset}" for i in index])  # a class's captions: one group
         else:
             rs = _source_set(name)
             features = encode_image_files(rs.image_paths, encoder, progress=progress)

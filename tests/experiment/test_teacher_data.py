@@ -101,8 +101,13 @@ def test_prototype_pairs_follow_the_classifier_head(setup):
     assert pairs.features.shape == (1000 + len(data.train.captions), 1280)
     prototypes = pairs.features[:1000]
     assert torch.equal(prototypes, prototype_features(encoder._fc, data.train.features))
-    config.prototype_template = "a drawing of a {lemma}"
-    assert teacher_pairs(config, data, encoder, progress=False).captions[5] == "a drawing of a thing 5"
+    assert pairs.groups[:2] == ["imagenet:n00000000", "imagenet:n00000001"]
+    config.prototype_template, config.prototype_synonyms = "a drawing of a {lemma}: {definition}", True
+    config.prototype_scale = 2.0
+    pairs = teacher_pairs(config, data, encoder, progress=False)
+    assert pairs.captions[10:12] == ["a drawing of a thing 5: gloss 5", "a drawing of a other name: gloss 5"]
+    assert pairs.groups[10] == pairs.groups[11] and torch.equal(pairs.features[10], pairs.features[11])
+    assert torch.equal(pairs.features[10], prototype_features(encoder._fc, data.train.features, 2.0)[5])
 
 
 def test_prototype_c_is_where_class_c_wins():
@@ -131,6 +136,8 @@ def test_teacher_sources_are_validated(tmp_path):
         ExperimentConfig.from_dict({"teacher_sources": [f"captions:{tmp_path}"]})
     with pytest.raises(InputError, match="must contain '{lemma}'"):
         ExperimentConfig.from_dict({"prototype_template": "a photo"})
+    with pytest.raises(InputError, match="only {lemma} and {definition}"):
+        ExperimentConfig.from_dict({"prototype_template": "a photo of a {name}"})
 
 
 def test_presets_name_their_teacher_sources():
