@@ -1,6 +1,6 @@
 """Which teacher? Train teacher settings and print their English mR on validation data.
 
-    OPTICAL_CACHE=cache python bench/teacher.py [--only NAME,...] [--layers N] [--test] [--threads 2]
+    OPTICAL_CACHE=cache python bench/teacher.py [--only 'NAME;...'] [--layers N] [--test] [--threads 2]
 
 Validation columns (what the choice is made on): the stamps val split (also the teacher's early stopping), the
 held-out val slice of OpenClipart (only its train split is ever a source), and art4apps val (a check: art4apps is
@@ -52,6 +52,15 @@ SETTINGS: dict[str, dict] = {
     "all: scale 0.5": {"teacher_sources": ALL, "prototype_scale": 0.5},
     "all: with gloss": {"teacher_sources": ALL, "prototype_template": "a photo of a {lemma}, {definition}"},
     "all: head lr 3e-3": {"teacher_sources": ALL, "teacher": {"head_lr": 3e-3}},
+    "all: batch 256, 40 epochs": {"teacher_sources": ALL,
+                                  "teacher": {"epochs": 40, "patience": 8, "batch_size": 256}},
+    "all: batch 512": {"teacher_sources": ALL, "teacher": {"epochs": 40, "patience": 8, "batch_size": 512}},
+    "all: synonyms, batch 256": {"teacher_sources": ALL, "prototype_synonyms": True,
+                                 "teacher": {"epochs": 40, "patience": 8, "batch_size": 256}},
+    "stamps+protos: batch 256": {"teacher_sources": ["dataset", "imagenet-prototypes"],
+                                 "teacher": {"epochs": 40, "patience": 8, "batch_size": 256}},
+    "stamps+openclipart: batch 256": {"teacher_sources": ["dataset", "openclipart"],
+                                      "teacher": {"epochs": 40, "patience": 8, "batch_size": 256}},
     "stamps+protos: 20 epochs": {"teacher_sources": ["dataset", "imagenet-prototypes"],
                                  "teacher": {"epochs": 20, "patience": 4}},
 }
@@ -108,13 +117,13 @@ def train_heads(teacher: DualEncoder, sentences: torch.Tensor, features: torch.T
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="comma-separated setting names (default: all)")
+    parser.add_argument("--only", help="setting names separated by ';' (default: all)")
     parser.add_argument("--layers", type=int, default=0, help="top text layers trained (0: heads only, fast)")
     parser.add_argument("--test", action="store_true", help="also print the test columns")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    names = args.only.split(",") if args.only else list(SETTINGS)
+    names = args.only.split(";") if args.only else list(SETTINGS)
     image_encoder = create_image_encoder("efficientnet-lite0")
     base = ExperimentConfig(languages=["de"], teacher_train_layers=args.layers)
     data = load_experiment_data(base, image_encoder, progress=False)
