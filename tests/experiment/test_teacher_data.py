@@ -144,7 +144,8 @@ def test_presets_name_their_teacher_sources():
     full, quick = preset("full"), preset("quick")
     assert full.teacher_sources == list(FULL_TEACHER_SOURCES) and "openclipart" in full.teacher_sources
     assert quick.teacher_sources == list(QUICK_TEACHER_SOURCES) and "openclipart" not in quick.teacher_sources
-    assert ExperimentConfig.from_dict(full.to_dict()).teacher_sources == full.teacher_sources  # config.json
+    assert full.teacher_train_layers == quick.teacher_train_layers == 0 and full.teacher.batch_size == 256
+    assert ExperimentConfig.from_dict(full.to_dict()).to_dict() == full.to_dict()  # config.json keeps it all
     assert ExperimentConfig().teacher_sources == ["dataset"]  # a config without the key trains as before
 
 
