@@ -53,10 +53,11 @@ class FrozenPrefix:
 
     @classmethod
     def for_top_layers(cls, model: ProjectedTextEncoder, train_layers: int, texts: list[str]) -> FrozenPrefix | None:
-        """The cache for a model whose top ``train_layers`` layers train (0 < train_layers < layer count);
-        None otherwise (-1 trains every layer, 0 is left uncached) or when the tower is not supported."""
+        """The cache for a model whose top ``train_layers`` layers train (0 <= train_layers < layer count; 0: only
+        the heads train, every layer runs once); None otherwise (-1 trains every layer) or when the tower is not
+        supported."""
         n_layers = len(transformer_layers(model.text.model))
-        if not 0 < train_layers < n_layers:
+        if not 0 <= train_layers < n_layers:
             return None
         missing = cls.missing(model)
         if missing:

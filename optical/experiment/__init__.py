@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 _WHERE = {
     "FULL_LANGUAGES": "_config",
+    "FULL_TEACHER_SOURCES": "_config",
     "QUICK_LANGUAGES": "_config",
+    "QUICK_TEACHER_SOURCES": "_config",
     "ExperimentConfig": "_config",
     "MT_SYSTEMS": "_methods",
     "apertium_available": "_apertium",
@@ -75,7 +77,14 @@ __all__ = sorted(_WHERE)
 if TYPE_CHECKING:
     from optical.experiment._scoring import encode_shared, shared_frozen_layers
     from optical.experiment._apertium import apertium_available, apertium_pair, apertium_translate
-    from optical.experiment._config import FULL_LANGUAGES, QUICK_LANGUAGES, ExperimentConfig, preset
+    from optical.experiment._config import (
+        FULL_LANGUAGES,
+        FULL_TEACHER_SOURCES,
+        QUICK_LANGUAGES,
+        QUICK_TEACHER_SOURCES,
+        ExperimentConfig,
+        preset,
+    )
     from optical.experiment._evaluate import evaluate_run
     from optical.experiment._evals import (
         evaluation_dir,

@@ -48,6 +48,7 @@ from optical.experiment._ranks import (
 )
 from optical.experiment._scoring import Encode, EvalSet, method_ranks, write_gallery
 from optical.experiment._translate import translate_test_encoder
+from optical.experiment._teacher_data import teacher_pairs
 from optical.runs import Run
 
 Progress = Callable[[float, str], None]
@@ -153,17 +154,20 @@ def _train_teacher(config: ExperimentConfig, data: ExperimentData, run: Run, inf
     text = create_text_encoder(config.text_encoder)
     teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1]).to(info.device)
     teacher.freeze(config.teacher_train_layers)
+    pairs = teacher_pairs(config, data, progress=is_main_process(info))
     train_teacher(
         teacher,
-        data.train.captions,
-        data.train.caption_features(),
-        data.train.caption_groups(),
+        pairs.captions,
+        pairs.features,
+        pairs.groups,
         config.teacher,
         info,
         run.path / "work" / "teacher",
         validate=lambda: _val_mr(teacher, data.val, info),
-        prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, data.train.captions),
+        prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, pairs.captions),
     )
+    if is_main_process(info):
+        atomic_write_json(run.path / "teacher_data.json", {"counts": pairs.counts, "excluded": pairs.excluded})
     return teacher.eval()
 
 

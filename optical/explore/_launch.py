@@ -22,9 +22,11 @@ _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
 
 
 def experiment_commands(preset: str, run_id: str, python: str = sys.executable) -> list[list[str]]:
-    """The commands the app runs: make the offline assets (idempotent), then the experiment into ``run_id``."""
+    """The commands the app runs: make the offline assets (idempotent), then the experiment into ``run_id``.
+    The full preset's teacher also trains on OpenClipart (``FULL_TEACHER_SOURCES`` of optical.experiment)."""
+    extras = ["--with", "openclipart"] if preset == "full" else []
     return [
-        [python, "-m", "optical", "prepare"],
+        [python, "-m", "optical", "prepare", *extras],
         [python, "-m", "optical", "run", "--preset", preset, "--run-id", run_id],
     ]
 

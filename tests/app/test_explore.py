@@ -165,6 +165,8 @@ def test_experiment_commands_prepare_then_run():
     prepare, run = explore.experiment_commands("quick", "r1", python="py")
     assert prepare == ["py", "-m", "optical", "prepare"]
     assert run == ["py", "-m", "optical", "run", "--preset", "quick", "--run-id", "r1"]
+    assert explore.experiment_commands("full", "r2", python="py")[0] == ["py", "-m", "optical", "prepare", "--with",
+                                                                        "openclipart"]
 
 
 def _python(code: str) -> list[str]:

