@@ -39,7 +39,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/pip install -q -r requirements-dev.txt
+.venv/bin/pip install -q -r requirements-dev.txt -e .  # the package itself too (console script `optical`)
 
 .venv/bin/python -m optical prepare
 

@@ -53,12 +53,12 @@ def test_installs_prepares_then_runs_pytest(sandbox):
     assert done.returncode == 0, done.stderr
     assert log == [
         "apt-get update -qq",  # no package lists yet
-        "pip install -q -r requirements-dev.txt",
+        "pip install -q -r requirements-dev.txt -e .",
         "python -m optical prepare",
         "python -m pytest -q -k x",
     ]
     (sandbox / "apt-lists" / "deb.debian.org_dists_main_binary-amd64_Packages").write_text("")
-    assert run_script(sandbox)[1][0] == "pip install -q -r requirements-dev.txt"
+    assert run_script(sandbox)[1][0] == "pip install -q -r requirements-dev.txt -e ."
 
 
 @pytest.mark.parametrize(("pytest_exit", "script_exit"), [(5, 1), (1, 1), (2, 2)])
