@@ -27,15 +27,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical.data import benchmark_retrieval_set, load_art4apps, load_openclipart, load_stamps  # noqa: E402
-from optical.distill._models import DualEncoder  # noqa: E402
-from optical.distill._prefix import FrozenPrefix  # noqa: E402
-from optical.distill._teacher import clip_loss, train_teacher  # noqa: E402
+from optical.distill import DualEncoder, FrozenPrefix, clip_loss, train_teacher  # noqa: E402
 from optical.distill.distributed import init_distributed  # noqa: E402
 from optical.encoders import create_image_encoder, create_text_encoder, encode_image_files  # noqa: E402
 from optical.evaluate import retrieval_metrics, retrieval_ranks  # noqa: E402
-from optical.experiment import ExperimentConfig  # noqa: E402
-from optical.experiment._data import load_experiment_data  # noqa: E402
-from optical.experiment._teacher_data import teacher_pairs  # noqa: E402
+from optical.experiment import ExperimentConfig, load_experiment_data, teacher_pairs  # noqa: E402
 
 ALL = ["dataset", "openclipart", "imagenet-prototypes"]
 SETTINGS: dict[str, dict] = {

@@ -43,6 +43,8 @@ _WHERE = {
     "write_ranks": "_ranks",
     "encode_shared": "_scoring",
     "shared_frozen_layers": "_scoring",
+    "load_experiment_data": "_data",
+    "teacher_pairs": "_teacher_data",
     "summarize": "_metrics",
     "summarize_study": "_metrics",
     "verdict": "_metrics",
@@ -75,6 +77,8 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
+    from optical.experiment._data import load_experiment_data
+    from optical.experiment._teacher_data import teacher_pairs
     from optical.experiment._scoring import encode_shared, shared_frozen_layers
     from optical.experiment._apertium import apertium_available, apertium_pair, apertium_translate
     from optical.experiment._config import (
