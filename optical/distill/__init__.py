@@ -9,8 +9,9 @@ that import ``optical.distill.losses.LossConfig`` (config validation, ``report``
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from optical.lazy import lazy_exports
 
 _WHERE = {
     "DualEncoder": "_models",
@@ -35,13 +36,4 @@ if TYPE_CHECKING:
     from optical.distill._teacher import clip_loss, train_teacher
 
 
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'optical.distill' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"optical.distill.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

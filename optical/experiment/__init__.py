@@ -6,8 +6,9 @@ Home renders them in well under a second instead of waiting for torch and transf
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from optical.lazy import lazy_exports
 
 _WHERE = {
     "FULL_LANGUAGES": "_config",
@@ -137,13 +138,4 @@ if TYPE_CHECKING:
     from optical.experiment._teachers import forget_shared, teacher_key
 
 
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module 'optical.experiment' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"optical.experiment.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
