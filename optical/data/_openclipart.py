@@ -31,7 +31,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json
+from optical.atomic import atomic_dir, atomic_write_bytes
 from optical.data._deb import iter_files
 from optical.data._stamps import (
     MANIFEST_FORMAT,
@@ -43,8 +43,10 @@ from optical.data._stamps import (
     check_package,
     clean_caption,
     download_deb,
+    find_damage,
     load_stamps,
     read_manifest,
+    seal_manifest,
     split_of,
     summary,
 )
@@ -174,7 +176,8 @@ def _build(png_deb: Path, svg_deb: Path, root: Path) -> dict:
     captions = build_captions(_read_metadata(svg_deb))
     control = check_package(png_deb, PNG_PACKAGE)
     kept: list[tuple[str, str]] = []  # (stem, caption)
-    hashes: set[str] = set()
+    hashes: dict[str, str] = {}  # image path in the dataset -> SHA-256
+    seen: set[str] = set()  # SHA-256 of the drawings kept
     per_caption: Counter[str] = Counter()
     skipped = Counter()
 
@@ -191,19 +194,20 @@ def _build(png_deb: Path, svg_deb: Path, root: Path) -> dict:
             key = caption_key(captions[stem]).casefold()
             if _pixels(content) > MAX_PIXELS:
                 skipped["oversized_images"] += 1
-            elif digest in hashes:
+            elif digest in seen:
                 skipped["duplicate_images"] += 1
             elif per_caption[key] >= MAX_PER_CAPTION:
                 skipped["over_caption_limit"] += 1
             else:
-                hashes.add(digest)
+                hashes[f"images/{stem}.png"] = digest
+                seen.add(digest)
                 per_caption[key] += 1
                 atomic_write_bytes(tmp / "images" / f"{stem}.png", content)
                 kept.append((stem, captions[stem]))
         if not kept:
             raise InputError(f"no captioned drawings under {_PNG} in this package", png_deb)
         manifest = _manifest(control, png_deb, svg_deb, sorted(kept), skipped)
-        atomic_write_json(tmp / "manifest.json", manifest)  # written last: its presence marks a complete dataset
+        seal_manifest(tmp, manifest, hashes)
     return manifest
 
 
@@ -235,7 +239,10 @@ def prepare_openclipart(png_deb: Path | None = None, svg_deb: Path | None = None
     """
     root = _openclipart_root()
     manifest = _read_manifest(root)
-    if manifest is None:
+    problems = find_damage(root, manifest) if manifest is not None else []
+    if problems:
+        print(f"openclipart: damaged dataset in {root} ({'; '.join(problems[:5])}); rebuilding it", file=sys.stderr)
+    if manifest is None or problems:
         with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
             png = Path(png_deb) if png_deb else download_deb(Path(folder), PNG_PACKAGE, "--openclipart-png-deb")
             svg = Path(svg_deb) if svg_deb else download_deb(Path(folder), SVG_PACKAGE, "--openclipart-svg-deb")

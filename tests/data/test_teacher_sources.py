@@ -151,7 +151,7 @@ def test_prepare_imagenet_classes_and_cli(cache, tmp_path, fake_deb, fake_opencl
     with pytest.raises(MissingAssetError, match="run `python -m optical prepare`"):
         load_imagenet_classes()
     wheel = _wheel(tmp_path / "timm-9.9-py3-none-any.whl")
-    monkeypatch.setattr(prepare_cli, "prepare_text_model", lambda: "skipped")
+    monkeypatch.setattr("optical.encoders.prepare_text_model", lambda: "skipped")
     png_deb, svg_deb = fake_openclipart
     assert main(["prepare", "--stamps-deb", str(fake_deb), "--timm-wheel", str(wheel), "--with", "openclipart",
                  "--openclipart-png-deb", str(png_deb), "--openclipart-svg-deb", str(svg_deb), "--skip-images"]) == 0
