@@ -37,7 +37,7 @@ from optical.data._stamps import (
     check_package,
     clean_caption,
     download_deb,
-    find_damage,
+    is_prepared,
     load_stamps,
     read_manifest,
     seal_manifest,
@@ -216,14 +216,8 @@ def prepare_art4apps(deb: Path | None = None, progress: bool = True) -> Path:
     ``pysiogame`` .deb; by default ``apt-get download pysiogame`` fetches one into a temporary folder.
     """
     root = _art4apps_root()
-    manifest = read_manifest(root)
-    problems = find_damage(root, manifest) if manifest is not None else []
-    if manifest is not None and not problems:
-        if progress:
-            print(f"art4apps: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
+    if is_prepared("art4apps", root, read_manifest(root), progress):
         return root
-    if problems:
-        print(f"art4apps: damaged dataset in {root} ({'; '.join(problems[:5])}); rebuilding it", file=sys.stderr)
     if deb is not None:
         manifest = _build(Path(deb), root)
     else:

@@ -43,7 +43,7 @@ from optical.data._stamps import (
     check_package,
     clean_caption,
     download_deb,
-    find_damage,
+    is_prepared,
     load_stamps,
     read_manifest,
     seal_manifest,
@@ -238,17 +238,12 @@ def prepare_openclipart(png_deb: Path | None = None, svg_deb: Path | None = None
     downloaded with ``apt-get download`` unless given.
     """
     root = _openclipart_root()
-    manifest = _read_manifest(root)
-    problems = find_damage(root, manifest) if manifest is not None else []
-    if problems:
-        print(f"openclipart: damaged dataset in {root} ({'; '.join(problems[:5])}); rebuilding it", file=sys.stderr)
-    if manifest is None or problems:
-        with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
-            png = Path(png_deb) if png_deb else download_deb(Path(folder), PNG_PACKAGE, "--openclipart-png-deb")
-            svg = Path(svg_deb) if svg_deb else download_deb(Path(folder), SVG_PACKAGE, "--openclipart-svg-deb")
-            manifest = _build(png, svg, root)
-        if progress:
-            print(f"openclipart: prepared {root}: {summary(manifest)}", file=sys.stderr)
-    elif progress:
-        print(f"openclipart: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
+    if is_prepared("openclipart", root, _read_manifest(root), progress):
+        return root
+    with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
+        png = Path(png_deb) if png_deb else download_deb(Path(folder), PNG_PACKAGE, "--openclipart-png-deb")
+        svg = Path(svg_deb) if svg_deb else download_deb(Path(folder), SVG_PACKAGE, "--openclipart-svg-deb")
+        manifest = _build(png, svg, root)
+    if progress:
+        print(f"openclipart: prepared {root}: {summary(manifest)}", file=sys.stderr)
     return root

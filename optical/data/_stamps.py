@@ -359,6 +359,21 @@ def summary(manifest: dict) -> str:
             + (f"; skipped {skipped}" if skipped else ""))
 
 
+def is_prepared(name: str, root: Path, manifest: dict | None, progress: bool) -> bool:
+    """Whether the dataset ``name`` at ``root`` (its current-format ``manifest``, or None) is complete and intact
+    (every content hash verified); says so with ``progress``. A damaged one is reported even without ``progress``
+    (the rebuild needs the package: the user should know why), and False is returned so that it is rebuilt."""
+    problems = find_damage(root, manifest) if manifest is not None else []
+    if manifest is not None and not problems:
+        if progress:
+            print(f"{name}: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
+        return True
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        print(f"{name}: damaged dataset in {root} ({shown}); rebuilding it", file=sys.stderr)
+    return False
+
+
 def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     """Build the stamps dataset in ``cache_dir()/"stamps"`` and return that folder.
 
@@ -368,15 +383,8 @@ def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     temporary folder. ``progress`` shows a progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
-    manifest = read_manifest(root)
-    problems = find_damage(root, manifest) if manifest is not None else []
-    if manifest is not None and not problems:
-        if progress:
-            print(f"stamps: already prepared in {root} ({summary(manifest)})", file=sys.stderr)
+    if is_prepared("stamps", root, read_manifest(root), progress):
         return root
-    if problems:  # said even without ``progress``: a rebuild needs the package, the user should know why
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        print(f"stamps: damaged dataset in {root} ({shown}); rebuilding it", file=sys.stderr)
     if deb is not None:
         manifest = _build(Path(deb), root, progress)
     else:
