@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                           "runs: one study (mean over seeds, intervals resampling seeds and image "
                                           "groups)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (metrics.json's content)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="val: the comparable val sets (what settings are chosen on; runs made before this option "
+                        "have no val ranks); default: test")
     p.add_argument("--eval", metavar="NAME", help="the run's evaluation NAME (RUN/evals/NAME, made by `optical eval`)")
     p.set_defaults(func=_report)
 
@@ -34,16 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _report(args: argparse.Namespace) -> int:
     if len(args.run) == 1 and is_sweep(args.run[0]):
         sweep = load_sweep(args.run[0])
-        frame = sweep_frame(sweep)
+        frame = sweep_frame(sweep, split=args.split)
         print(frame.to_json(orient="records", indent=2) if args.json else format_sweep_report(sweep, frame))
         return 0
     runs, notes = resolve_runs(args.run)
     if len(runs) == 1 and len(args.run) == 1 and not notes:
-        return _report_run(runs[0], args.json, args.eval)
-    with_ranks = [run for run in runs if has_ranks(run)]
+        return _report_run(runs[0], args.json, args.eval, args.split)
+    with_ranks = [run for run in runs if has_ranks(run, args.split)]
     if not with_ranks:
         raise RunFormatError(f"{', '.join(args.run)}: no run has results yet")
-    metrics = summarize_runs(with_ranks)
+    metrics = summarize_runs(with_ranks, split=args.split)
     if args.json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
@@ -56,11 +59,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_run(run: Run, as_json: bool, evaluation: str | None = None) -> int:
+def _report_run(run: Run, as_json: bool, evaluation: str | None = None, split: str = "test") -> int:
     status, state, failure = run.status, run.state, run.failure()
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
     if evaluation:
         metrics = summarize_evaluation(run, evaluation)
+    elif split == "val":
+        if not has_ranks(run, "val"):
+            raise RunFormatError(f"run {run.run_id} has no val ranks (made before `report --split val` existed, or "
+                                 "not finished)")
+        metrics = summarize_runs([run], split="val")
     elif has_ranks(run):
         metrics = summarize_runs([run])
     elif (run.path / "metrics.json").is_file():
@@ -72,6 +80,8 @@ def _report_run(run: Run, as_json: bool, evaluation: str | None = None) -> int:
         return 0
     if evaluation:
         print(f"run {run.run_id} evaluated on {metrics['dataset']} (evaluation {evaluation!r})\n")
+    elif split == "val":
+        print(f"run {run.run_id}, comparable val sets (choose settings here; report test)\n")
     elif state != "done":
         print(f"run {run.run_id} is {failure or state}")
         print(f"methods finished so far: {', '.join(status.get('methods_done', [])) or 'none'}\n")

@@ -133,12 +133,13 @@ def summarize_ranks(run: Run, n_boot: int | None = None) -> dict:
     return summarize_runs([run], n_boot)
 
 
-def summarize_runs(runs: list[Run], n_boot: int | None = None) -> dict:
+def summarize_runs(runs: list[Run], n_boot: int | None = None, split: str = "test") -> dict:
     """The summary of a study (runs that differ by training seed; one run: its own summary) from ranks files.
 
     ``results``/``disparity``/``paired``... come from the comparable sets (``test``), ``results_full`` and
     ``disparity_full`` from each language's full set (``test-full``) when the runs have it; per language and
     method the mean over the runs, intervals resampling runs, then test image groups (``summarize_study``).
+    ``split="val"``: the same figures on the comparable val sets alone (what settings are chosen on).
     ``n_boot`` and the bootstrap seed are the first run's settings. RunFormatError when the runs do not share
     the test split or one has no ranks.
     """
@@ -158,16 +159,21 @@ def summarize_runs(runs: list[Run], n_boot: int | None = None) -> dict:
                 "experiment (same dataset, languages and split) run with different --seed"
             ) from None
 
-    body = study("test")  # intervals resample the runs, then the test image groups
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    body = study(split)  # intervals resample the runs, then the image groups
     body.update(
         {
             "format": 1,
             "dataset": config.get("dataset"),
-            "complete": all(ranks_written(run, "test", m) for run in runs for m in run.config.get("methods", [])),
+            "complete": all(ranks_written(run, split, m) for run in runs for m in run.config.get("methods", [])),
             "runs": [run.run_id for run in runs],
             "students": _students(runs),
         }
     )
+    if split == "val":
+        body["split"] = "val"
+        return body
     if all(has_ranks(run, "test-full") for run in runs):
         full = study("test-full")
         body["results_full"], body["disparity_full"] = full["results"], full["disparity"]

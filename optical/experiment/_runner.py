@@ -91,6 +91,10 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         "test": EvalSet.build(common_images(data.test), test_images, test_paths),
         "test-full": EvalSet.build(data.test, test_images),
     }
+    if data.val_foreign:  # the comparable val sets: what settings are chosen on (``report --split val``)
+        val_sets = common_images({"en": data.val.retrieval, **data.val_foreign})
+        evals["val"] = EvalSet.build(val_sets, teacher.embed_images(data.val.features).numpy(),
+                                     data.val.retrieval.image_paths)
     if data.task2:
         evals["task2"] = EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy())
     if main:

@@ -182,22 +182,22 @@ def run_sweep(sweep: Sweep, *, device: str | None = None, progress: bool = True,
     return [run_id for _, _, run_id in planned]
 
 
-def sweep_frame(sweep: Sweep, n_boot: int | None = None) -> pd.DataFrame:
+def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") -> pd.DataFrame:
     """One row per point x method x figure of the sweep's finished runs, intervals over the point's seeds.
 
     Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES`` then ``mR <language>``),
     ``value``, ``lo``, ``hi`` (95%, ``summarize_study``: seeds, then test image groups, resampled), ``n_seeds``.
-    Points with no finished run are left out.
+    Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these).
     """
     spec = sweep.spec
     n_boot = spec["base"].get("bootstrap", 1000) if n_boot is None else n_boot
     rows = []
     for point in spec["points"]:
         runs = [Run(runs_dir() / run_id) for run_id in point["runs"].values() if run_state(run_id) == "done"]
-        runs = [run for run in runs if has_ranks(run)]
+        runs = [run for run in runs if has_ranks(run, split)]
         if not runs:
             continue
-        summary = summarize_study([load_ranks(run) for run in runs], n_boot=n_boot, comparisons=())
+        summary = summarize_study([load_ranks(run, split) for run in runs], n_boot=n_boot, comparisons=())
         base = {"point": point["name"], **{key: _label(v) for key, v in point["values"].items()}}
         for method in summary["methods"]:
             figures = summary["disparity_ci"].get(method, {})

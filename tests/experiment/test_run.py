@@ -71,6 +71,13 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     assert "mR (mean of R@1/5/10" in out and "optical" in out
     assert main(["report", "tiny", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == metrics["results"]
+    # the comparable val sets have ranks too: settings are chosen on them (report --split val)
+    val_ranks, val_groups = load_ranks(run, "val")
+    assert list(val_ranks) == metrics["methods"] and set(val_groups) == {"en", "de", "fr"}
+    assert main(["report", "tiny", "--split", "val", "--json"]) == 0
+    val = json.loads(capsys.readouterr().out)
+    assert val["split"] == "val" and set(val["results"]["optical"]) == {"en", "de", "fr"}
+    assert val["results"] != metrics["results"]
     # report summarises the ranks without torch or any model
     code = "import sys; from optical.cli import main; assert main(['report', 'tiny']) == 0; assert 'torch' not in sys.modules"
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,

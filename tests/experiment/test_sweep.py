@@ -141,3 +141,7 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tm
     assert (defined["lo"] <= defined["value"] + 1e-9).all() and (defined["value"] <= defined["hi"] + 1e-9).all()
     assert main(["report", "sw"]) == 0
     assert "bitext_pairs=4" in capsys.readouterr().out
+    val = sweep_frame(sweep, split="val")  # the val split, where a point is chosen
+    assert set(val["point"]) == set(frame["point"]) and not val["value"].equals(frame["value"])
+    assert main(["report", "sw", "--split", "val"]) == 0
+    assert "bitext_pairs=all" in capsys.readouterr().out
