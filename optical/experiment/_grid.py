@@ -100,9 +100,9 @@ def parse_value(key: str, hint: Any, text: str) -> Any:
     if scalar is None:
         raise InputError(f"--grid {key}: cannot be swept (not a number, string or flag)")
     kind, optional = scalar
-    if text.lower() in NO_VALUE:
-        if optional:
-            return None
+    if text.lower() in NO_VALUE and optional:
+        return None
+    if text.lower() in NO_VALUE and kind is not str:  # a string field takes "all" as itself (ot.tokens=all)
         raise InputError(f"--grid {key}={text}: {key} needs a value ({kind.__name__})")
     try:
         if kind is bool:

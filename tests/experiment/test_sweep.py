@@ -28,6 +28,8 @@ def test_grid_values_are_parsed_by_the_config_types():
     assert all(isinstance(v, float) for v in grid["ot.reg"])
     points = grid_points(grid)
     assert len(points) == 8 and points[0] == {"ot.reg": 0.01, "bitext_pairs": 50, "ot.cost": "cosine"}
+    # "all" means "no value" only where the field allows None: a string setting takes it as itself
+    assert parse_grid(["ot.tokens=all,content"]) == {"ot.tokens": ["all", "content"]}
 
 
 @pytest.mark.parametrize(
