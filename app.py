@@ -1,4 +1,5 @@
-"""Home: the runs in cache/runs, the headline table with the verdict, and the built-in experiment's launcher.
+"""Home: the runs in cache/runs, the headline table with the verdict, the teacher and its English recall per
+evaluated dataset, and the built-in experiment's launcher.
 
 Start with ``streamlit run app.py`` (binds to 127.0.0.1, see .streamlit/config.toml).
 """
@@ -98,3 +99,9 @@ st.markdown(f"**Verdict.** {tables['verdict']}")
 st.subheader("Disparity across non-English languages (mR points)")
 st.caption("slope_log_size: mR points per 10x more CC-100 pre-training text.")
 st.dataframe(tables["disparity"])
+
+st.subheader("Teacher")
+st.markdown(" · ".join(f"**{label}**: {value}" for label, value in res.or_stop(explore.describe_teacher, run).items()))
+st.caption("English mR of the teacher as is (zero-shot; %, 95% bootstrap CI) on the run's test split and on each "
+           "evaluation (`python -m optical eval`).")
+st.dataframe(res.or_stop(explore.teacher_recall, run), hide_index=True)

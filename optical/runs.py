@@ -8,7 +8,9 @@ Layout (format 1)::
                         "val_mR"}} (the epoch each student's validation chose), "teacher" (its key in cache/teachers),
                         "sweep" (the sweep that made the run, if any)}
     teacher/            the teacher (DualEncoder folder): hard links to ``cache/teachers/<key>/``, which every run
-                        with the same teacher settings, data and seed loads instead of training it again
+                        with the same teacher settings, data and seed loads instead of training it again; its
+                        ``training.json`` ({"best_epoch", "epochs_run", "val_mR"}: the epoch English val chose) is
+                        absent for teachers stored before it was recorded
     students/<method>/  each distilled student (ProjectedTextEncoder folder)
     work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
@@ -55,6 +57,7 @@ RUN_FORMAT = 1
 METRICS_FORMAT = 1
 METRICS_KEYS = ("languages", "methods", "resource", "results")
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+TEACHER_TRAINING = "training.json"  # in the teacher folder: the epoch its validation chose (``Run.teacher_training``)
 RUNTIME_KEYS = ("device",)  # config keys a resumed run may change (recorded in status.json, not config.json)
 _LOCK = ".lock"
 _LOCK_OWNER = ".lock-owner.json"
@@ -149,6 +152,16 @@ class Run:
 
     def gallery(self) -> dict:
         return self._read("gallery.json")
+
+    def teacher_training(self) -> dict | None:
+        """``teacher/training.json`` (``best_epoch``, ``epochs_run``, ``val_mR``), or None when the teacher has none
+        (a pretrained teacher, a run still training it, or one stored before it was recorded)."""
+        if not (self.teacher_dir / TEACHER_TRAINING).is_file():
+            return None
+        training = self._read(f"teacher/{TEACHER_TRAINING}")
+        if not isinstance(training, dict):
+            raise RunFormatError(f"{self.teacher_dir / TEACHER_TRAINING}: expected a JSON object")
+        return training
 
     @property
     def teacher_dir(self) -> Path:

@@ -23,6 +23,7 @@ from optical.distill import TeacherTargets, teacher_targets, train_student
 from optical.distill import train_teacher
 from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
 from optical.distill.losses import TokenMass, token_ids
+from optical.distill.train import TrainState
 from optical.data import RetrievalSet, common_images
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.evaluate import retrieval_metrics, retrieval_ranks
@@ -143,9 +144,9 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
         return DualEncoder.load(run.teacher_dir).to(info.device).eval(), key
     teacher = shared_teacher(key, info.device)
     if teacher is None:
-        teacher = _train_teacher(config, data, run, info)
+        teacher, training = _train_teacher(config, data, run, info)
         if main:
-            store_teacher(key, teacher)
+            store_teacher(key, teacher, training)
         remember_teacher(key, teacher)
     if main:
         link_teacher(key, run.teacher_dir)
@@ -153,13 +154,16 @@ def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: Dis
     return teacher.eval(), key
 
 
-def _train_teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> DualEncoder:
-    """Train a teacher on the English train captions (early stopping on val), checkpointing in the run's work/."""
+def _train_teacher(
+    config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo
+) -> tuple[DualEncoder, dict]:
+    """Train a teacher on the English train captions (early stopping on val), checkpointing in the run's work/;
+    returns it with the epoch its validation chose (``_chosen``)."""
     text = create_text_encoder(config.text_encoder)
     teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1]).to(info.device)
     teacher.freeze(config.teacher_train_layers)
     pairs = teacher_pairs(config, data, progress=is_main_process(info))
-    train_teacher(
+    state = train_teacher(
         teacher,
         pairs.captions,
         pairs.features,
@@ -172,7 +176,13 @@ def _train_teacher(config: ExperimentConfig, data: ExperimentData, run: Run, inf
     )
     if is_main_process(info):
         atomic_write_json(run.path / "teacher_data.json", {"counts": pairs.counts, "excluded": pairs.excluded})
-    return teacher.eval()
+    return teacher.eval(), _chosen(state)
+
+
+def _chosen(state: TrainState) -> dict:
+    """What ``status.json`` (students) and ``teacher/training.json`` record of a training: the epoch validation
+    chose (the last without validation), the epochs run and the best val mR."""
+    return {"best_epoch": state.best_epoch or state.epoch, "epochs_run": state.epoch, "val_mR": state.best_score}
 
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
@@ -258,8 +268,7 @@ def _student(
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
             student.save(tmp)
-        chosen = {"best_epoch": state.best_epoch or state.epoch, "epochs_run": state.epoch, "val_mR": state.best_score}
-        run.set_status(students={**run.status.get("students", {}), method.name: chosen})
+        run.set_status(students={**run.status.get("students", {}), method.name: _chosen(state)})
     barrier(info)
     return student.eval()
 

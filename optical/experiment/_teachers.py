@@ -20,11 +20,12 @@ from typing import TypeVar
 
 import torch
 
-from optical.atomic import atomic_dir
+from optical.atomic import atomic_dir, atomic_write_json
 from optical.distill import DualEncoder
 from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData
 from optical.paths import teachers_dir
+from optical.runs import TEACHER_TRAINING
 
 T = TypeVar("T")
 
@@ -73,11 +74,14 @@ def remember_teacher(key: str, teacher: DualEncoder) -> None:
         _MEMORY.popitem(last=False)
 
 
-def store_teacher(key: str, teacher: DualEncoder) -> None:
-    """Write ``teacher`` to ``cache/teachers/<key>/`` atomically (kept when already there)."""
+def store_teacher(key: str, teacher: DualEncoder, training: dict | None = None) -> None:
+    """Write ``teacher`` to ``cache/teachers/<key>/`` atomically (kept when already there), with ``training`` (the
+    epoch its validation chose: ``best_epoch``, ``epochs_run``, ``val_mR``) as ``training.json`` beside it."""
     if not (teacher_dir(key) / "optical_model.json").is_file():
         with atomic_dir(teacher_dir(key)) as tmp:
             teacher.save(tmp)
+            if training is not None:
+                atomic_write_json(tmp / TEACHER_TRAINING, training)
 
 
 def link_teacher(key: str, target: Path) -> None:

@@ -29,6 +29,7 @@ from optical.explore._search import (
     read_image,
     search_images,
 )
+from optical.explore._teacher import describe_teacher, teacher_recall
 from optical.explore._sweeps import METHOD, SweepInfo, describe_sweeps, sweep_chart, sweep_figures, sweep_lines
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "describe_evaluations",
     "describe_runs",
     "describe_sweeps",
+    "describe_teacher",
     "embed_image",
     "experiment_commands",
     "load_gallery",
@@ -63,5 +65,6 @@ __all__ = [
     "sweep_chart",
     "sweep_figures",
     "sweep_lines",
+    "teacher_recall",
     "top_alignments",
 ]

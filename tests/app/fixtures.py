@@ -30,7 +30,7 @@ from optical.experiment import (
     write_groups,
     write_ranks,
 )
-from optical.runs import RUN_FORMAT, Run
+from optical.runs import RUN_FORMAT, TEACHER_TRAINING, Run
 from optical.encoders import create_text_encoder
 from tests.tiny_models import saved_tiny_text_encoder
 
@@ -46,6 +46,8 @@ STAMPS = [
 ]
 LANGUAGES = ["en", "de", "fr", "ga", "zu"]
 METHODS = ["zero-shot", "mse", "optical"]
+TINY_TEACHER_KEY = "0123456789abcdef"  # what the runner records in status.json (a cache/teachers key)
+TINY_TEACHER_TRAINING = {"best_epoch": 3, "epochs_run": 5, "val_mR": 41.3}  # teacher/training.json
 
 
 def build_runs(root: Path) -> dict[str, Path]:
@@ -148,6 +150,7 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     teacher = DualEncoder(create_text_encoder(text_path), config.embed_dim, IMAGE_DIM)
     teacher.freeze(1)  # as the experiment trains it: the run folders store the delta on the tiny base
     teacher.save(path / "teacher")
+    atomic_write_json(path / "teacher" / TEACHER_TRAINING, TINY_TEACHER_TRAINING)
     students: dict[str, ProjectedTextEncoder] = {"zero-shot": teacher}
     for seed, method in enumerate(METHODS[1:], start=1):
         student = teacher.text_side()
@@ -193,7 +196,8 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     _tiny_eval(path / "evals" / "drawings", teacher, images, rng)
     atomic_write_json(
         path / "status.json",
-        {"format": RUN_FORMAT, "state": "done", "error": None, "started": 0.0, "finished": 1.0, "methods_done": METHODS},
+        {"format": RUN_FORMAT, "state": "done", "error": None, "started": 0.0, "finished": 1.0, "methods_done": METHODS,
+         "teacher": TINY_TEACHER_KEY},
     )
     return path
 

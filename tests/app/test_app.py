@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import app_resources
 from optical import explore
-from tests.app.fixtures import huge_png, png_bytes
+from tests.app.fixtures import TINY_TEACHER_KEY, huge_png, png_bytes
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"
@@ -39,7 +39,7 @@ def texts(elements) -> str:
 def test_home_shows_runs_headline_and_verdict(cache):
     at = open_app()
     assert not at.error
-    runs, headline, disparity = at.dataframe
+    runs, headline, disparity, teacher = at.dataframe
     assert set(runs.value["run"]) == {"tiny", "failed", "interrupted", "old-format", "no-metrics"}
     problems = dict(zip(runs.value["run"], runs.value["problem"]))
     assert "format 0" in problems["old-format"] and "out of memory" in problems["failed"]
@@ -50,6 +50,17 @@ def test_home_shows_runs_headline_and_verdict(cache):
     assert "Verdict" in texts(at.markdown)
 
 
+def test_home_shows_the_teacher_and_its_english_recall_per_evaluated_dataset(cache):
+    at = open_app(run_id="tiny")
+    assert "Teacher" in [h.value for h in at.subheader]
+    about = texts(at.markdown)
+    assert f"**teacher key**: {TINY_TEACHER_KEY}" in about and "**best epoch**: 3 of 5 run" in about
+    assert "**training data**: dataset" in about
+    teacher = at.dataframe[-1].value
+    assert list(teacher["dataset"]) == ["test split (stamps)", "drawings (art4apps)"]
+    assert all("[" in cell for cell in teacher["English mR [lo, hi]"])
+
+
 def test_home_shows_a_finished_study_beside_the_runs(cache):
     study = cache / "runs" / "seeds"
     study.mkdir()
@@ -58,7 +69,7 @@ def test_home_shows_a_finished_study_beside_the_runs(cache):
         summary = {**json.loads((cache / "runs" / "tiny" / "metrics.json").read_text()), "n_seeds": 2, "runs": ["tiny", "tiny"]}
         (study / "metrics.json").write_text(json.dumps(summary))
         at = open_app()
-        runs, study_table, headline, _ = at.dataframe
+        runs, study_table, headline, _, _ = at.dataframe
         assert "seeds" not in set(runs.value["run"])  # a study is no run
         assert list(study_table.value.index) == list(headline.value.index)
         assert "mean over 2 training seeds" in texts(at.caption)

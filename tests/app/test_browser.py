@@ -114,7 +114,10 @@ def test_home_renders_the_headline_table(server, page):
     page.goto(server)
     page.get_by_text("Verdict.").wait_for()
     page.locator('[data-testid="stDataFrame"]').nth(1).wait_for()
+    page.get_by_role("heading", name="Teacher").wait_for()
+    page.locator('[data-testid="stDataFrame"]').nth(3).wait_for()  # runs, headline, disparity, the teacher's recall
     _settle(page)
+    assert page.get_by_text("teacher key").count() == 1  # a pretrained teacher has no best epoch
     _no_exception(page)
     _screenshot(page, "home")
 

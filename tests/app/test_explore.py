@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -13,9 +14,9 @@ from PIL import Image
 from optical import explore
 from optical.errors import InputError, OpticalError
 from optical.evaluate import disparity
-from optical.experiment import recall_table
-from optical.runs import RunFormatError, load_run
-from tests.app.fixtures import STAMPS, huge_png, png_bytes
+from optical.experiment import recall_table, summarize
+from optical.runs import TEACHER_TRAINING, RunFormatError, load_run
+from tests.app.fixtures import STAMPS, TINY_TEACHER_KEY, huge_png, png_bytes
 
 
 def test_clean_query_keeps_any_script_and_explains_changes():
@@ -71,6 +72,61 @@ def test_resource_fit_matches_the_disparity_slope(cache):
     for fit in fits.itertuples():
         mr = {lang: r["metrics"]["mR"] for lang, r in metrics["results"][fit.method].items()}
         assert fit.slope == pytest.approx(disparity(mr)["slope_log_size"])
+
+
+def test_describe_teacher_names_towers_data_layers_key_and_best_epoch(cache):
+    facts = explore.describe_teacher(load_run("tiny"))
+    assert facts["teacher key"] == TINY_TEACHER_KEY
+    assert facts["best epoch"] == "3 of 5 run, English val mR 41.3"
+    assert facts["training data"] == "dataset" and facts["image encoder"] == "efficientnet-lite0"
+    assert facts["text encoder"].endswith("tiny-text")
+    assert facts["trained layers"] == "teacher top 4 layers + heads, students top 4 layers + heads"
+
+
+def test_describe_teacher_of_a_pretrained_clip_teacher_and_of_an_unrecorded_epoch(cache, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(load_run("tiny").path, copy)
+    (copy / "teacher" / TEACHER_TRAINING).unlink()  # a teacher stored before training.json was recorded
+    assert explore.describe_teacher(load_run(copy))["best epoch"] == "not recorded"
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "teacher_model": "clip:openai/clip-vit-base-patch32",
+                                                  "teacher_train_layers": 0}))
+    facts = explore.describe_teacher(load_run(copy))
+    assert facts["teacher"].startswith("pretrained CLIP openai/clip-vit-base-patch32, used as is")
+    assert "best epoch" not in facts and "training data" not in facts
+    assert facts["trained layers"] == "students top 4 layers + heads"
+
+
+def test_teacher_recall_lists_the_test_split_then_every_evaluation(cache, tmp_path):
+    run = load_run("tiny")
+    table = explore.teacher_recall(run)
+    assert list(table.columns) == ["dataset", "English mR [lo, hi]", "languages"]
+    assert list(table["dataset"]) == ["test split (stamps)", "drawings (art4apps)"]
+    test = run.metrics()["results"]["zero-shot"]["en"]
+    drawings = json.loads((run.path / "evals" / "drawings" / "metrics.json").read_text())["results"]["zero-shot"]["en"]
+    for cell, result in zip(table["English mR [lo, hi]"], (test, drawings)):
+        lo, hi = result["ci"]["mR"]
+        assert cell == f"{result['metrics']['mR']:.1f} [{lo:.1f}, {hi:.1f}]"
+    assert list(table["languages"]) == ["en, de, fr, ga, zu", "en, de, lkt"]
+
+    copy = tmp_path / "run"
+    shutil.copytree(run.path, copy)
+    rng = np.random.default_rng(0)
+    german = summarize({m: {"de": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))} for m in ("zero-shot", "mse")},
+                       n_boot=20, seed=0)
+    (copy / "evals" / "german").mkdir()
+    (copy / "evals" / "german" / "metrics.json").write_text(json.dumps({**german, "dataset": "captions"}))
+    students = summarize({"mse": {"en": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))}}, n_boot=20, seed=0)
+    (copy / "evals" / "students").mkdir()
+    (copy / "evals" / "students" / "metrics.json").write_text(json.dumps({**students, "dataset": "art4apps"}))
+    (copy / "evals" / "broken").mkdir()
+    (copy / "evals" / "broken" / "metrics.json").write_text("{")
+    table = explore.teacher_recall(load_run(copy)).set_index("dataset")["English mR [lo, hi]"]
+    assert list(table.index) == ["test split (stamps)", "broken", "drawings (art4apps)", "german (captions)",
+                                 "students (art4apps)"]
+    assert table["broken"].startswith("unreadable: ") and "not JSON" in table["broken"]
+    assert table["german (captions)"] == "no English captions"
+    assert table["students (art4apps)"] == "not evaluated (no zero-shot method)"
 
 
 def test_search_images_ranks_the_gallery_and_times_itself(cache):

@@ -14,6 +14,7 @@ import torch
 
 from optical.cli import main
 from optical.experiment import ExperimentConfig, load_ranks, run_experiment, summarize_ranks
+from optical.paths import teachers_dir
 from optical.runs import create_run, load_run
 from tests.tiny_models import saved_tiny_text_encoder
 
@@ -44,6 +45,9 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
         assert (run.student_dir(method) / "optical_model.json").is_file()
         assert not (run.student_dir(method) / "text").exists()  # only the delta on the run's text encoder
     assert not (run.teacher_dir / "text").exists()
+    training = run.teacher_training()  # the epoch the teacher's English val chose, linked from cache/teachers/<key>/
+    assert 1 <= training["best_epoch"] <= training["epochs_run"] <= 2 and 0 <= training["val_mR"] <= 100
+    assert json.loads((teachers_dir() / run.status["teacher"] / "training.json").read_text()) == training
     assert not (run.path / "work").exists()  # checkpoints only --resume needs are pruned when the run is done
     assert not (run.path / "ranks.csv").exists()
     lines = (run.path / "ranks" / "test" / "optical.csv").read_text().splitlines()
