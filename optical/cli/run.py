@@ -21,7 +21,7 @@ from optical.studies import Study, create_study, is_study, load_study, parse_see
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt", "mt_model", "bitext", "epochs",
     "teacher_epochs", "text_encoder", "seed", "seeds", "bitext_pairs", "run_id", "ot_reg", "ot_cost", "ot_iters",
-    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m",
+    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m", "ot_layer",
 )
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ot-tokens", help="tokens that carry OT mass: all (default), no-special (not <s> </s>), "
                                        "content (nor the 'query:' prefix)")
     p.add_argument("--ot-reg-m", type=float, help="optical-uot: marginal relaxation tau (> 0; default 1)")
+    p.add_argument("--ot-layer", type=int, metavar="K",
+                   help="token states OPTICAL aligns: -1 (default) the last layer's, projected; K >= 1 the hidden "
+                        "states after transformer layer K, unprojected (K must be a layer the students train)")
     p.add_argument("--bitext-pairs", type=_pairs_cap, help="at most N bitext pairs per language, or 'all' "
                    "(default): the same sample for every method and seed")
     p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
@@ -82,8 +85,9 @@ def _pairs_cap(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a number of pairs or 'all', got {text!r}") from None
 
 
+# argparse dest -> ExperimentConfig.ot field
 _OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
-             "ot_tokens": "tokens", "ot_reg_m": "reg_m", "mse_weight": "mse_weight"}  # argparse dest -> ExperimentConfig.ot field
+             "ot_tokens": "tokens", "ot_reg_m": "reg_m", "ot_layer": "layer", "mse_weight": "mse_weight"}
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:

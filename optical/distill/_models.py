@@ -44,7 +44,8 @@ class ProjectedTextEncoder(nn.Module):
 
     ``forward`` returns the TextEncoder dict with ``token_embeddings`` [B, L, D] and ``sentence_embedding``
     [B, D] projected (D = ``embed_dim``), ``attention_mask`` and ``input_ids`` [B, L] unchanged: what the losses
-    consume.
+    consume. ``forward(features, layer=k)`` (k >= 1; ``LossConfig.layer``) gives as ``token_embeddings`` the hidden
+    states after transformer layer k instead, unprojected [B, L, H]; -1 (default) is the last layer projected.
     """
 
     KIND = "projected_text"
@@ -58,10 +59,11 @@ class ProjectedTextEncoder(nn.Module):
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         return self.text.tokenize(texts)
 
-    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = self.text(features)
+    def forward(self, features: dict[str, torch.Tensor], layer: int = -1) -> dict[str, torch.Tensor]:
+        out = self.text(features, layer=None if layer == -1 else layer)
         return {
-            "token_embeddings": self.proj(out["token_embeddings"]),  # (B, L, D)
+            # (B, L, D) projected, or (B, L, H) after transformer layer ``layer``
+            "token_embeddings": self.proj(out["token_embeddings"]) if layer == -1 else out["layer_states"],
             "attention_mask": out["attention_mask"],  # (B, L)
             "input_ids": features["input_ids"],  # (B, L), for the losses' token roles and weights
             "sentence_embedding": self.proj(out["sentence_embedding"]),  # (B, D)

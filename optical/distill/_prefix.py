@@ -81,19 +81,27 @@ class FrozenPrefix:
     def supported(cls, model: ProjectedTextEncoder) -> bool:
         return not cls.missing(model)
 
-    def forward(self, model: ProjectedTextEncoder, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``model``'s output dict for sentences ``idx`` (B,), running only layers ``n_frozen`` and up."""
+    def forward(self, model: ProjectedTextEncoder, idx: torch.Tensor, layer: int = -1) -> dict[str, torch.Tensor]:
+        """``model``'s output dict for sentences ``idx`` (B,), running only layers ``n_frozen`` and up; ``layer``
+        as in ``ProjectedTextEncoder.forward`` (k: the states after layer k, which must be a trainable one)."""
         device = next(model.parameters()).device
         states = [self.states[i] for i in idx.tolist()]
         hidden = nn.utils.rnn.pad_sequence(states, batch_first=True).to(device)  # (B, L, H)
         mask = nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
         mask = mask.to(device)  # (B, L)
         hf = model.text.model
-        tokens = _run_layers(hf, transformer_layers(hf)[self.n_frozen :], hidden, mask)  # (B, L, H)
+        layers = transformer_layers(hf)
+        if layer != -1 and not self.n_frozen < layer <= len(layers):
+            raise ValueError(f"layer {layer}: the states this cache computes are those after layers "
+                             f"{self.n_frozen + 1}..{len(layers)} (the trainable ones)")
+        split = len(layers) if layer == -1 else layer
+        tokens = middle = _run_layers(hf, layers[self.n_frozen : split], hidden, mask)  # (B, L, H) after layer split
+        if split < len(layers):
+            tokens = _run_layers(hf, layers[split:], middle, mask)  # (B, L, H), the last layer's
         weights = mask.unsqueeze(-1).to(tokens.dtype)
         sentence = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H), TextEncoder's mean pooling
         return {
-            "token_embeddings": model.proj(tokens),
+            "token_embeddings": model.proj(tokens) if layer == -1 else middle,
             "attention_mask": mask,
             "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
             "sentence_embedding": model.proj(sentence),
@@ -111,9 +119,11 @@ def _run_layers(hf: nn.Module, layers: list[nn.Module], hidden: torch.Tensor, ma
 
 
 def forward_texts(
-    model: ProjectedTextEncoder, texts: list[str], idx: torch.Tensor, prefix: FrozenPrefix | None, device: torch.device
+    model: ProjectedTextEncoder, texts: list[str], idx: torch.Tensor, prefix: FrozenPrefix | None, device: torch.device,
+    layer: int = -1,
 ) -> dict[str, torch.Tensor]:
-    """``model``'s output dict for ``texts[idx]``, from the frozen-layer cache when there is one."""
+    """``model``'s output dict for ``texts[idx]``, from the frozen-layer cache when there is one; ``layer``: which
+    token states it holds (``ProjectedTextEncoder.forward``)."""
     if prefix is not None:
-        return prefix.forward(model, idx)
-    return model({k: v.to(device) for k, v in model.tokenize([texts[i] for i in idx]).items()})
+        return prefix.forward(model, idx, layer)
+    return model({k: v.to(device) for k, v in model.tokenize([texts[i] for i in idx]).items()}, layer)

@@ -20,13 +20,15 @@ from optical.distill.train import TrainConfig, TrainState, fit
 class TeacherTargets:
     """The frozen teacher's outputs for N unique English sentences, computed once.
 
-    token_embeddings : list of N tensors (L_i, D), non-padding tokens only; sentence_embedding : (N, D);
-    input_ids : list of N tensors (L_i,), the ids of those tokens (for the losses' token roles and weights).
+    token_embeddings : list of N tensors (L_i, D), non-padding tokens only, or (L_i, H) after transformer layer
+    ``layer`` when it is not -1; sentence_embedding : (N, D); input_ids : list of N tensors (L_i,), the ids of those
+    tokens (for the losses' token roles and weights). ``train_student`` reads the student's states of that layer.
     """
 
     token_embeddings: list[torch.Tensor]
     sentence_embedding: torch.Tensor
     input_ids: list[torch.Tensor]
+    layer: int = -1  # LossConfig.layer: -1 the last layer's states projected, k >= 1 those after layer k
 
     def batch(self, idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
         """Padded batch dict for ``idx`` (B,): token_embeddings (B, L, D), attention_mask and input_ids (B, L),
@@ -44,8 +46,11 @@ class TeacherTargets:
 
 
 @torch.no_grad()
-def teacher_targets(teacher: ProjectedTextEncoder, english: list[str], batch_size: int = 64) -> TeacherTargets:
-    """Run the frozen teacher over ``english`` once (eval mode, fp32) and keep per-token states on the CPU."""
+def teacher_targets(
+    teacher: ProjectedTextEncoder, english: list[str], batch_size: int = 64, layer: int = -1
+) -> TeacherTargets:
+    """Run the frozen teacher over ``english`` once (eval mode, fp32) and keep per-token states on the CPU: those
+    of ``layer`` (``ProjectedTextEncoder.forward``)."""
     teacher.eval()
     device = next(teacher.parameters()).device
     tokens: list[torch.Tensor] = []
@@ -53,13 +58,13 @@ def teacher_targets(teacher: ProjectedTextEncoder, english: list[str], batch_siz
     sentences = []
     for start in range(0, len(english), batch_size):
         feats = {k: v.to(device) for k, v in teacher.tokenize(english[start : start + batch_size]).items()}
-        out = teacher(feats)
+        out = teacher(feats, layer)
         masks = out["attention_mask"].cpu()
         for states, row, mask in zip(out["token_embeddings"].float().cpu(), feats["input_ids"].cpu(), masks):
             tokens.append(states[mask.bool()].clone())
             ids.append(row[mask.bool()].clone())
         sentences.append(out["sentence_embedding"].float().cpu())
-    return TeacherTargets(tokens, torch.cat(sentences) if sentences else torch.zeros(0, teacher.embed_dim), ids)
+    return TeacherTargets(tokens, torch.cat(sentences) if sentences else torch.zeros(0, teacher.embed_dim), ids, layer)
 
 
 def train_student(
@@ -87,7 +92,8 @@ def train_student(
     ``foreign + english`` (or ``foreign`` alone) with the student's frozen layers, skips recomputing them at every
     step. ``validate`` (higher is better) selects the best epoch and stops early (``fit``).
     ``mass`` adds ``token_roles`` and ``token_weights`` to both sides' batches (the OT losses' ``tokens`` option
-    and :class:`~optical.distill.losses.IdfOpticalLoss` read them).
+    and :class:`~optical.distill.losses.IdfOpticalLoss` read them). The student's token states are those of the
+    layer the targets hold (``targets.layer``), so the losses compare like with like.
     """
     if len(english_index) != len(foreign):
         raise ValueError(f"{len(english_index)} English indices for {len(foreign)} foreign sentences")
@@ -101,7 +107,7 @@ def train_student(
                          f"{len(texts)} (foreign + English): build it over foreign + english")
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
-        out = forward_texts(student, texts, idx, prefix, info.device)
+        out = forward_texts(student, texts, idx, prefix, info.device, targets.layer)
         if uses_english:
             unique, inverse = torch.unique(eng[idx], return_inverse=True)  # the batch's English sentences, once each
             english_out = forward_texts(student, texts, unique + len(foreign), prefix, info.device)

@@ -7,7 +7,13 @@ a saved folder, or any Hugging Face model name or path; ``prepare_text_model`` c
 from optical.encoders._clip_image import CLIPImageEncoder
 from optical.encoders._e5_convert import prepare_text_model
 from optical.encoders._efficientnet import EfficientNetLite0
-from optical.encoders._factory import base_reference, create_image_encoder, create_text_encoder, list_encoders
+from optical.encoders._factory import (
+    base_reference,
+    create_image_encoder,
+    create_text_encoder,
+    list_encoders,
+    text_layer_count,
+)
 from optical.encoders._image_features import encode_image_files
 from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import TextEncoder, encode_sentences
@@ -26,4 +32,5 @@ __all__ = [
     "encode_sentences",
     "list_encoders",
     "prepare_text_model",
+    "text_layer_count",
 ]

@@ -75,6 +75,20 @@ def create_text_encoder(
     return encoder.to(device).eval()
 
 
+def text_layer_count(name_or_path: str | Path) -> int:
+    """Transformer layers of the text tower ``create_text_encoder(name_or_path)`` builds, from its config alone (no
+    weights read; a CLIP checkpoint: its text tower's). MissingAssetError as ``create_text_encoder``."""
+    name = str(name_or_path)
+    if name in _registry():
+        config = _expect_kind(name, "text")
+        folder = converted_dir(name) if config["source"] == "converted" else _package_folder(name, config)
+        if not (folder / "config.json").is_file():
+            raise MissingAssetError(f"{folder}: the {name} text model is missing: run `{config['install']}`")
+        name = str(folder)
+    hf = _hf_config(name)
+    return int((hf.text_config if hf.model_type == "clip" else hf).num_hidden_layers)
+
+
 def create_image_encoder(
     name_or_path: str | Path = "efficientnet-lite0", *, device: str | torch.device = "cpu"
 ) -> ImageEncoder:

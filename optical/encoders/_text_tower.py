@@ -52,7 +52,9 @@ class TextEncoder(nn.Module):
 
         {"token_embeddings": (B, L, H), "attention_mask": (B, L), "sentence_embedding": (B, H)}
 
-    with ``H = hidden_size`` (CLIP: the projection width) and the sentence embedding not normalised.
+    with ``H = hidden_size`` (CLIP: the projection width) and the sentence embedding not normalised;
+    ``forward(features, layer=k)`` adds ``"layer_states"`` (B, L, H_model): the hidden states after transformer
+    layer k (1-based, unprojected; ``hidden_states[k]`` of the HF model).
 
     Example
     -------
@@ -112,9 +114,9 @@ class TextEncoder(nn.Module):
         )
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
-    def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, features: dict[str, Tensor], layer: int | None = None) -> dict[str, Tensor]:
         mask = features["attention_mask"]  # (B, L)
-        out = self.model(input_ids=features["input_ids"], attention_mask=mask)
+        out = self.model(input_ids=features["input_ids"], attention_mask=mask, output_hidden_states=layer is not None)
         tokens = out.last_hidden_state  # (B, L, H)
         if self.pooling == "mean":
             weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
@@ -124,7 +126,12 @@ class TextEncoder(nn.Module):
         else:  # clip
             tokens = self.model.text_projection(tokens)  # (B, L, P)
             sentence = out.text_embeds  # (B, P), the projected end-of-text token
-        return {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": sentence}
+        result = {"token_embeddings": tokens, "attention_mask": mask, "sentence_embedding": sentence}
+        if layer is not None:
+            if not 1 <= layer < len(out.hidden_states):
+                raise ValueError(f"layer {layer}: {self.name} has transformer layers 1..{len(out.hidden_states) - 1}")
+            result["layer_states"] = out.hidden_states[layer]  # (B, L, H_model), after layer ``layer``
+        return result
 
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> Tensor:
         """Sentence embeddings ``(N, H)`` on the CPU (L2-normalised by default), computed in eval mode."""

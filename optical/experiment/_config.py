@@ -9,6 +9,7 @@ from pathlib import Path
 from optical.data import BENCHMARKS, normalize_locale
 from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
 from optical.distill.train import TrainConfig
+from optical.encoders import text_layer_count
 from optical.errors import InputError
 from optical.experiment._methods import METHODS, MT_SYSTEMS
 from optical.transport import COST_KINDS, GRAD_MODES
@@ -160,6 +161,7 @@ class ExperimentConfig:
         _bound("plan_samples", self.plan_samples, 0, source, integer=True)
         for key in ("teacher_train_layers", "student_train_layers"):
             _bound(key, getattr(self, key), -1, source, integer=True, meaning=" (-1: all but the word embeddings)")
+        self._validate_layer(source)
         for side in ("teacher", "student"):
             train: TrainConfig = getattr(self, side)
             _choice(f"{side}.precision", train.precision, PRECISIONS, source)
@@ -176,6 +178,24 @@ class ExperimentConfig:
                              f"can be filled ({err!r})", source) from None
         if "{lemma}" not in self.prototype_template:
             raise InputError(f"prototype_template must contain '{{lemma}}', got {self.prototype_template!r}", source)
+
+    def _validate_layer(self, source: str | Path) -> None:
+        """``ot.layer``: -1, or one of the layers the students train (the text tower's config is read for their
+        number): the states after a frozen layer never change, so aligning them would train nothing."""
+        layer = self.ot.layer
+        if layer == -1:
+            return
+        _bound("ot.layer", layer, 1, source, integer=True, meaning=" (or -1: the last layer's projected states)")
+        n_layers = text_layer_count(self.text_encoder)
+        frozen = 0 if self.student_train_layers < 0 else max(0, n_layers - self.student_train_layers)
+        if not frozen < layer <= n_layers:
+            trained = {0: f"all {n_layers} layers", n_layers: "no transformer layer (only the projection)"}.get(
+                frozen, f"the top {n_layers - frozen} of {n_layers} layers")
+            allowed = f"in {frozen + 1}..{n_layers} or -1" if frozen < n_layers else "-1"
+            raise InputError(
+                f"ot.layer {layer}: the students train {trained} of {self.text_encoder} (student_train_layers "
+                f"{self.student_train_layers}), so ot.layer must be {allowed} (-1: the last layer's projected "
+                "states); the states after a frozen layer never change", source)
 
     def _validate_bitext(self, source: str | Path) -> None:
         """Each ``bitext`` entry: a known language distilled in this run, with a source that exists."""

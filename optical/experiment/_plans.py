@@ -18,16 +18,18 @@ def plan_loss(config: LossConfig) -> OpticalLoss:
 
 @torch.no_grad()
 def transport_sample(
-    student: ProjectedTextEncoder, teacher: ProjectedTextEncoder, foreign: str, english: str, loss: OpticalLoss
+    student: ProjectedTextEncoder, teacher: ProjectedTextEncoder, foreign: str, english: str, loss: OpticalLoss,
+    layer: int = -1,
 ) -> dict:
-    """Tokens of both sentences, the plan T (n, m), the cost C (n, m) and <T, C> for one sentence pair."""
+    """Tokens of both sentences, the plan T (n, m), the cost C (n, m) and <T, C> for one sentence pair, between the
+    token states of ``layer`` (the run's ``ot.layer``: -1 the last layer's projected ones, k those after layer k)."""
     student.eval()
     teacher.eval()
     device = next(student.parameters()).device
     s_feats = {k: v.to(device) for k, v in student.tokenize([foreign]).items()}
     t_feats = {k: v.to(device) for k, v in teacher.tokenize([english]).items()}
     mass = TokenMass(TokenRoles.from_encoder(student.text))  # token roles, for the loss's ``tokens`` option
-    s_out, t_out = mass.add(student(s_feats), "student"), mass.add(teacher(t_feats), "teacher")
+    s_out, t_out = mass.add(student(s_feats, layer), "student"), mass.add(teacher(t_feats, layer), "teacher")
     result = loss.transport(s_out, t_out)
     cost = cost_matrix(
         s_out["token_embeddings"], t_out["token_embeddings"], s_out["attention_mask"], t_out["attention_mask"],

@@ -219,7 +219,7 @@ class _Distillation:
         val_images = teacher.embed_images(data.val.features).numpy()
         row = {p: i for i, p in enumerate(data.val.retrieval.image_paths)}
         val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
-        targets = teacher_targets(teacher, english)
+        targets = teacher_targets(teacher, english, layer=config.ot.layer)  # the token states OPTICAL compares
         mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, foreign), targets.input_ids)
         return cls(english_index, foreign, english, targets, prefix, mass, val)
 
@@ -236,9 +236,10 @@ class _Distillation:
     def shared(
         cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, key: str
     ) -> _Distillation:
-        """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext and student
-        layers (the points of a sweep that differ only in loss settings)."""
-        digest = hashlib.sha256(json.dumps([key, config.student_train_layers, data.bitext], sort_keys=True).encode())
+        """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext, student
+        layers and ``ot.layer`` (the points of a sweep that differ only in other loss settings)."""
+        shared_by = [key, config.student_train_layers, data.bitext, config.ot.layer]
+        digest = hashlib.sha256(json.dumps(shared_by, sort_keys=True).encode())
         return shared_inputs(f"distillation-{digest.hexdigest()}", lambda: cls.build(config, data, teacher))
 
 
@@ -324,7 +325,8 @@ def _write_plans(
         pairs = english_pairs(rs.captions, rs.caption_image, english.captions, english.caption_image)
         for foreign, en, _image in pairs[: config.plan_samples]:
             for method, model in models.items():
-                samples.append({"method": method, "language": lang, **transport_sample(model, teacher, foreign, en, loss)})
+                sample = transport_sample(model, teacher, foreign, en, loss, layer=config.ot.layer)
+                samples.append({"method": method, "language": lang, **sample})
     atomic_write_json(run.path / "plans.json", samples)
 
 

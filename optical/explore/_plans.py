@@ -16,13 +16,13 @@ def plan_for_pair(
     """The plan T (n, m) between ``student``'s tokens of ``foreign`` and ``teacher``'s of ``english``.
 
     Uses the run's OT settings (``config``: the run's ``config.json``, its ``ot`` section or the flat keys of older
-    runs) and returns the same dict as the run's ``plans.json`` entries: tokens of both sides, ``plan``, ``cost``
-    and ``loss`` = <T, C>.
+    runs; ``ot.layer`` chooses the token states) and returns the same dict as the run's ``plans.json`` entries:
+    tokens of both sides, ``plan``, ``cost`` and ``loss`` = <T, C>.
     """
     from optical.experiment import ExperimentConfig, plan_loss, transport_sample
 
-    loss = plan_loss(ExperimentConfig.from_dict(config).ot)
-    return transport_sample(student, teacher, foreign, english, loss)
+    ot = ExperimentConfig.from_dict(config).ot
+    return transport_sample(student, teacher, foreign, english, plan_loss(ot), layer=ot.layer)
 
 
 def top_alignments(sample: dict, k: int = 10) -> list[dict]:

@@ -5,8 +5,10 @@ import pytest
 from optical.cli import build_parser, main
 from optical.cli.run import config_from_args
 from optical.distill.losses import LossConfig
-from optical.errors import InputError
-from optical.experiment import ExperimentConfig, preset
+from optical.encoders import text_layer_count
+from optical.errors import InputError, MissingAssetError
+from optical.experiment import ExperimentConfig, parse_grid, preset
+from tests.tiny_models import saved_tiny_text_encoder
 
 
 def test_old_flat_ot_keys_load_into_the_ot_section():
@@ -32,6 +34,7 @@ def test_ot_flags_on_the_command_line():
     assert config.ot == LossConfig(
         reg=0.1, cost="sqeuclidean", n_iter=20, tol=1e-5, grad="autodiff", mse_weight=0.25, tokens="content", reg_m=0.5
     )
+    assert config.ot.layer == -1  # the default: the last layer's projected token states
     assert config.languages == preset("quick").languages
 
 
@@ -82,3 +85,44 @@ def test_bad_flags_fail_before_any_run_folder(tmp_path, monkeypatch, capsys):
     assert main(["run", "--ot-iters", "0", "--run-id", "bad"]) == 2
     assert "ot.n_iter must be an integer >= 1" in capsys.readouterr().err
     assert not (tmp_path / "cache" / "runs").exists()
+
+
+def test_ot_layer_must_be_a_layer_the_students_train(tmp_path, monkeypatch):
+    text = str(saved_tiny_text_encoder(tmp_path))  # 2 transformer layers
+    assert text_layer_count(text) == 2
+
+    def config(layer, student_layers):
+        return ExperimentConfig.from_dict({"text_encoder": text, "student_train_layers": student_layers,
+                                           "ot": {"layer": layer}}, "my.json")
+
+    assert config(2, 1).ot.layer == 2 and config(1, -1).ot.layer == 1 and config(1, 5).ot.layer == 1
+    assert config(-1, 0).ot.layer == -1  # the default needs no layer count
+    with pytest.raises(InputError, match=r"my.json: ot.layer 1: the students train the top 1 of 2 layers of .*tiny-text "
+                                         r"\(student_train_layers 1\), so ot.layer must be in 2..2 or -1"):
+        config(1, 1)
+    with pytest.raises(InputError, match="ot.layer 3: the students train all 2 layers .* must be in 1..2 or -1"):
+        config(3, -1)
+    with pytest.raises(InputError, match="train no transformer layer \\(only the projection\\).* must be -1"):
+        config(1, 0)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(InputError, match="ot.layer must be an integer >= 1 \\(or -1"):
+            config(bad, -1)
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "empty"))  # the built-in e5 is not prepared there
+    with pytest.raises(MissingAssetError, match="multilingual-e5-small text model is missing: run `python -m optical"):
+        ExperimentConfig.from_dict({"ot": {"layer": 12}})
+
+
+def test_ot_layer_flag_and_grid(tmp_path):
+    text = str(saved_tiny_text_encoder(tmp_path))
+    args = build_parser().parse_args(["run", "--text-encoder", text, "--ot-layer", "2"])
+    assert config_from_args(args).ot.layer == 2
+    args = build_parser().parse_args(["sweep", "--text-encoder", text, "--ot-layer", "1", "--grid", "ot.reg=0.1,0.2"])
+    assert config_from_args(args).ot.layer == 1
+    assert parse_grid(["ot.layer=-1,1,2"]) == {"ot.layer": [-1, 1, 2]}
+
+
+def test_text_layer_count_reads_a_clip_checkpoints_text_tower(tmp_path):
+    from transformers import CLIPConfig
+
+    CLIPConfig(text_config={"num_hidden_layers": 3}, vision_config={"num_hidden_layers": 5}).save_pretrained(tmp_path)
+    assert text_layer_count(tmp_path) == 3

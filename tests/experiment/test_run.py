@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,6 +100,37 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     # a second run over the same folder reuses the trained models and gives the same numbers
     again = run_experiment(config, create_run(config.to_dict(), "tiny"), progress=lambda f, m: None)
     assert again["results"] == metrics["results"]
+
+
+def test_a_run_with_ot_layer_aligns_that_layers_states(tiny_setup, tmp_path, capsys):
+    from optical import explore
+    from optical.distill import transformer_layers
+
+    tiny_setup["methods"] = ["zero-shot", "optical"]
+    tiny_setup["student"]["epochs"] = 1
+    (tmp_path / "config.json").write_text(json.dumps(tiny_setup))
+    assert main(["run", "--config", str(tmp_path / "config.json"), "--ot-layer", "1", "--run-id", "layer1"]) == 0
+    assert "mR (mean of R@1/5/10" in capsys.readouterr().out
+    run = load_run("layer1")
+    assert run.state == "done" and run.config["ot"]["layer"] == 1
+    models = explore.load_models(run)
+    sample = next(p for p in run.plans() if p["method"] == "optical")
+    student, teacher = models.students["optical"], models.teacher
+    recomputed = explore.plan_for_pair(student, teacher, sample["foreign"], sample["english"], run.config)
+    np.testing.assert_allclose(recomputed["cost"], sample["cost"], atol=1e-5)  # the plans compare layer 1's states
+    last = explore.plan_for_pair(student, teacher, sample["foreign"], sample["english"],
+                                 {**run.config, "ot": {**run.config["ot"], "layer": -1}})
+    assert not np.allclose(last["cost"], sample["cost"], atol=1e-3)
+    # OPTICAL on layer 1's states trains layer 1 only: no gradient reaches layer 2 or the projection
+    trained, unchanged = (transformer_layers(m.text.model) for m in (student, teacher))
+    assert torch.equal(student.proj.weight, teacher.proj.weight)
+    assert all(torch.equal(a, b) for a, b in zip(trained[1].parameters(), unchanged[1].parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(trained[0].parameters(), unchanged[0].parameters()))
+    # the same teacher and bitext in this process with the last layer: the teacher targets the students share are
+    # those of that layer (not layer 1's, kept in memory), so the projection trains
+    assert main(["run", "--config", str(tmp_path / "config.json"), "--run-id", "last"]) == 0
+    last_student = explore.load_models(load_run("last")).students["optical"]
+    assert not torch.equal(last_student.proj.weight, teacher.proj.weight)
 
 
 def test_failed_run_is_marked_failed(tiny_setup, monkeypatch):
