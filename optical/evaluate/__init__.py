@@ -24,7 +24,7 @@ from ._ranks import (
     text_to_image_ranks,
 )
 from ._recall import DEFAULT_KS, hits_at_k, recall_at_k, retrieval_metrics
-from ._resample import GroupPair, RankPair, query_weights, resampled_metrics, seed_weights
+from ._resample import DrawWeights, GroupPair, RankPair, query_weights, resampled_metrics, seed_weights
 from ._search import FAISS_MIN_GALLERY, build_index, search, similarity
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "paired_summary",
     "percentile_interval",
     "query_weights",
+    "DrawWeights",
     "recall_at_k",
     "resampled_metrics",
     "retrieval_metrics",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,7 +26,44 @@ from ._recall import DEFAULT_KS, hits_at_k, named_metrics, retrieval_metrics
 
 RankPair = tuple[np.ndarray, np.ndarray]  # (t2i ranks (Q,), i2t ranks (I',))
 GroupPair = tuple[np.ndarray, np.ndarray]  # (t2i query group ids (Q,), i2t query group ids (I',))
-WeightPair = tuple[np.ndarray, np.ndarray]  # (t2i query weights (n_boot, Q), i2t query weights (n_boot, I'))
+
+
+@dataclass(frozen=True)
+class DrawWeights:
+    """One direction's bootstrap weights (n_boot, Q), kept per resampled unit: weight[b, q] = counts[b, unit[q]].
+
+    The units are image groups (or, per-query resampling, the queries themselves); sums over queries are taken per
+    unit first, so a draw costs O(units), not O(queries), and the (n_boot, Q) matrix is never built.
+    """
+
+    counts: np.ndarray  # (n_boot, U) float64: how often each unit was drawn
+    unit: np.ndarray  # (Q,) int: each query's unit
+
+    @property
+    def n_boot(self) -> int:
+        return self.counts.shape[0]
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.unit)
+
+    def dense(self) -> np.ndarray:
+        """The weights as a matrix, shape (n_boot, Q)."""
+        return self.counts[:, self.unit]
+
+    def weighted_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum over the queries of weight x ``values`` (Q, K) in every draw: shape (n_boot, K)."""
+        n_units = self.counts.shape[1]
+        per_unit = np.stack([np.bincount(self.unit, weights=values[:, k], minlength=n_units)
+                             for k in range(values.shape[1])], axis=1)  # (U, K)
+        return self.counts @ per_unit
+
+    def total(self) -> np.ndarray:
+        """Each draw's total weight, shape (n_boot, 1)."""
+        return self.weighted_sum(np.ones((len(self.unit), 1)))
+
+
+WeightPair = tuple[DrawWeights, DrawWeights]  # (t2i weights (n_boot, Q), i2t weights (n_boot, I'))
 
 
 def _counts(rng: np.random.Generator, n_units: int, n_boot: int) -> np.ndarray:
@@ -49,7 +87,8 @@ def query_weights(
 
     Returns
     -------
-    mapping locale -> (t2i weights, shape (n_boot, Q), i2t weights, shape (n_boot, I')); each row is one draw
+    mapping locale -> (t2i weights, shape (n_boot, Q), i2t weights, shape (n_boot, I')) as `DrawWeights`; each
+    row is one draw
     """
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, got {n_boot}")
@@ -57,7 +96,8 @@ def query_weights(
         weights = {}
         for language, (n_t2i, n_i2t) in query_counts.items():
             rng = np.random.default_rng([seed, zlib.crc32(language.encode())])
-            weights[language] = (_counts(rng, n_t2i, n_boot), _counts(rng, n_i2t, n_boot))
+            weights[language] = (DrawWeights(_counts(rng, n_t2i, n_boot), np.arange(n_t2i)),
+                                 DrawWeights(_counts(rng, n_i2t, n_boot), np.arange(n_i2t)))
         return weights
     missing = sorted(set(query_counts) - set(image_groups))
     if missing:
@@ -69,7 +109,7 @@ def query_weights(
     ids = np.unique(np.concatenate([np.concatenate(image_groups[language]) for language in query_counts]))
     counts = _counts(np.random.default_rng(seed), len(ids), n_boot)  # (n_boot, G)
     return {
-        language: tuple(counts[:, np.searchsorted(ids, np.asarray(g))] for g in image_groups[language])
+        language: tuple(DrawWeights(counts, np.searchsorted(ids, np.asarray(g))) for g in image_groups[language])
         for language in query_counts
     }
 
@@ -102,18 +142,20 @@ def resampled_metrics(
     point : key -> mean over seeds of the metric (percent)
     draws : key -> array, shape (n_boot,); NaN in a draw that gives a language no query
     """
+    n_boot = weights[0].n_boot
     if seed_w is None:
-        seed_w = np.ones((len(weights[0]), 1))
-    if seed_w.shape != (len(weights[0]), len(pairs)):
-        raise ValueError(f"seed weights of shape {seed_w.shape} for {len(pairs)} seeds and {len(weights[0])} draws")
-    expected = tuple(w.shape[1] for w in weights)
+        seed_w = np.ones((n_boot, 1))
+    if seed_w.shape != (n_boot, len(pairs)):
+        raise ValueError(f"seed weights of shape {seed_w.shape} for {len(pairs)} seeds and {n_boot} draws")
+    expected = tuple(w.n_queries for w in weights)
     if any((len(t2i), len(i2t)) != expected for t2i, i2t in pairs):
         raise ValueError(f"paired rankings must be on the same queries ({expected[0]} t2i and {expected[1]} i2t ranks)")
-    totals = [w.sum(axis=1, keepdims=True) for w in weights]  # (n_boot, 1) per direction
+    totals = [w.total() for w in weights]  # (n_boot, 1) per direction
     per_seed = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for pair in pairs:
-            recalls = [100.0 * (w @ hits_at_k(r, ks)) / total for r, w, total in zip(pair, weights, totals)]
+            recalls = [100.0 * w.weighted_sum(hits_at_k(r, ks)) / total
+                       for r, w, total in zip(pair, weights, totals)]
             per_seed.append(named_metrics(*recalls, ks))  # key -> (n_boot,)
     points = [retrieval_metrics(*pair, ks) for pair in pairs]
     point = {key: float(np.mean([p[key] for p in points])) for key in points[0]}

@@ -59,11 +59,11 @@ def test_one_draw_stream_for_every_language_and_direction():
     ids = np.arange(40)
     counts = {"de": (40, 40), "ga": (40, 40)}
     groups = {"de": (ids, ids), "ga": (ids[::-1], ids[::-1])}
-    grouped = query_weights(counts, groups, n_boot=50, seed=0)
+    grouped = {lang: tuple(w.dense() for w in pair) for lang, pair in query_weights(counts, groups, 50, 0).items()}
     np.testing.assert_array_equal(grouped["de"][0], grouped["de"][1])  # both directions share the draw
     np.testing.assert_array_equal(grouped["de"][0], grouped["ga"][0][:, ::-1])  # the same images for every language
     assert (grouped["de"][0].sum(axis=1) == 40).all()
-    per_query = query_weights(counts, None, n_boot=50, seed=0)
+    per_query = {lang: tuple(w.dense() for w in pair) for lang, pair in query_weights(counts, None, 50, 0).items()}
     assert not np.array_equal(per_query["de"][0], per_query["ga"][0])
     assert not np.array_equal(per_query["de"][0], per_query["de"][1])
 
@@ -71,7 +71,7 @@ def test_one_draw_stream_for_every_language_and_direction():
 def test_a_language_missing_some_groups_keeps_the_shared_counts():
     counts = {"de": (4, 4), "zu": (2, 2)}
     groups = {"de": (np.arange(4), np.arange(4)), "zu": (np.array([1, 3]), np.array([3, 1]))}
-    w = query_weights(counts, groups, n_boot=20, seed=0)
+    w = {lang: tuple(x.dense() for x in pair) for lang, pair in query_weights(counts, groups, 20, 0).items()}
     np.testing.assert_array_equal(w["zu"][0], w["de"][0][:, [1, 3]])
     np.testing.assert_array_equal(w["zu"][1], w["de"][0][:, [3, 1]])
     with pytest.raises(ValueError, match="shapes"):
@@ -122,3 +122,17 @@ def test_std_interval_contains_its_point_where_the_percentile_interval_does_not(
     draws = np.stack([resampled_metrics([ranks[lang]], weights[lang])[1]["mR"] for lang in GROUPS], axis=1)
     lo, _ = percentile_interval(disparity_stats(draws, list(GROUPS.values()), list(SIZES.values()))["std"], 0.95)
     assert lo > std["value"]
+
+
+def test_draw_weights_sum_per_unit_as_the_dense_matrix_would():
+    rng = np.random.default_rng(3)
+    counts = {"de": (300, 40), "zu": (120, 25)}
+    groups = {"de": (rng.integers(0, 30, 300), rng.integers(0, 30, 40)), "zu": (rng.integers(5, 30, 120),
+                                                                               rng.integers(0, 30, 25))}
+    for scheme in (groups, None):
+        for pair in query_weights(counts, scheme, n_boot=40, seed=1).values():
+            for w in pair:
+                values = rng.random((w.n_queries, 3))
+                np.testing.assert_allclose(w.weighted_sum(values), w.dense() @ values)
+                np.testing.assert_allclose(w.total(), w.dense().sum(axis=1, keepdims=True))
+                assert w.dense().shape == (40, w.n_queries)
