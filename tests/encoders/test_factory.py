@@ -10,6 +10,7 @@ from transformers import BertModel, CLIPModel, CLIPTextModelWithProjection
 from optical.encoders import (
     CLIPImageEncoder,
     EfficientNetLite0,
+    EfficientNetLite2,
     TextEncoder,
     create_image_encoder,
     create_text_encoder,
@@ -21,8 +22,9 @@ TEXTS = ["a red apple on the table", "the small cat sleeps", "dog"]
 
 
 def test_list_encoders():
-    assert set(list_encoders()) == {"multilingual-e5-small", "all-minilm-l6-v2", "efficientnet-lite0"}
-    assert list_encoders("image") == ["efficientnet-lite0"]
+    assert set(list_encoders()) == {"multilingual-e5-small", "all-minilm-l6-v2", "efficientnet-lite0",
+                                    "efficientnet-lite2"}
+    assert list_encoders("image") == ["efficientnet-lite0", "efficientnet-lite2"]
     assert "multilingual-e5-small" in list_encoders("text")
 
 
@@ -79,9 +81,12 @@ def test_clip_image_tower(tiny_clip_dir):
     torch.testing.assert_close(features, getattr(reference, "pooler_output", reference))
 
 
-def test_builtin_image_encoder():
-    encoder = create_image_encoder("efficientnet-lite0")
-    assert isinstance(encoder, EfficientNetLite0) and not encoder.training
+@pytest.mark.parametrize(("name", "cls", "size"), [("efficientnet-lite0", EfficientNetLite0, 224),
+                                                  ("efficientnet-lite2", EfficientNetLite2, 260)])
+def test_builtin_image_encoder(name, cls, size):
+    encoder = create_image_encoder(name)
+    assert type(encoder) is cls and not encoder.training
+    assert (encoder.name, encoder.image_size, encoder.feature_dim) == (name, size, 1280)
 
 
 @pytest.mark.slow

@@ -54,7 +54,9 @@ def _in_train(caption: str) -> str:
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch):
+def setup(request, tmp_path, monkeypatch):
+    """(config, data, image encoder): tiny stamps, OpenClipart and ImageNet classes prepared; the image tower is
+    efficientnet-lite0 unless a test parametrizes it (indirect)."""
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
     prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
     test_caption = load_stamps().split("test")[0].captions["en"]
@@ -76,7 +78,8 @@ def setup(tmp_path, monkeypatch):
                               bootstrap=20, plan_samples=1, teacher_train_layers=-1, student_train_layers=-1,
                               methods=["zero-shot"])
     config.teacher.epochs, config.teacher.batch_size = 1, 16
-    encoder = create_image_encoder("efficientnet-lite0")
+    config.image_encoder = getattr(request, "param", "efficientnet-lite0")
+    encoder = create_image_encoder(config.image_encoder)
     return config, load_experiment_data(config, encoder, progress=False), encoder
 
 
@@ -93,10 +96,12 @@ def test_evaluation_images_stay_out(setup):
     assert torch.equal(pairs.features[:n_own], data.train.caption_features())
 
 
+@pytest.mark.parametrize("setup", ["efficientnet-lite0", "efficientnet-lite2"], indirect=True)
 def test_prototype_pairs_follow_the_classifier_head(setup):
     config, data, encoder = setup
     config.teacher_sources = ["imagenet-prototypes", "dataset"]
     pairs = teacher_pairs(config, data, encoder, progress=False)
+    assert encoder.name == config.image_encoder  # the prototypes below are rows of this tower's head
     assert pairs.captions[:1000] == [f"a photo of a thing {i}" for i in range(1000)]  # first lemma, label order
     assert pairs.features.shape == (1000 + len(data.train.captions), 1280)
     prototypes = pairs.features[:1000]
