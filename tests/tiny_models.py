@@ -71,3 +71,59 @@ def saved_tiny_translator(folder: Path) -> Path:
     MarianMTModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def tiny_xlmr_tokenizer():
+    """A sentencepiece-style Unigram tokenizer (XLM-R's special ids: <s> 0, <pad> 1, </s> 2, <unk> 3) over ``WORDS``
+    and single characters, built in memory: a vocabulary and tokenization unlike ``tiny_tokenizer``'s."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizerFast
+
+    chars = string.ascii_letters + string.digits + ":.,"
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *[("▁" + w, -1.0) for w in WORDS],
+             *[(c, -5.0) for c in chars], *[("▁" + c, -6.0) for c in chars], ("▁", -8.0)]
+    backend = Tokenizer(models.Unigram(vocab, unk_id=3))
+    backend.pre_tokenizer = pre_tokenizers.Metaspace()
+    backend.decoder = decoders.Metaspace()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return XLMRobertaTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", cls_token="<s>", sep_token="</s>", mask_token="<unk>")
+
+
+def saved_tiny_xlmr(folder: Path, hidden: int = 24, layers: int = 2, seed: int = 1) -> Path:
+    """A tiny random ``XLMRobertaModel`` and its tokenizer, saved where ``AutoModel`` loads them: a
+    student encoder unlike the teacher (another architecture, tokenizer and width)."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    tokenizer = tiny_xlmr_tokenizer()
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=66, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )
+    XLMRobertaModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def saved_tiny_clip(folder: Path, seed: int = 2) -> Path:
+    """A tiny random ``CLIPModel`` (text width 32 with ``tiny_tokenizer``, vision width 24 at 32 px, projection 16)
+    and its tokenizer, saved where ``CLIPModel.from_pretrained`` loads it (no image processor file)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(seed)
+    config = CLIPConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id),
+        vision_config=dict(hidden_size=24, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
+                           image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    CLIPModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

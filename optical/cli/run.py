@@ -21,7 +21,7 @@ from optical.studies import Study, create_study, is_study, load_study, parse_see
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt", "mt_model", "bitext", "epochs",
     "teacher_epochs", "text_encoder", "seed", "seeds", "bitext_pairs", "run_id", "ot_reg", "ot_cost", "ot_iters",
-    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m", "ot_layer",
+    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m", "ot_layer", "teacher", "student_encoder",
 )
 
 if TYPE_CHECKING:
@@ -58,6 +58,12 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="student epochs")
     p.add_argument("--teacher-epochs", type=int, help="teacher epochs (early stopping on val)")
     p.add_argument("--text-encoder", help="built-in name, HF name or local path of the text tower")
+    p.add_argument("--teacher", metavar="clip:NAME_OR_PATH",
+                   help="a pretrained teacher used as is, not trained: any transformers CLIPModel (HF name or "
+                        "folder), e.g. clip:openai/clip-vit-base-patch32; images are embedded by its vision tower")
+    p.add_argument("--student-encoder", metavar="NAME_OR_PATH",
+                   help="the students' text model (built-in, HF name or folder, e.g. xlm-roberta-base) plus a new "
+                        "projection to the teacher's width (default: a copy of the teacher's text side)")
     p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
     p.add_argument("--ot-cost", help="OT token cost: cosine (default), sqeuclidean (unnormalised states; reg "
                                      "in their units) or sqeuclidean-mean (divided by its mean per pair)")
@@ -91,8 +97,8 @@ _OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol":
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
-    """The preset (or --config file), then each given flag on top."""
-    from optical.experiment import ExperimentConfig, preset
+    """The preset (or --config file), then each given flag on top; the models it names are found (InputError)."""
+    from optical.experiment import ExperimentConfig, check_models, preset
 
     config = ExperimentConfig.from_file(args.config) if args.config else preset(args.preset or "full")
     data = config.to_dict()
@@ -105,6 +111,10 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             if not data[key]:
                 example = "de,fr,ga,zu" if key == "languages" else "zero-shot,mse,optical"
                 raise InputError(f"--{key} is empty: give a comma-separated list, e.g. --{key} {example}")
+    if args.teacher is not None:
+        data["teacher_model"] = args.teacher
+    if args.student_encoder is not None:
+        data["student_encoder"] = args.student_encoder
     if args.bitext:
         data["bitext"] = parse_bitext_flag(args.bitext)
     if args.bitext_pairs is not None:
@@ -116,7 +126,9 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     for flag, key in _OT_FLAGS.items():
         if getattr(args, flag) is not None:
             data["ot"][key] = getattr(args, flag)
-    return ExperimentConfig.from_dict(data, args.config or "command line")
+    config = ExperimentConfig.from_dict(data, args.config or "command line")
+    check_models(config)  # a teacher or student encoder that cannot be found fails before any run folder exists
+    return config
 
 
 def parse_bitext_flag(text: str) -> dict[str, str]:

@@ -233,6 +233,28 @@ class DualEncoder(ProjectedTextEncoder):
         self.image_proj = nn.Linear(image_dim, embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
+    @classmethod
+    def from_clip(cls, name_or_path: str | Path) -> DualEncoder:
+        """A ``CLIPModel`` checkpoint (HF name or folder) as a frozen teacher, used as is (the M-CLIP setting).
+
+        The text tower is CLIP's with its ``text_projection`` (pooling ``"clip"``): the sentence embedding is the
+        projected end-of-text state (B, P), the token states are ``text_projection`` of the last hidden states
+        (B, L, P). The image features it expects are ``CLIPImageEncoder``'s, ``visual_projection`` of the pooled
+        state (B, P). Both heads are the identity (P, P), so every embedding is CLIP's own; no parameter trains
+        (a saved teacher lists none as ``trained``), and ``logit_scale``, which only teacher training reads, keeps
+        its initial value.
+        """
+        text = create_text_encoder(name_or_path)
+        if text.pooling != "clip":
+            raise MissingAssetError(f"{name_or_path}: not a CLIPModel checkpoint (its text tower pools by {text.pooling!r})")
+        width = text.hidden_size
+        teacher = cls(text, width, width)
+        with torch.no_grad():
+            teacher.proj.weight.copy_(torch.eye(width))
+            teacher.image_proj.weight.copy_(torch.eye(width))
+        teacher.requires_grad_(False)
+        return teacher.eval()
+
     def encode_image_features(self, features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         emb = self.image_proj(features.to(self.image_proj.weight.dtype))
         return nn.functional.normalize(emb, dim=-1) if normalize else emb

@@ -103,22 +103,29 @@ def idf_table(sequences: list[Tensor], vocab_size: int) -> Tensor:
 class TokenMass:
     """Adds ``token_roles`` and ``token_weights`` to a batch of one side (student or teacher).
 
-    roles : the tokenizer's special and prefix ids; idf : side -> (V,) IDF table (``"student"``: the foreign
-    side of the bitext, ``"teacher"``: the English side), or None for weights 1 on every real token.
+    roles : the student tokenizer's special and prefix ids, also the teacher's unless ``teacher_roles`` (a student
+    with its own encoder reads another vocabulary); idf : side -> IDF table over that side's vocabulary
+    (``"student"``: the foreign side of the bitext, ``"teacher"``: the English side), or None for weights 1 on
+    every real token.
     """
 
     roles: TokenRoles
     idf: dict[str, Tensor] | None = None
+    teacher_roles: TokenRoles | None = None
 
     @classmethod
     def from_bitext(
-        cls, encoder: TextEncoder, student_ids: list[Tensor], teacher_ids: list[Tensor]
+        cls, encoder: TextEncoder, student_ids: list[Tensor], teacher_ids: list[Tensor],
+        teacher_encoder: TextEncoder | None = None,
     ) -> TokenMass:
-        """Roles from ``encoder``'s tokenizer, IDF tables from the token ids of each side's training sentences."""
-        vocab = len(encoder.tokenizer)
+        """Roles from the tokenizers (``encoder``: the student's; ``teacher_encoder``: the teacher's, when another),
+        IDF tables from the token ids of each side's training sentences."""
+        teacher = teacher_encoder or encoder
         return cls(
             TokenRoles.from_encoder(encoder),
-            {"student": idf_table(student_ids, vocab), "teacher": idf_table(teacher_ids, vocab)},
+            {"student": idf_table(student_ids, len(encoder.tokenizer)),
+             "teacher": idf_table(teacher_ids, len(teacher.tokenizer))},
+            TokenRoles.from_encoder(teacher_encoder) if teacher_encoder is not None else None,
         )
 
     def add(self, features: dict[str, Tensor], side: str) -> dict[str, Tensor]:
@@ -127,4 +134,5 @@ class TokenMass:
         weights = mask.float()
         if self.idf is not None:
             weights = self.idf[side].to(ids.device)[ids] * weights  # (B, L)
-        return {**features, "token_roles": self.roles.roles(ids, mask), "token_weights": weights}
+        roles = self.teacher_roles if side == "teacher" and self.teacher_roles is not None else self.roles
+        return {**features, "token_roles": roles.roles(ids, mask), "token_weights": weights}

@@ -13,6 +13,7 @@ from optical.encoders._factory import (
     create_image_encoder,
     create_text_encoder,
     list_encoders,
+    locate_encoder,
     text_layer_count,
 )
 from optical.encoders._image_features import encode_image_files
@@ -34,6 +35,7 @@ __all__ = [
     "encode_image_files",
     "encode_sentences",
     "list_encoders",
+    "locate_encoder",
     "prepare_text_model",
     "text_layer_count",
 ]

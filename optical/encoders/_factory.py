@@ -143,6 +143,20 @@ def _package_folder(name: str, config: dict) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / config["subdir"]
 
 
+def locate_encoder(name_or_path: str | Path) -> str:
+    """What the factories would build from ``name_or_path``, found without loading any weights: ``"builtin"``,
+    ``"saved"`` (a ``TextEncoder.save`` folder) or the HF ``model_type`` (``"clip"``, ``"xlm-roberta"``, ...).
+
+    Raises MissingAssetError (the message names ``name_or_path``) when it is none of these.
+    """
+    name = str(name_or_path)
+    if name in _registry():
+        return "builtin"
+    if (Path(name) / CONFIG_NAME).is_file():
+        return "saved"
+    return _hf_config(name).model_type
+
+
 def base_reference(source: str | None) -> dict | None:
     """``{"source", "sha256"}`` naming the base a model folder can store a delta against, or None.
 

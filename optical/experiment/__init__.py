@@ -57,6 +57,7 @@ _WHERE = {
     "paired_table": "_report",
     "disparity_difference_table": "_report",
     "run_experiment": "_runner",
+    "check_models": "_models",
     "cap_bitext": "_data",
     "format_point": "_grid",
     "grid_points": "_grid",
@@ -121,6 +122,7 @@ if TYPE_CHECKING:
         recall_table,
     )
     from optical.experiment._runner import run_experiment
+    from optical.experiment._models import check_models
     from optical.experiment._data import cap_bitext
     from optical.experiment._grid import format_point, grid_points, parse_grid
     from optical.experiment._sweep import (

@@ -15,6 +15,8 @@ from optical.experiment._methods import METHODS, MT_SYSTEMS
 from optical.transport import COST_KINDS, GRAD_MODES
 from optical.experiment._teacher_data import check_teacher_sources
 
+DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
+CLIP_PREFIX = "clip:"  # ExperimentConfig.teacher_model: a pretrained CLIPModel used as the teacher
 BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
 PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 # config keys of format-1 run folders written before the ``ot`` section -> its fields
@@ -36,7 +38,13 @@ class ExperimentConfig:
     languages: list[str] = field(default_factory=lambda: list(FULL_LANGUAGES))
     methods: list[str] = field(default_factory=lambda: ["zero-shot", "mse", "optical", "optical+mse"])
     text_encoder: str = "multilingual-e5-small"
-    image_encoder: str = "efficientnet-lite0"
+    image_encoder: str = DEFAULT_IMAGE_ENCODER  # with teacher_model: that CLIP checkpoint (its vision tower)
+    # a pretrained teacher used as is, not trained: "clip:NAME_OR_PATH", any transformers CLIPModel (HF name or
+    # folder): its towers and projections, frozen; its width replaces embed_dim (None: train a teacher on text_encoder)
+    teacher_model: str | None = None
+    # the students' text tower (built-in, HF name or folder) plus a new projection to the teacher's width
+    # (None: every student starts as a copy of the teacher's text side)
+    student_encoder: str | None = None
     mt_model: str | None = None  # translate-test: HF seq2seq model name or path, per language "{lang}" allowed
     mt: str = "hf"  # translate-test system, one of MT_SYSTEMS: "hf" (mt_model) or "apertium" (languages with a pair)
     # language -> extra bitext source for its student, added to the dataset's own train pairs: "multi30k:<root>"
@@ -70,6 +78,15 @@ class ExperimentConfig:
         # with dataclasses.replace never share a TrainConfig); seed 0 trains exactly as TrainConfig's default did
         self.teacher = replace(self.teacher, seed=self.seed)
         self.student = replace(self.student, seed=self.seed)
+        if self.clip_teacher and self.image_encoder == DEFAULT_IMAGE_ENCODER:
+            self.image_encoder = self.clip_teacher  # a CLIP teacher's image embeddings come from its own vision tower
+
+    @property
+    def clip_teacher(self) -> str | None:
+        """The CLIPModel name or folder of ``teacher_model`` ("clip:NAME_OR_PATH"), None without one."""
+        if isinstance(self.teacher_model, str) and self.teacher_model.startswith(CLIP_PREFIX):
+            return self.teacher_model.removeprefix(CLIP_PREFIX) or None
+        return None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +145,7 @@ class ExperimentConfig:
             if missing:
                 raise InputError(f"method {name!r} is compared with undeclared methods {missing}", source)
         _choice("mt", self.mt, MT_SYSTEMS, source)
+        self._validate_models(source)
         _choice("dataset", self.dataset, tuple(BENCHMARKS), source)
         if self.dataset == "captions" and not self.root:
             raise InputError("dataset 'captions' needs --root DIR (a folder with images/ and captions.tsv)", source)
@@ -186,16 +204,34 @@ class ExperimentConfig:
         if layer == -1:
             return
         _bound("ot.layer", layer, 1, source, integer=True, meaning=" (or -1: the last layer's projected states)")
-        n_layers = text_layer_count(self.text_encoder)
+        if self.student_encoder is not None:
+            raise InputError(f"ot.layer {layer} compares student and teacher hidden states unprojected: that needs one "
+                             f"tower on both sides, and the students read {self.student_encoder!r} (use -1: the "
+                             "projected states)", source)
+        tower = self.clip_teacher or self.text_encoder  # the students start as the teacher's text side
+        n_layers = text_layer_count(tower)
         frozen = 0 if self.student_train_layers < 0 else max(0, n_layers - self.student_train_layers)
         if not frozen < layer <= n_layers:
             trained = {0: f"all {n_layers} layers", n_layers: "no transformer layer (only the projection)"}.get(
                 frozen, f"the top {n_layers - frozen} of {n_layers} layers")
             allowed = f"in {frozen + 1}..{n_layers} or -1" if frozen < n_layers else "-1"
             raise InputError(
-                f"ot.layer {layer}: the students train {trained} of {self.text_encoder} (student_train_layers "
+                f"ot.layer {layer}: the students train {trained} of {tower} (student_train_layers "
                 f"{self.student_train_layers}), so ot.layer must be {allowed} (-1: the last layer's projected "
                 "states); the states after a frozen layer never change", source)
+
+    def _validate_models(self, source: str | Path) -> None:
+        """``teacher_model`` is "clip:NAME_OR_PATH" and the image tower is that checkpoint's; ``student_encoder`` is
+        a name. Whether they load is checked by ``check_models`` (the CLI, before any run folder)."""
+        if self.teacher_model is not None:
+            if self.clip_teacher is None:
+                raise InputError(f"teacher_model must be '{CLIP_PREFIX}NAME_OR_PATH' (a transformers CLIPModel, HF name "
+                                 f"or folder), got {self.teacher_model!r}", source)
+            if self.image_encoder != self.clip_teacher:
+                raise InputError(f"teacher {self.teacher_model!r} embeds images with its own vision tower: image_encoder "
+                                 f"must be {self.clip_teacher!r} (or left out), got {self.image_encoder!r}", source)
+        if self.student_encoder is not None and not (isinstance(self.student_encoder, str) and self.student_encoder.strip()):
+            raise InputError(f"student_encoder must be a text model name or folder, got {self.student_encoder!r}", source)
 
     def _validate_bitext(self, source: str | Path) -> None:
         """Each ``bitext`` entry: a known language distilled in this run, with a source that exists."""

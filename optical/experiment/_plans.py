@@ -28,7 +28,8 @@ def transport_sample(
     device = next(student.parameters()).device
     s_feats = {k: v.to(device) for k, v in student.tokenize([foreign]).items()}
     t_feats = {k: v.to(device) for k, v in teacher.tokenize([english]).items()}
-    mass = TokenMass(TokenRoles.from_encoder(student.text))  # token roles, for the loss's ``tokens`` option
+    # token roles, for the loss's ``tokens`` option, each side by its own tokenizer (a student may have its own encoder)
+    mass = TokenMass(TokenRoles.from_encoder(student.text), teacher_roles=TokenRoles.from_encoder(teacher.text))
     s_out, t_out = mass.add(student(s_feats, layer), "student"), mass.add(teacher(t_feats, layer), "teacher")
     result = loss.transport(s_out, t_out)
     cost = cost_matrix(

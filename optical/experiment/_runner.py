@@ -30,6 +30,7 @@ from optical.evaluate import retrieval_metrics, retrieval_ranks
 from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
 from optical.experiment._methods import METHODS, Method
+from optical.experiment._models import new_student
 from optical.experiment._pairs import english_pairs
 from optical.experiment._plans import plan_loss, transport_sample
 from optical.experiment._teachers import (
@@ -85,7 +86,8 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     image_encoder = create_image_encoder(config.image_encoder)
     data = load_experiment_data(config, image_encoder, progress=main)
     del image_encoder
-    report(0.1, "training the teacher on English captions")
+    report(0.1, f"loading the pretrained teacher {config.clip_teacher}" if config.clip_teacher
+           else "training the teacher on English captions")
     teacher, key = _teacher(config, data, run, info)
     test_images, test_paths = teacher.embed_images(data.test_features).numpy(), data.test["en"].image_paths
     evals = {
@@ -135,16 +137,20 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
 def _teacher(config: ExperimentConfig, data: ExperimentData, run: Run, info: DistInfo) -> tuple[DualEncoder, str]:
     """The run's teacher and its ``teacher_key`` (recorded in ``status.json``): the run's own if finished, else the
     shared one with that key (memory, then ``cache/teachers/<key>/``), else trained (resuming from the run's
-    checkpoint) and shared. The run's ``teacher/`` folder is hard links to the shared one."""
+    checkpoint) or, with ``teacher_model``, the pretrained CLIP model as is (``teacher_pretrained`` in
+    ``status.json``), and shared. The run's ``teacher/`` folder is hard links to the shared one."""
     key = teacher_key(config, data)
     main = is_main_process(info)
     if main:
-        run.set_status(teacher=key)
+        run.set_status(teacher=key, **({"teacher_pretrained": config.teacher_model} if config.teacher_model else {}))
     if (run.teacher_dir / "optical_model.json").is_file():
         return DualEncoder.load(run.teacher_dir).to(info.device).eval(), key
     teacher = shared_teacher(key, info.device)
     if teacher is None:
-        teacher, training = _train_teacher(config, data, run, info)
+        if config.clip_teacher:
+            teacher, training = DualEncoder.from_clip(config.clip_teacher).to(info.device), None
+        else:
+            teacher, training = _train_teacher(config, data, run, info)
         if main:
             store_teacher(key, teacher, training)
         remember_teacher(key, teacher)
@@ -214,13 +220,14 @@ class _Distillation:
                 english_index.append(index.setdefault(en, len(index)))
                 foreign.append(fo)
         english = list(index)
-        # students start as the teacher's text side, so its frozen layers are theirs
-        prefix = FrozenPrefix.for_top_layers(teacher, config.student_train_layers, foreign + english)
+        # students start as the teacher's text side (its frozen layers are theirs) or on their own encoder
+        template = new_student(config, teacher).to(teacher.proj.weight.device) if config.student_encoder else teacher
+        prefix = FrozenPrefix.for_top_layers(template, config.student_train_layers, foreign + english)
         val_images = teacher.embed_images(data.val.features).numpy()
         row = {p: i for i, p in enumerate(data.val.retrieval.image_paths)}
         val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
         targets = teacher_targets(teacher, english, layer=config.ot.layer)  # the token states OPTICAL compares
-        mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, foreign), targets.input_ids)
+        mass = TokenMass.from_bitext(template.text, token_ids(template.text, foreign), targets.input_ids, teacher.text)
         return cls(english_index, foreign, english, targets, prefix, mass, val)
 
     def val_mr(self, student: ProjectedTextEncoder) -> float:
@@ -236,9 +243,9 @@ class _Distillation:
     def shared(
         cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, key: str
     ) -> _Distillation:
-        """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext, student
-        layers and ``ot.layer`` (the points of a sweep that differ only in other loss settings)."""
-        shared_by = [key, config.student_train_layers, data.bitext, config.ot.layer]
+        """``build``'s result, shared in this process by runs with the same teacher ``key``, bitext, student encoder,
+        student layers and ``ot.layer`` (the points of a sweep that differ only in other loss settings)."""
+        shared_by = [key, config.student_encoder, config.student_train_layers, data.bitext, config.ot.layer]
         digest = hashlib.sha256(json.dumps(shared_by, sort_keys=True).encode())
         return shared_inputs(f"distillation-{digest.hexdigest()}", lambda: cls.build(config, data, teacher))
 
@@ -257,7 +264,7 @@ def _student(
         return ProjectedTextEncoder.load(folder, shared_text=teacher.text).to(info.device).eval()
     if distillation is None:
         raise ValueError(f"student {method.name!r} needs training but no distillation inputs were built")
-    student = teacher.text_side().to(info.device)
+    student = new_student(config, teacher).to(info.device)
     student.freeze(config.student_train_layers)
     torch.manual_seed(config.seed)
     state = train_student(

@@ -31,8 +31,8 @@ T = TypeVar("T")
 
 # ExperimentConfig fields the teacher depends on (``teacher`` holds its TrainConfig, seed included)
 TEACHER_FIELDS = (
-    "dataset", "root", "images", "text_encoder", "image_encoder", "embed_dim", "teacher", "teacher_train_layers",
-    "teacher_sources", "prototype_template", "prototype_synonyms", "prototype_scale", "seed",
+    "dataset", "root", "images", "text_encoder", "image_encoder", "teacher_model", "embed_dim", "teacher",
+    "teacher_train_layers", "teacher_sources", "prototype_template", "prototype_synonyms", "prototype_scale", "seed",
 )  # the extra teacher sources (openclipart, imagenet-prototypes) are named here; their prepared data is deterministic
 MEMORY_SLOTS = 2  # teachers (and student inputs) kept in memory per process; a sweep runs one seed's points in a row
 _MEMORY: OrderedDict[str, DualEncoder] = OrderedDict()
