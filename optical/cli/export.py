@@ -54,11 +54,13 @@ def _readme(run: Run, method: str, model) -> str:
         f"a student distilled with {method!r} from the teacher, on bitext only"
     )
     languages = ", ".join(config.get("languages", []))
+    own_encoder = method not in TEACHER_ALIASES and config.get("student_encoder")
+    base = config.get("student_encoder") if own_encoder else config.get("text_encoder")
     pooling = "the mean of the final token states over non-padding tokens" if text.pooling == "mean" else "the first token's state"
     return f"""# {run.run_id} / {method}
 
 Exported by `python -m optical export {run.run_id} {method} DIR` from the optical run `{run.run_id}`: {trained}.
-Base text encoder `{config.get("text_encoder")}`, dataset `{config.get("dataset")}`, languages {languages or "-"},
+Base text encoder `{base}`, dataset `{config.get("dataset")}`, languages {languages or "-"},
 seed {config.get("seed")}. The full configuration of the run is at the end.
 
 ## Embedding a sentence

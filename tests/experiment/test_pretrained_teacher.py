@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import CLIPModel, XLMRobertaModel
+from transformers import AutoModel, CLIPModel, XLMRobertaModel
 
 from optical.cli import main
 from optical.data import open_rgb
@@ -29,7 +29,7 @@ def clip_setup(tiny_setup, tmp_path) -> dict:
             "xlmr": saved_tiny_xlmr(tmp_path / "xlmr")}
 
 
-def test_clip_teacher_and_xlmr_students_run_end_to_end(clip_setup):
+def test_clip_teacher_and_xlmr_students_run_end_to_end(clip_setup, tmp_path):
     clip_dir, xlmr_dir = clip_setup["clip"], clip_setup["xlmr"]
     argv = ["run", "--config", str(clip_setup["config"]), "--teacher", f"clip:{clip_dir}", "--student-encoder",
             str(xlmr_dir), "--methods", "zero-shot,mse,optical", "--epochs", "1", "--run-id", "mclip"]
@@ -76,6 +76,14 @@ def test_clip_teacher_and_xlmr_students_run_end_to_end(clip_setup):
         assert np.allclose(student.encode(["ein roter apfel"]).numpy(), again.encode(["ein roter apfel"]).numpy())
     models = load_models(run)  # the app's loader
     assert set(models.text_models) == {"zero-shot", "mse", "optical"}
+    # a CLIP-teacher run evaluates on a dataset again (images by the CLIP vision tower) and exports its students
+    assert main(["eval", "mclip", "--dataset", "stamps", "--name", "again"]) == 0
+    assert (run.path / "evals" / "again" / "metrics.json").is_file()
+    assert main(["export", "mclip", "optical", str(tmp_path / "export")]) == 0
+    dense = json.loads((tmp_path / "export" / "2_Dense" / "config.json").read_text())
+    assert (dense["in_features"], dense["out_features"]) == (24, 16)
+    assert f"Base text encoder `{xlmr_dir}`" in (tmp_path / "export" / "README.md").read_text()
+    assert isinstance(AutoModel.from_pretrained(tmp_path / "export"), XLMRobertaModel)
     plans = [p for p in run.plans() if p["method"] == "optical"]
     assert plans and any(t.startswith("\u2581") for t in plans[0]["foreign_tokens"])  # XLM-R's own tokenizer
     assert len(plans[0]["plan"]) == len(plans[0]["foreign_tokens"])
