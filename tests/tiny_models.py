@@ -80,8 +80,11 @@ def tiny_xlmr_tokenizer():
     from transformers import XLMRobertaTokenizerFast
 
     chars = string.ascii_letters + string.digits + ":.,"
-    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *[("▁" + w, -1.0) for w in WORDS],
-             *[(c, -5.0) for c in chars], *[("▁" + c, -6.0) for c in chars], ("▁", -8.0)]
+    pieces = {"<s>": 0.0, "<pad>": 0.0, "</s>": 0.0, "<unk>": 0.0, **{"▁" + w: -1.0 for w in WORDS}}
+    for c in chars:
+        pieces.setdefault(c, -5.0)
+        pieces.setdefault("▁" + c, -6.0)  # "▁a" stays the word's piece
+    vocab = [*pieces.items(), ("▁", -8.0)]
     backend = Tokenizer(models.Unigram(vocab, unk_id=3))
     backend.pre_tokenizer = pre_tokenizers.Metaspace()
     backend.decoder = decoders.Metaspace()

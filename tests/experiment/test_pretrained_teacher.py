@@ -22,8 +22,9 @@ from tests.tiny_models import saved_tiny_clip, saved_tiny_xlmr
 
 @pytest.fixture
 def clip_setup(tiny_setup, tmp_path) -> dict:
-    """``tiny_setup``'s config file (one language), a tiny CLIPModel folder and a tiny XLM-R folder."""
-    config = {**tiny_setup, "languages": ["de"]}
+    """``tiny_setup``'s config file (one language; students train their top layer: the frozen-layer cache runs), a
+    tiny CLIPModel folder and a tiny XLM-R folder."""
+    config = {**tiny_setup, "languages": ["de"], "student_train_layers": 1}
     (tmp_path / "config.json").write_text(json.dumps(config))
     return {"config": tmp_path / "config.json", "clip": saved_tiny_clip(tmp_path / "clip"),
             "xlmr": saved_tiny_xlmr(tmp_path / "xlmr")}
@@ -32,7 +33,7 @@ def clip_setup(tiny_setup, tmp_path) -> dict:
 def test_clip_teacher_and_xlmr_students_run_end_to_end(clip_setup, tmp_path):
     clip_dir, xlmr_dir = clip_setup["clip"], clip_setup["xlmr"]
     argv = ["run", "--config", str(clip_setup["config"]), "--teacher", f"clip:{clip_dir}", "--student-encoder",
-            str(xlmr_dir), "--methods", "zero-shot,mse,optical", "--epochs", "1", "--run-id", "mclip"]
+            str(xlmr_dir), "--methods", "zero-shot,mse,optical", "--epochs", "1", "--ot-tokens", "content", "--run-id", "mclip"]
     assert main(argv) == 0
     run = load_run("mclip")
     metrics = run.metrics()
@@ -142,3 +143,27 @@ def test_frozen_layer_cache_of_an_xlmr_student_matches_its_full_forward(tmp_path
     with torch.no_grad():
         cached, full = prefix.forward(student, torch.arange(3)), student(student.tokenize(texts))
     torch.testing.assert_close(cached["sentence_embedding"], full["sentence_embedding"], atol=1e-5, rtol=1e-5)
+
+
+def test_token_mass_reads_each_side_with_its_own_tokenizer(tmp_path):
+    from optical.distill.losses import CONTENT, SPECIAL, TokenMass, token_ids
+    from optical.encoders import create_text_encoder
+
+    student = create_text_encoder(saved_tiny_xlmr(tmp_path / "xlmr"))  # <s> 0, <pad> 1, </s> 2
+    teacher = create_text_encoder(saved_tiny_clip(tmp_path / "clip"))  # [PAD] 0, [CLS] 2, [SEP] 3
+    foreign, english = ["ein roter apfel"], ["a red apple"]
+    mass = TokenMass.from_bitext(student, token_ids(student, foreign), token_ids(teacher, english), teacher)
+    assert mass.idf["student"].shape == (len(student.tokenizer),)
+    assert mass.idf["teacher"].shape == (len(teacher.tokenizer),)
+    for encoder, side, texts in ((student, "student", foreign), (teacher, "teacher", english)):
+        features = encoder.tokenize(texts)
+        roles = mass.add(features, side)["token_roles"][0]
+        ids = features["input_ids"][0]
+        expected = [SPECIAL if i in encoder.tokenizer.all_special_ids else CONTENT for i in ids.tolist()]
+        assert roles.tolist() == expected and roles[0] == SPECIAL and roles[-1] == SPECIAL
+    # the teacher's tokenizer misreads the student's ids: XLM-R's "▁a" is id 4, BERT's [MASK]
+    wrong = TokenMass.from_bitext(teacher, token_ids(teacher, english), token_ids(teacher, english))
+    features = student.tokenize(["a red apple"])
+    assert features["input_ids"][0, 1] == 4
+    assert wrong.add(features, "student")["token_roles"][0, 1] == SPECIAL
+    assert mass.add(features, "student")["token_roles"][0, 1] == CONTENT
