@@ -15,17 +15,21 @@ RECALL_COLUMNS = ("dataset", "English mR [lo, hi]", "languages")
 
 def describe_teacher(run: Run) -> dict[str, str]:
     """Label -> value of the run's teacher: kind, towers, training data, trained layers, its key in
-    ``cache/teachers`` and the epoch its English validation chose (``teacher/training.json``)."""
+    ``cache/teachers`` and the epoch its English validation chose (``teacher/training.json``); the students' own
+    encoder when they have one (``student_encoder``)."""
     config, status = run.config, run.status
     pretrained = str(config.get("teacher_model") or "")
     students = f"students {_layers(config.get('student_train_layers'))}"
+    own = {"student encoder": f"{config['student_encoder']} + a new projection"} if config.get("student_encoder") else {}
     if pretrained.startswith(CLIP_PREFIX):
         return {
             "teacher": f"pretrained CLIP {pretrained.removeprefix(CLIP_PREFIX)}, used as is (frozen, not trained)",
+            **own,
             "trained layers": students,
             "teacher key": str(status.get("teacher") or "not recorded"),
         }
     return {
+        **own,
         "teacher": "dual encoder trained on English captions (image tower frozen)",
         "image encoder": str(config.get("image_encoder", "efficientnet-lite0")),
         "text encoder": str(config.get("text_encoder", "multilingual-e5-small")),

@@ -89,10 +89,12 @@ def test_describe_teacher_of_a_pretrained_clip_teacher_and_of_an_unrecorded_epoc
     (copy / "teacher" / TEACHER_TRAINING).unlink()  # a teacher stored before training.json was recorded
     assert explore.describe_teacher(load_run(copy))["best epoch"] == "not recorded"
     config = json.loads((copy / "config.json").read_text())
+    assert "student encoder" not in explore.describe_teacher(load_run(copy))
     (copy / "config.json").write_text(json.dumps({**config, "teacher_model": "clip:openai/clip-vit-base-patch32",
-                                                  "teacher_train_layers": 0}))
+                                                  "teacher_train_layers": 0, "student_encoder": "xlm-roberta-base"}))
     facts = explore.describe_teacher(load_run(copy))
     assert facts["teacher"].startswith("pretrained CLIP openai/clip-vit-base-patch32, used as is")
+    assert facts["student encoder"] == "xlm-roberta-base + a new projection"
     assert "best epoch" not in facts and "training data" not in facts
     assert facts["trained layers"] == "students top 4 layers + heads"
 

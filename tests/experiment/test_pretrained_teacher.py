@@ -167,3 +167,14 @@ def test_token_mass_reads_each_side_with_its_own_tokenizer(tmp_path):
     assert features["input_ids"][0, 1] == 4
     assert wrong.add(features, "student")["token_roles"][0, 1] == SPECIAL
     assert mass.add(features, "student")["token_roles"][0, 1] == CONTENT
+
+
+def test_ot_layer_needs_one_tower_on_both_sides(tiny_setup, tmp_path):
+    xlmr = str(saved_tiny_xlmr(tmp_path / "xlmr"))
+    with pytest.raises(InputError, match="ot.layer 1 compares"):
+        ExperimentConfig.from_dict({**tiny_setup, "student_encoder": xlmr, "ot": {"layer": 1}})
+    clip_dir = str(saved_tiny_clip(tmp_path / "clip"))  # 2 text layers, the students train the top one
+    config = {**tiny_setup, "teacher_model": f"clip:{clip_dir}", "student_train_layers": 1}
+    assert ExperimentConfig.from_dict({**config, "ot": {"layer": 2}}).ot.layer == 2
+    with pytest.raises(InputError, match=f"of {clip_dir}"):
+        ExperimentConfig.from_dict({**config, "ot": {"layer": 1}})
