@@ -64,13 +64,11 @@ def _report_run(run: Run, as_json: bool, evaluation: str | None = None, split: s
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
     if evaluation:
         metrics = summarize_evaluation(run, evaluation)
+    elif has_ranks(run, split):
+        metrics = summarize_runs([run], split=split)
     elif split == "val":
-        if not has_ranks(run, "val"):
-            raise RunFormatError(f"run {run.run_id} has no val ranks (made before `report --split val` existed, or "
-                                 "not finished)")
-        metrics = summarize_runs([run], split="val")
-    elif has_ranks(run):
-        metrics = summarize_runs([run])
+        raise RunFormatError(f"run {run.run_id} has no val ranks (made before `report --split val` existed, or "
+                             "not finished)")
     elif (run.path / "metrics.json").is_file():
         metrics = run.metrics()  # checked as the app checks it
     else:
