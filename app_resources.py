@@ -108,13 +108,14 @@ def run_tables(run: Run, metric: str = "mR", evaluation: str | None = None) -> d
 
 
 @st.cache_data(show_spinner="Summarising the sweep's runs…", max_entries=8)
-def _sweep_table(path: str, done: int) -> pd.DataFrame:
-    return sweep_frame(load_sweep(path))
+def _sweep_table(path: str, done: int, split: str) -> pd.DataFrame:
+    return sweep_frame(load_sweep(path), split=split)
 
 
-def sweep_table(info: explore.SweepInfo) -> pd.DataFrame:
-    """A sweep's table (``optical.experiment.sweep_frame``), summarised again when another of its runs finishes."""
-    return or_stop(_sweep_table, str(info.sweep.path), info.done)
+def sweep_table(info: explore.SweepInfo, split: str = "test") -> pd.DataFrame:
+    """A sweep's table (``optical.experiment.sweep_frame``) on ``split`` (``test`` or ``val``), summarised again
+    when another of its runs finishes."""
+    return or_stop(_sweep_table, str(info.sweep.path), info.done, split)
 
 
 def _one_torch_thread() -> None:

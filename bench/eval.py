@@ -2,8 +2,10 @@
 
     python bench/eval.py [--captions 60000] [--images 800] [--train-layers 4] [--compare 3000] [--tiny]
 
-The run is the real multilingual-e5-small tower (12 layers) with random heads; each student is the teacher's text
-side with its top ``--train-layers`` layers and projection perturbed, as distillation leaves them. The captions
+The run is the real multilingual-e5-small tower (12 layers) with random heads, its tower frozen as the presets'
+teachers train it (heads only); each student is the teacher's text side with its top ``--train-layers`` layers
+and projection perturbed, as distillation leaves them. So the run folder stores what a real one does (the
+students' top layers and heads, never the 96M word embeddings) and eval shares the teacher's frozen tensors. The captions
 folder (``--dataset captions``) has 800 distinct PNGs and captions in en, de, fr, es, eu of 3-12 words. The eval
 runs as the CLI in a child process: wall time and that process's peak RSS are printed (goal <= 5 min, <= 3 GB).
 Then, on ``--compare`` of the captions, the shared-prefix encoding against every model in full, scaled to all.
@@ -31,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from optical.atomic import atomic_write_json  # noqa: E402
 from optical.distill import DualEncoder, ProjectedTextEncoder, transformer_layers  # noqa: E402
-from optical.experiment import ExperimentConfig, encode_shared, shared_frozen_layers  # noqa: E402
+from optical.experiment import encode_shared, preset, shared_frozen_layers  # noqa: E402
 from optical.paths import cache_dir  # noqa: E402
 from optical.runs import RUN_FORMAT  # noqa: E402
 from tests.app.fixtures import png_bytes  # noqa: E402
@@ -67,11 +69,13 @@ def write_run(folder: Path, text_encoder: str, train_layers: int) -> None:
     """A finished run folder: config, status, the teacher (random heads) and three perturbed students."""
     from optical.encoders import create_text_encoder
 
-    config = ExperimentConfig(languages=["de", "fr"], methods=METHODS, text_encoder=text_encoder,
-                              student_train_layers=train_layers)
+    config = preset("full")
+    config.languages, config.methods, config.text_encoder = ["de", "fr"], METHODS, text_encoder
+    config.student_train_layers = train_layers
     atomic_write_json(folder / "config.json", config.to_dict())
     torch.manual_seed(0)
     teacher = DualEncoder(create_text_encoder(text_encoder), config.embed_dim, 1280)
+    teacher.freeze(config.teacher_train_layers)  # what teacher training trains, hence what the folder stores
     teacher.save(folder / "teacher")
     for seed, method in enumerate(METHODS[1:], start=1):
         student = teacher.text_side()

@@ -2,8 +2,9 @@
 
     python bench/sweep.py                      # tiny random models on a generated stamps set (seconds)
     python bench/sweep.py --preset quick --cache /work/cache4 --languages de,ga --methods zero-shot,optical
+    python bench/sweep.py --grid ot.reg=0.01,0.05,0.2 --grid bitext_pairs=8,16,24,all --seeds 0,1,2   # the 3 x 4 x 3 of the issue, tiny
 
-Grid: ot.reg x 2, bitext_pairs x 2, 2 seeds (8 runs). Both sides run in this process on a temporary cache (with
+Default grid: ot.reg x 2, bitext_pairs x 2, 2 seeds (8 runs). Both sides run in this process on a temporary cache (with
 --cache, its prepared assets are linked in; nothing is written there). "With reuse" is `run_sweep`: one teacher per
 seed (cache/teachers), and in memory the teacher and the students' inputs (teacher token states of the English
 bitext, frozen-layer outputs of the foreign side) shared by the points with the same bitext. "One by one" clears
@@ -71,7 +72,11 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="a prepared OPTICAL_CACHE (read only)")
     parser.add_argument("--languages", default="de,ga")
     parser.add_argument("--methods", default="zero-shot,optical")
+    parser.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                        help=f"a grid axis, as for `optical sweep` (repeat; default {' '.join(GRID)})")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated seeds")
     args = parser.parse_args()
+    axes, seeds = args.grid or GRID, [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     root = Path(tempfile.mkdtemp(prefix="optical-bench-sweep-"))
     os.environ["OPTICAL_CACHE"] = str(root)
@@ -85,15 +90,15 @@ def main() -> None:
             base.languages, base.methods = args.languages.split(","), args.methods.split(",")
         else:
             base = tiny_config(root)
-        grid = parse_grid(GRID)
-        print(f"grid {GRID} x seeds {SEEDS}, languages {base.languages}, methods {base.methods}, "
+        grid = parse_grid(axes)
+        print(f"grid {axes} x seeds {seeds}, languages {base.languages}, methods {base.methods}, "
               f"{torch.get_num_threads()} torch threads", flush=True)
 
         warm = ExperimentConfig.from_dict({**base.to_dict(), "methods": ["zero-shot"]})  # image features cached once
         run_experiment(warm, create_run(warm.to_dict(), "warm-up"), progress=lambda f, m: None)
         shutil.rmtree(teachers_dir())
         forget_shared()
-        sweep = create_sweep(plan_sweep(base, grid, SEEDS, "reuse"))
+        sweep = create_sweep(plan_sweep(base, grid, seeds, "reuse"))
         t0 = time.perf_counter()
         run_sweep(sweep, progress=False)
         reuse = time.perf_counter() - t0

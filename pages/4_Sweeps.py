@@ -5,6 +5,7 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
+from optical.experiment import GOAL_EN_DROP, GOAL_STD_CUT, goal_table
 
 st.set_page_config(page_title="Sweeps · optical", page_icon="🌍", layout="wide")
 st.title("Sweeps")
@@ -14,9 +15,12 @@ if not sweeps:
     res.stop_with("No sweep yet: run one, e.g. `python -m optical sweep --preset quick --grid ot.reg=0.02,0.05,0.2 "
                   "--seeds 0 --methods zero-shot,mse,optical`.", "info")
 info = st.sidebar.selectbox("Sweep", sweeps, format_func=lambda s: s.label)
-frame = res.sweep_table(info)
+split = st.sidebar.radio("Split", ["val", "test"], index=1, horizontal=True,
+                         help="choose a setting on the comparable val sets, then read it on test")
+frame = res.sweep_table(info, split)
 if frame.empty:
-    res.stop_with(f"No run of sweep {info.sweep.sweep_id} has finished yet ({info.done}/{info.total} done).", "info")
+    res.stop_with(f"No run of sweep {info.sweep.sweep_id} with {split} ranks has finished yet "
+                  f"({info.done}/{info.total} done).", "info")
 keys = list(info.grid)
 figure = st.sidebar.selectbox("Statistic", explore.sweep_figures(frame),
                               help="mean, std and high- minus low-resource gap of mR over the non-English languages, "
@@ -29,8 +33,24 @@ if colour != explore.METHOD:
 
 lines = explore.sweep_lines(frame, info.grid, figure, x, colour, method)
 st.plotly_chart(explore.sweep_chart(lines, info.grid, figure, x), key="sweep")
-st.caption(f"{info.label}. Bands: 95% intervals resampling the seeds, then the test image groups.")
-st.dataframe(lines, hide_index=True)
+st.caption(f"{info.label}. Bands: 95% intervals resampling the seeds, then the {split} image groups.")
+st.dataframe(lines, hide_index=True, key="lines")
+
+goal = goal_table(frame)
+if not goal.empty:
+    st.subheader("Against zero-shot: the research goal")
+    met = goal[goal["meets goal"]]
+    st.markdown(
+        f"Goal: a method and setting that cuts zero-shot's std of mR across the non-English languages by at least "
+        f"{GOAL_STD_CUT:.0%} while English mR drops at most {GOAL_EN_DROP:g} point; choose on val, "
+        f"confirm on test. On {split}: "
+        + (f"**{len(met)} of {len(goal)}** point x method pairs meet it on their point estimates "
+           f"({', '.join(f'{r.method} at {r.point}' for r in met.itertuples())}); read their intervals."
+           if len(met) else f"**none** of the {len(goal)} point x method pairs meets it.")
+    )
+    st.dataframe(goal, hide_index=True, key="goal",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f") for c in goal.columns
+                                if goal[c].dtype.kind == "f"})
 st.download_button(
     "Download the sweep's table (CSV)",
     frame.to_csv(index=False).encode("utf-8"),

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 SWEEP_FORMAT = 1
 SWEEP_FIGURES = ("mean mR", "std", "high-minus-low")  # per method and point, over the non-English languages
 _DISPARITY_KEYS = {"mean mR": "mean", "std": "std", "high-minus-low": "high_minus_low"}
+BASELINE = "zero-shot"
+# each method against zero-shot at the same point and seeds: paired differences (shared bootstrap draws)
+DIFFERENCE_FIGURES = ("std - zero-shot", "mR en - zero-shot")
+# the research goal of a sweep: cut zero-shot's std by this share while English loses at most this many points
+GOAL_STD_CUT, GOAL_EN_DROP = 0.30, 1.0
 
 
 @dataclass
@@ -185,7 +190,8 @@ def run_sweep(sweep: Sweep, *, device: str | None = None, progress: bool = True,
 def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") -> pd.DataFrame:
     """One row per point x method x figure of the sweep's finished runs, intervals over the point's seeds.
 
-    Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES`` then ``mR <language>``),
+    Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES``, then for every method
+    but zero-shot ``DIFFERENCE_FIGURES``, its paired differences from zero-shot, then ``mR <language>``),
     ``value``, ``lo``, ``hi`` (95%, ``summarize_study``: seeds, then test image groups, resampled), ``n_seeds``.
     Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these).
     """
@@ -197,7 +203,9 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") ->
         runs = [run for run in runs if has_ranks(run, split)]
         if not runs:
             continue
-        summary = summarize_study([load_ranks(run, split) for run in runs], n_boot=n_boot, comparisons=())
+        studies = [load_ranks(run, split) for run in runs]
+        against = [(m, BASELINE) for m in studies[0][0] if m != BASELINE]
+        summary = summarize_study(studies, n_boot=n_boot, comparisons=against)
         base = {"point": point["name"], **{key: _label(v) for key, v in point["values"].items()}}
         for method in summary["methods"]:
             figures = summary["disparity_ci"].get(method, {})
@@ -206,6 +214,13 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") ->
                     ci = figures[key]
                     rows.append({**base, "method": method, "figure": figure, "value": ci["value"], "lo": ci["lo"],
                                  "hi": ci["hi"], "n_seeds": len(runs)})
+            pair = f"{method} - {BASELINE}"
+            differences = (summary["disparity_difference"].get(pair, {}).get("diff", {}).get("std"),
+                           summary["paired"].get(pair, {}).get("en"))
+            for figure, d in zip(DIFFERENCE_FIGURES, differences):
+                if d is not None:
+                    rows.append({**base, "method": method, "figure": figure, "value": d["diff"], "lo": d["lo"],
+                                 "hi": d["hi"], "n_seeds": len(runs)})
             for lang, result in summary["results"][method].items():
                 lo, hi = result["ci"]["mR"]
                 rows.append({**base, "method": method, "figure": f"mR {lang}", "value": result["metrics"]["mR"],
@@ -213,6 +228,48 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") ->
     columns = ["point", *spec["grid"], "method", "figure", "value", "lo", "hi", "n_seeds"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({c: float for c in ("value", "lo", "hi")})
+
+
+def goal_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each point x method of ``sweep_frame`` against zero-shot at the same point: the research goal (std of mR over
+    the non-English languages cut by ``GOAL_STD_CUT`` while English mR drops at most ``GOAL_EN_DROP``).
+
+    Columns: ``point``, ``method``, ``std`` (the method's), ``std zero-shot``, ``std change %`` (point estimates),
+    ``std diff``, ``std diff lo``/``hi``, ``en diff``, ``en diff lo``/``hi`` (paired, 95%), ``meets goal`` (on the
+    point estimates; read the intervals beside it), ``n_seeds``. Empty when the frame has no difference rows.
+    """
+    cell = frame.set_index(["point", "method", "figure"])
+    std_figure, en_figure = DIFFERENCE_FIGURES
+    rows = []
+    for point, method in frame.loc[frame["figure"] == std_figure, ["point", "method"]].itertuples(index=False):
+        if (point, BASELINE, "std") not in cell.index:  # fewer than 3 non-English languages: no std
+            continue
+        own, base, d = (cell.loc[(point, m, f)] for m, f in ((method, "std"), (BASELINE, "std"), (method, std_figure)))
+        en = cell.loc[(point, method, en_figure)] if (point, method, en_figure) in cell.index else None
+        change = 100 * d["value"] / base["value"] if base["value"] else math.nan
+        en_diff, en_lo, en_hi = (math.nan,) * 3 if en is None else (en["value"], en["lo"], en["hi"])
+        rows.append({
+            "point": point, "method": method, "std": own["value"], "std zero-shot": base["value"],
+            "std change %": change, "std diff": d["value"], "std diff lo": d["lo"], "std diff hi": d["hi"],
+            "en diff": en_diff, "en diff lo": en_lo, "en diff hi": en_hi,
+            "meets goal": bool(change <= -100 * GOAL_STD_CUT and en_diff >= -GOAL_EN_DROP), "n_seeds": int(own["n_seeds"]),
+        })
+    return pd.DataFrame(rows, columns=["point", "method", "std", "std zero-shot", "std change %", "std diff", "std diff lo",
+                                       "std diff hi", "en diff", "en diff lo", "en diff hi", "meets goal", "n_seeds"])
+
+
+def format_goal(table: pd.DataFrame) -> str:
+    """``goal_table`` as text: one line per point and method."""
+    lines = [f"against zero-shot at the same point (goal: std -{GOAL_STD_CUT:.0%} with English within "
+             f"{GOAL_EN_DROP:g} point; paired 95% intervals):"]
+    for r in table.to_dict("records"):
+        lines.append(
+            f"  {r['point']:24s} {r['method']:12s} std {r['std']:5.2f} vs {r['std zero-shot']:5.2f} "
+            f"({r['std change %']:+5.1f}%; diff {r['std diff']:+.2f} [{r['std diff lo']:+.2f}, {r['std diff hi']:+.2f}])"
+            f"  English {r['en diff']:+5.1f} [{r['en diff lo']:+.1f}, {r['en diff hi']:+.1f}]"
+            f"  {'meets the goal' if r['meets goal'] else '-'}"
+        )
+    return "\n".join(lines)
 
 
 def _label(value: object) -> object:
@@ -239,11 +296,14 @@ def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
         lines.append(f"  seeds: {int(table['n_seeds'].iloc[0])}; mR points, 95% CI")
         cells = table.assign(cell=[_cell(r.value, r.lo, r.hi) for r in table.itertuples()])
         wide = cells.pivot(index="method", columns="figure", values="cell")
-        figures = list(dict.fromkeys(table["figure"]))
+        figures = [f for f in dict.fromkeys(table["figure"]) if f not in DIFFERENCE_FIGURES]  # those: the goal table
         order = [f for f in SWEEP_FIGURES if f in figures] + [f for f in figures if f not in SWEEP_FIGURES]
         wide = wide.reindex(index=list(dict.fromkeys(table["method"])), columns=order).fillna("-")
         wide.columns.name = None
         lines.append(wide.to_string())
+    goal = goal_table(frame)
+    if not goal.empty:
+        lines += ["", format_goal(goal)]
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from optical.experiment import SWEEP_FIGURES, Sweep, load_sweep, run_state
+from optical.experiment import DIFFERENCE_FIGURES, SWEEP_FIGURES, Sweep, load_sweep, run_state
 from optical.paths import sweeps_dir
 from optical.runs import RunFormatError
 
@@ -51,9 +51,10 @@ def describe_sweeps(root: Path | None = None) -> list[SweepInfo]:
 
 def sweep_figures(frame: pd.DataFrame) -> list[str]:
     """The statistics a sweep's table (``optical.experiment.sweep_frame``) can plot: mean mR, std,
-    high-minus-low (where defined), then each language's mR."""
+    high-minus-low (where defined), each method's paired differences from zero-shot, then each language's mR."""
     present = list(dict.fromkeys(frame.dropna(subset=["value"])["figure"]))  # languages in the summary's order
-    return [f for f in SWEEP_FIGURES if f in present] + [f for f in present if f not in SWEEP_FIGURES]
+    first = [*SWEEP_FIGURES, *DIFFERENCE_FIGURES]
+    return [f for f in first if f in present] + [f for f in present if f not in first]
 
 
 def sweep_lines(frame: pd.DataFrame, grid: dict[str, list], figure: str, x: str, colour: str,

@@ -207,7 +207,7 @@ SWEEP_GRID = ["ot.reg=0.05,0.2", "bitext_pairs=4,all"]
 
 def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
     """Under ``root`` (an OPTICAL_CACHE): a finished 2 x 2 sweep over two seeds of tiny runs holding only their
-    config, status and random ranks files (what the Sweeps page reads); returns the sweep folder."""
+    config, status and random test and val ranks files (what the Sweeps page reads); returns the sweep folder."""
     base = ExperimentConfig(languages=LANGUAGES[1:], methods=METHODS, bootstrap=50)
     with mock.patch.dict(os.environ, {"OPTICAL_CACHE": str(root)}):
         sweep = create_sweep(plan_sweep(base, parse_grid(SWEEP_GRID), [0, 1], sweep_id))
@@ -220,10 +220,11 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
         run = Run(root / "runs" / run_id)
         atomic_write_json(run.path / "config.json", sweep.config(point, seed).to_dict())
         run.set_status(state="done", error=None, started=0.0, finished=1.0, methods_done=METHODS, sweep=sweep_id)
-        write_groups(run, "test", groups)
-        for m, method in enumerate(METHODS):
-            spread = 2 + (index + m) % 4
-            ranks = {lang: (rng.integers(0, spread, len(STAMPS)), rng.integers(0, spread, len(STAMPS)))
-                     for lang in LANGUAGES}
-            write_ranks(run, "test", method, ranks, {lang: (gids, gids) for lang in LANGUAGES})
+        for split in ("test", "val"):
+            write_groups(run, split, groups)
+            for m, method in enumerate(METHODS):
+                spread = 2 + (index + m) % 4 + (split == "val")
+                ranks = {lang: (rng.integers(0, spread, len(STAMPS)), rng.integers(0, spread, len(STAMPS)))
+                         for lang in LANGUAGES}
+                write_ranks(run, split, method, ranks, {lang: (gids, gids) for lang in LANGUAGES})
     return sweep.path

@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from optical import explore
-from optical.experiment import load_sweep, sweep_frame
+from optical.experiment import goal_table, load_sweep, sweep_frame
 from tests.app.fixtures import build_sweep
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "4_Sweeps.py"
@@ -57,7 +57,7 @@ def test_page_draws_the_figure_table_and_download(sweep_cache):
     at = open_page()
     assert not at.error
     assert len(at.get("plotly_chart")) == 1
-    (table,) = at.dataframe
+    table = at.dataframe[0]  # then the goal table
     assert set(table.value["method"]) == {"zero-shot", "mse", "optical"}
     assert len(table.value) == 12  # 3 methods x 2 caps x 2 epsilons
     assert "tiny-sweep" in at.sidebar.selectbox[0].value.label
@@ -69,7 +69,7 @@ def test_page_draws_the_figure_table_and_download(sweep_cache):
     assert not at.exception, at.exception
     method = at.sidebar.selectbox[4]
     method.select("mse").run()
-    (table,) = at.dataframe
+    table = at.dataframe[0]  # then the goal table
     assert set(table.value["method"]) == {"mse"} and set(table.value["line"]) == {"ot.reg=0.05", "ot.reg=0.2"}
 
 
@@ -87,3 +87,32 @@ def test_damaged_sweep_is_left_out(tmp_path, monkeypatch):
     (tmp_path / "sweeps" / "bad" / "sweep.json").write_text("{not json")
     assert [info.sweep.sweep_id for info in explore.describe_sweeps()] == ["good"]
     assert load_sweep("good").spec["seeds"] == [0, 1]
+
+
+def test_differences_from_zero_shot_are_paired_and_feed_the_goal_table(sweep_cache):
+    (info,) = explore.describe_sweeps()
+    frame = sweep_frame(info.sweep, split="val")
+    assert explore.sweep_figures(frame)[3:5] == ["std - zero-shot", "mR en - zero-shot"]
+    cell = frame.set_index(["point", "method", "figure"])["value"]
+    point = frame["point"].iloc[0]
+    assert cell[(point, "optical", "std - zero-shot")] == pytest.approx(
+        cell[(point, "optical", "std")] - cell[(point, "zero-shot", "std")])
+    assert cell[(point, "mse", "mR en - zero-shot")] == pytest.approx(
+        cell[(point, "mse", "mR en")] - cell[(point, "zero-shot", "mR en")])
+    assert (point, "zero-shot", "std - zero-shot") not in cell.index
+    goal = goal_table(frame)
+    assert len(goal) == 8 and set(goal["method"]) == {"mse", "optical"}  # 4 points x 2 methods
+    assert (goal["std diff lo"] <= goal["std diff"]).all() and (goal["std diff"] <= goal["std diff hi"]).all()
+    assert not sweep_frame(info.sweep).equals(frame)  # the val ranks differ from the test ones
+
+
+def test_page_switches_to_val_and_states_the_goal(sweep_cache):
+    at = open_page()
+    assert [r.label for r in at.sidebar.radio] == ["Split"] and at.sidebar.radio[0].value == "test"
+    assert "Against zero-shot" in [h.value for h in at.subheader][0]
+    goal = at.dataframe[1].value
+    assert len(goal) == 8 and "meets goal" in goal.columns
+    assert "point x method pairs" in at.markdown[-1].value
+    at.sidebar.radio[0].set_value("val").run()
+    assert not at.exception, at.exception
+    assert "val image groups" in at.caption[0].value
