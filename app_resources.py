@@ -108,14 +108,14 @@ def run_tables(run: Run, metric: str = "mR", evaluation: str | None = None) -> d
 
 
 @st.cache_data(show_spinner="Summarising the sweep's runs…", max_entries=8)
-def _sweep_table(path: str, done: int, split: str) -> pd.DataFrame:
-    return sweep_frame(load_sweep(path), split=split)
+def _sweep_table(path: str, done: int, split: str, evaluation: str | None, evaluated: tuple[str, ...]) -> pd.DataFrame:
+    return sweep_frame(load_sweep(path), split=split, evaluation=evaluation)
 
 
-def sweep_table(info: explore.SweepInfo, split: str = "test") -> pd.DataFrame:
-    """A sweep's table (``optical.experiment.sweep_frame``) on ``split`` (``test`` or ``val``), summarised again
-    when another of its runs finishes."""
-    return or_stop(_sweep_table, str(info.sweep.path), info.done, split)
+def sweep_table(info: explore.SweepInfo, split: str = "test", evaluation: str | None = None) -> pd.DataFrame:
+    """A sweep's table (``optical.experiment.sweep_frame``) on ``split`` (``test`` or ``val``) or on its runs'
+    ``evaluation``, summarised again when another of its runs finishes or is evaluated."""
+    return or_stop(_sweep_table, str(info.sweep.path), info.done, split, evaluation, tuple(info.evaluations))
 
 
 def _one_torch_thread() -> None:

@@ -15,11 +15,15 @@ if not sweeps:
     res.stop_with("No sweep yet: run one, e.g. `python -m optical sweep --preset quick --grid ot.reg=0.02,0.05,0.2 "
                   "--seeds 0 --methods zero-shot,mse,optical`.", "info")
 info = st.sidebar.selectbox("Sweep", sweeps, format_func=lambda s: s.label)
-split = st.sidebar.radio("Split", ["val", "test"], index=1, horizontal=True,
-                         help="choose a setting on the comparable val sets, then read it on test")
-frame = res.sweep_table(info, split)
+sources = ["val", "test", *(f"eval: {name}" for name in info.evaluations)]
+source = st.sidebar.radio("Split", sources, index=1, horizontal=True,
+                          help="choose a setting on the comparable val sets, then read it on test; `optical eval "
+                               "SWEEP --dataset art4apps` adds the runs' evaluation on another dataset")
+split, evaluation = ("test", source.removeprefix("eval: ")) if source.startswith("eval: ") else (source, None)
+where = f"evaluation {evaluation}" if evaluation else split
+frame = res.sweep_table(info, split, evaluation)
 if frame.empty:
-    res.stop_with(f"No run of sweep {info.sweep.sweep_id} with {split} ranks has finished yet "
+    res.stop_with(f"No run of sweep {info.sweep.sweep_id} with {where} ranks has finished yet "
                   f"({info.done}/{info.total} done).", "info")
 keys = list(info.grid)
 figure = st.sidebar.selectbox("Statistic", explore.sweep_figures(frame),
@@ -33,7 +37,7 @@ if colour != explore.METHOD:
 
 lines = explore.sweep_lines(frame, info.grid, figure, x, colour, method)
 st.plotly_chart(explore.sweep_chart(lines, info.grid, figure, x), key="sweep")
-st.caption(f"{info.label}. Bands: 95% intervals resampling the seeds, then the {split} image groups.")
+st.caption(f"{info.label}. Bands: 95% intervals resampling the seeds, then the image groups of {where}.")
 st.dataframe(lines, hide_index=True, key="lines")
 
 goal = goal_table(frame)
@@ -43,7 +47,7 @@ if not goal.empty:
     st.markdown(
         f"Goal: a method and setting that cuts zero-shot's std of mR across the non-English languages by at least "
         f"{GOAL_STD_CUT:.0%} while English mR drops at most {GOAL_EN_DROP:g} point; choose on val, "
-        f"confirm on test. On {split}: "
+        f"confirm on test. On {where}: "
         + (f"**{len(met)} of {len(goal)}** point x method pairs meet it on their point estimates "
            f"({', '.join(f'{r.method} at {r.point}' for r in met.itertuples())}); read their intervals."
            if len(met) else f"**none** of the {len(goal)} point x method pairs meets it.")

@@ -1,5 +1,6 @@
-"""``python -m optical eval RUN --dataset NAME``: a finished run's models on any dataset, into ``RUN/evals/NAME/``,
-then its table. Torch is imported when the command runs."""
+"""``python -m optical eval RUN [RUN ...] --dataset NAME``: a finished run's models on any dataset, into
+``RUN/evals/NAME/``, then its table; several runs, a study or a sweep: each of its finished runs in turn, then their
+table together (a study's: over seeds; a sweep's: per point). Torch is imported when the command runs."""
 
 from __future__ import annotations
 
@@ -7,13 +8,25 @@ import argparse
 
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import MT_SYSTEMS, format_report
-from optical.runs import load_run
+from optical.experiment import (
+    MT_SYSTEMS,
+    Sweep,
+    format_report,
+    format_sweep_report,
+    is_sweep,
+    load_sweep,
+    run_state,
+    summarize_evaluations,
+    sweep_frame,
+)
+from optical.runs import Run, load_run
+from optical.studies import resolve_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a finished run's teacher and students on another dataset (never trains)")
-    p.add_argument("run", help="run id (under cache/runs) or folder")
+    p.add_argument("run", nargs="+", help="run id (under cache/runs) or folder; several runs, a study or a sweep: "
+                                          "each finished run")
     p.add_argument("--dataset", required=True, choices=list(BENCHMARKS), help="the dataset to evaluate on")
     p.add_argument("--root", help="captions: the folder with images/ and captions.tsv; multi30k: the checkout; "
                                   "stamps/art4apps: another prepared folder")
@@ -33,10 +46,25 @@ def _eval(args: argparse.Namespace) -> int:
         languages = [x.strip() for x in args.languages.split(",") if x.strip()]
         if not languages:
             raise InputError("--languages is empty: give a comma-separated list, e.g. --languages de,fr,lkt")
-    run = load_run(args.run, writable=True)
-    metrics = evaluate_run(run, args.dataset, languages=languages, root=args.root, images=args.images,
-                           name=args.name, mt=args.mt, say=lambda line: print(line, flush=True))
+    sweep = load_sweep(args.run[0]) if len(args.run) == 1 and is_sweep(args.run[0]) else None
+    runs = _finished_runs(sweep) if sweep is not None else resolve_runs(args.run)[0]
     name = args.name or args.dataset
-    print(f"evaluation written to {run.path / 'evals' / name} ({metrics['timing']['eval_s']:.1f} s)\n")
-    print(format_report(metrics))
+    for i, run in enumerate(runs, start=1):
+        if len(runs) > 1:
+            print(f"run {i}/{len(runs)}: {run.run_id}", flush=True)
+        metrics = evaluate_run(load_run(run.path, writable=True), args.dataset, languages=languages, root=args.root,
+                               images=args.images, name=args.name, mt=args.mt, say=lambda line: print(line, flush=True))
+        print(f"evaluation written to {run.path / 'evals' / name} ({metrics['timing']['eval_s']:.1f} s)\n")
+    if sweep is not None:
+        print(format_sweep_report(sweep, sweep_frame(sweep, evaluation=name)))
+    else:
+        print(format_report(metrics if len(runs) == 1 else summarize_evaluations(runs, name)))
     return 0
+
+
+def _finished_runs(sweep: Sweep) -> list[Run]:
+    """The sweep's finished runs in plan order; InputError when none is."""
+    runs = [load_run(run_id) for _, _, run_id in sweep.planned() if run_state(run_id) == "done"]
+    if not runs:
+        raise InputError(f"sweep {sweep.sweep_id} has no finished run to evaluate yet")
+    return runs

@@ -9,10 +9,12 @@ import json
 from optical.experiment import (
     format_report,
     format_sweep_report,
+    has_evaluation,
     has_ranks,
     is_sweep,
     load_sweep,
     summarize_evaluation,
+    summarize_evaluations,
     summarize_runs,
     sweep_frame,
 )
@@ -30,19 +32,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=("test", "val"), default="test",
                    help="val: the comparable val sets (what settings are chosen on; runs made before this option "
                         "have no val ranks); default: test")
-    p.add_argument("--eval", metavar="NAME", help="the run's evaluation NAME (RUN/evals/NAME, made by `optical eval`)")
+    p.add_argument("--eval", metavar="NAME", help="the evaluation NAME (RUN/evals/NAME, made by `optical eval`) of the "
+                                                 "run, of every run of a study (over seeds) or of a sweep (per point)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
     if len(args.run) == 1 and is_sweep(args.run[0]):
         sweep = load_sweep(args.run[0])
-        frame = sweep_frame(sweep, split=args.split)
+        frame = sweep_frame(sweep, split=args.split, evaluation=args.eval)
         print(frame.to_json(orient="records", indent=2) if args.json else format_sweep_report(sweep, frame))
         return 0
     runs, notes = resolve_runs(args.run)
     if len(runs) == 1 and len(args.run) == 1 and not notes:
         return _report_run(runs[0], args.json, args.eval, args.split)
+    if args.eval:
+        return _report_evaluations(runs, args.eval, args.json)
     with_ranks = [run for run in runs if has_ranks(run, args.split)]
     if not with_ranks:
         raise RunFormatError(f"{', '.join(args.run)}: no run has results yet")
@@ -55,6 +60,22 @@ def _report(args: argparse.Namespace) -> int:
     for run in with_ranks:
         if run.state != "done":
             print(f"run {run.run_id} is {run.failure() or run.state} (its finished methods are included)")
+    print(format_report(metrics))
+    return 0
+
+
+def _report_evaluations(runs: list[Run], name: str, as_json: bool) -> int:
+    """Evaluation ``name`` of a study's runs, summarised together; every run must have it."""
+    missing = [run.run_id for run in runs if not has_evaluation(run, name)]
+    if missing:
+        raise RunFormatError(f"runs {', '.join(missing)} have no evaluation {name!r}: make it with `python -m optical "
+                             f"eval RUN --dataset DATASET --name {name}` for each")
+    metrics = summarize_evaluations(runs, name)
+    if as_json:
+        print(json.dumps(metrics, indent=2, ensure_ascii=False))
+        return 0
+    print(f"runs {', '.join(run.run_id for run in runs)} evaluated on {metrics['dataset']} (evaluation {name!r}, "
+          f"{len(runs)} seeds)\n")
     print(format_report(metrics))
     return 0
 

@@ -25,8 +25,10 @@ _WHERE = {
     "evaluation_gallery": "_evals",
     "evaluation_metrics": "_evals",
     "evaluation_settings": "_evals",
+    "has_evaluation": "_evals",
     "list_evaluations": "_evals",
     "summarize_evaluation": "_evals",
+    "summarize_evaluations": "_evals",
     "preset": "_config",
     "ENCODER_KINDS": "_methods",
     "METHODS": "_methods",
@@ -101,8 +103,10 @@ if TYPE_CHECKING:
         evaluation_gallery,
         evaluation_metrics,
         evaluation_settings,
+        has_evaluation,
         list_evaluations,
         summarize_evaluation,
+        summarize_evaluations,
     )
     from optical.experiment._methods import ENCODER_KINDS, METHODS, MT_SYSTEMS, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from optical.experiment._metrics import summarize
+from optical.experiment._metrics import summarize_study
 from optical.experiment._ranks import load_ranks_folder
 from optical.runs import Run, RunFormatError
 
@@ -60,24 +60,54 @@ def _read(run: Run, name: str, file_name: str, folder: Path | None = None) -> di
         raise RunFormatError(f"{file}:{err.lineno}: not JSON ({err.msg})") from None
 
 
+def has_evaluation(run: Run, name: str) -> bool:
+    """Whether the run has a finished evaluation ``name``."""
+    return (evaluation_dir(run, name) / "metrics.json").is_file()
+
+
+def load_evaluation_ranks(run: Run, name: str, folder: Path | None = None) -> tuple[dict, dict]:
+    """``(ranks, groups)`` of evaluation ``name`` (as ``load_ranks`` for a run's test split), its methods in
+    ``eval.json``'s order."""
+    folder = folder or evaluation_dir(run, name)
+    return load_ranks_folder(folder / "ranks", evaluation_settings(run, name, folder)["methods"])
+
+
 def summarize_evaluation(run: Run, name: str, n_boot: int | None = None, folder: Path | None = None) -> dict:
     """``metrics.json``'s body (without timing) of evaluation ``name``, from its ranks files alone (as
     ``summarize_ranks`` for the test split): CIs, disparity, paired differences, plus ``eval``, ``dataset``,
     and ``distilled`` (the languages the students were distilled on). ``folder``: where the evaluation lies (default
     ``evaluation_dir``; ``evaluate_run`` passes the temp folder it is writing)."""
-    config = run.config
-    folder = folder or evaluation_dir(run, name)
-    settings = evaluation_settings(run, name, folder)
+    return summarize_evaluations([run], name, n_boot, folder)
+
+
+def summarize_evaluations(runs: list[Run], name: str, n_boot: int | None = None, folder: Path | None = None) -> dict:
+    """``summarize_evaluation`` of a study: evaluation ``name`` of several runs that differ by seed (the same
+    dataset and languages), intervals resampling the runs, then the dataset's image groups (``summarize_study``).
+    ``n_boot`` and the bootstrap seed are the first run's settings; ``folder`` only with one run."""
+    if not runs or (folder is not None and len(runs) > 1):
+        raise ValueError("summarize_evaluations needs runs, and a folder only with one run")
+    config = runs[0].config
+    settings = [evaluation_settings(run, name, folder) for run in runs]
+    for run, other in zip(runs[1:], settings[1:]):
+        if (other["dataset"], other["languages"]) != (settings[0]["dataset"], settings[0]["languages"]):
+            raise RunFormatError(
+                f"evaluation {name!r} of run {run.run_id} ({other['dataset']}: {', '.join(other['languages'])}) is "
+                f"not that of {runs[0].run_id} ({settings[0]['dataset']}: {', '.join(settings[0]['languages'])}): a "
+                "study's evaluations must be of one dataset and language list"
+            )
+    studies = [load_evaluation_ranks(run, name, folder) for run in runs]
     n_boot = config.get("bootstrap", 1000) if n_boot is None else n_boot
-    ranks, groups = load_ranks_folder(folder / "ranks", settings["methods"])
-    body = summarize(ranks, groups, n_boot=n_boot, seed=config.get("seed", 0))
+    try:
+        body = summarize_study(studies, n_boot=n_boot, seed=config.get("seed", 0))
+    except ValueError as err:
+        raise RunFormatError(f"evaluations {name!r} of {', '.join(r.run_id for r in runs)}: {err}") from None
     body.update(
         {
             "format": 1,
             "eval": name,
-            "dataset": settings["dataset"],
-            "distilled": settings["distilled"],
-            "complete": list(ranks) == settings["methods"],
+            "dataset": settings[0]["dataset"],
+            "distilled": settings[0]["distilled"],
+            "complete": all(list(ranks) == s["methods"] for (ranks, _), s in zip(studies, settings)),
         }
     )
     return body

@@ -264,9 +264,9 @@ def _student(
         return ProjectedTextEncoder.load(folder, shared_text=teacher.text).to(info.device).eval()
     if distillation is None:
         raise ValueError(f"student {method.name!r} needs training but no distillation inputs were built")
+    torch.manual_seed(config.seed)  # before the student is built: a new projection (--student-encoder) draws from it
     student = new_student(config, teacher).to(info.device)
     student.freeze(config.student_train_layers)
-    torch.manual_seed(config.seed)
     state = train_student(
         student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
         config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,

@@ -22,6 +22,7 @@ import pandas as pd
 
 from optical.atomic import atomic_write_json
 from optical.errors import InputError, OpticalError
+from optical.experiment._evals import has_evaluation, load_evaluation_ranks
 from optical.experiment._grid import format_point, grid_points, point_config, point_name
 from optical.experiment._metrics import summarize_study
 from optical.experiment._ranks import has_ranks, load_ranks
@@ -187,23 +188,30 @@ def run_sweep(sweep: Sweep, *, device: str | None = None, progress: bool = True,
     return [run_id for _, _, run_id in planned]
 
 
-def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test") -> pd.DataFrame:
+def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test",
+                evaluation: str | None = None) -> pd.DataFrame:
     """One row per point x method x figure of the sweep's finished runs, intervals over the point's seeds.
 
     Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES``, then for every method
     but zero-shot ``DIFFERENCE_FIGURES``, its paired differences from zero-shot, then ``mR <language>``),
     ``value``, ``lo``, ``hi`` (95%, ``summarize_study``: seeds, then test image groups, resampled), ``n_seeds``.
-    Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these).
+    Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these);
+    ``evaluation``: each run's evaluation of that name (``optical eval``, e.g. on art4apps) instead of a split, runs
+    without it left out.
     """
     spec = sweep.spec
     n_boot = spec["base"].get("bootstrap", 1000) if n_boot is None else n_boot
     rows = []
     for point in spec["points"]:
         runs = [Run(runs_dir() / run_id) for run_id in point["runs"].values() if run_state(run_id) == "done"]
-        runs = [run for run in runs if has_ranks(run, split)]
+        if evaluation is None:
+            runs = [run for run in runs if has_ranks(run, split)]
+            studies = [load_ranks(run, split) for run in runs]
+        else:
+            runs = [run for run in runs if has_evaluation(run, evaluation)]
+            studies = [load_evaluation_ranks(run, evaluation) for run in runs]
         if not runs:
             continue
-        studies = [load_ranks(run, split) for run in runs]
         against = [(m, BASELINE) for m in studies[0][0] if m != BASELINE]
         summary = summarize_study(studies, n_boot=n_boot, comparisons=against)
         base = {"point": point["name"], **{key: _label(v) for key, v in point["values"].items()}}

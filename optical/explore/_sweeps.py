@@ -10,22 +10,24 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from optical.experiment import DIFFERENCE_FIGURES, SWEEP_FIGURES, Sweep, load_sweep, run_state
-from optical.paths import sweeps_dir
-from optical.runs import RunFormatError
+from optical.experiment import DIFFERENCE_FIGURES, SWEEP_FIGURES, Sweep, list_evaluations, load_sweep, run_state
+from optical.paths import runs_dir, sweeps_dir
+from optical.runs import Run, RunFormatError
 
 METHOD = "method"  # the colour choice that draws one line per method
 
 
 @dataclass
 class SweepInfo:
-    """One sweep folder for the picker: its grid, seeds and how many of its runs are done."""
+    """One sweep folder for the picker: its grid, seeds, how many of its runs are done and the evaluations
+    (``optical eval``) that its finished runs have (any of them)."""
 
     sweep: Sweep
     grid: dict[str, list]
     seeds: list[int]
     done: int
     total: int
+    evaluations: list[str]
 
     @property
     def label(self) -> str:
@@ -42,10 +44,12 @@ def describe_sweeps(root: Path | None = None) -> list[SweepInfo]:
         try:
             sweep = load_sweep(path)
             spec = sweep.spec
-            states = [run_state(run_id) for _, _, run_id in sweep.planned()]
+            states = {run_id: run_state(run_id) for _, _, run_id in sweep.planned()}
         except (RunFormatError, KeyError, TypeError):
             continue
-        found.append(SweepInfo(sweep, spec["grid"], spec["seeds"], states.count("done"), len(states)))
+        done = [run_id for run_id, state in states.items() if state == "done"]
+        evaluations = sorted({name for run_id in done for name in list_evaluations(Run(runs_dir() / run_id))})
+        found.append(SweepInfo(sweep, spec["grid"], spec["seeds"], len(done), len(states), evaluations))
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -26,6 +27,7 @@ from optical.experiment import (
     plan_loss,
     plan_sweep,
     summarize,
+    summarize_evaluation,
     transport_sample,
     write_groups,
     write_ranks,
@@ -203,11 +205,13 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
 
 
 SWEEP_GRID = ["ot.reg=0.05,0.2", "bitext_pairs=4,all"]
+SWEEP_EVAL = "drawings"  # the evaluation that build_sweep gives the runs of seed 0
 
 
 def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
     """Under ``root`` (an OPTICAL_CACHE): a finished 2 x 2 sweep over two seeds of tiny runs holding only their
-    config, status and random test and val ranks files (what the Sweeps page reads); returns the sweep folder."""
+    config, status and random test and val ranks files (what the Sweeps page reads), seed 0's runs with an evaluation
+    ``SWEEP_EVAL``; returns the sweep folder."""
     base = ExperimentConfig(languages=LANGUAGES[1:], methods=METHODS, bootstrap=50)
     with mock.patch.dict(os.environ, {"OPTICAL_CACHE": str(root)}):
         sweep = create_sweep(plan_sweep(base, parse_grid(SWEEP_GRID), [0, 1], sweep_id))
@@ -227,4 +231,10 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
                 ranks = {lang: (rng.integers(0, spread, len(STAMPS)), rng.integers(0, spread, len(STAMPS)))
                          for lang in LANGUAGES}
                 write_ranks(run, split, method, ranks, {lang: (gids, gids) for lang in LANGUAGES})
+        if seed == 0:  # seed 0's runs evaluated on another dataset (their test ranks, as if it were one)
+            folder = run.path / "evals" / SWEEP_EVAL
+            shutil.copytree(run.path / "ranks" / "test", folder / "ranks")
+            atomic_write_json(folder / "eval.json", {"dataset": "art4apps", "root": None, "images": None,
+                                                     "languages": LANGUAGES, "methods": METHODS, "distilled": ["de"]})
+            atomic_write_json(folder / "metrics.json", summarize_evaluation(run, SWEEP_EVAL))
     return sweep.path

@@ -34,7 +34,7 @@ def test_sweeps_page_draws_lines_with_bands_and_the_table(server, page):  # noqa
     assert page.locator('[data-testid="stDataFrame"]').count() == 2  # the lines, then the goal table
 
     page.get_by_text("val", exact=True).click()  # the sidebar's split
-    page.get_by_text("the val image groups", exact=False).wait_for()
+    page.get_by_text("image groups of val", exact=False).wait_for()
     _settle(page)
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12
     _no_exception(page)

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from optical import explore
 from optical.experiment import goal_table, load_sweep, sweep_frame
-from tests.app.fixtures import build_sweep
+from tests.app.fixtures import SWEEP_EVAL, build_sweep
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "4_Sweeps.py"
 
@@ -106,13 +106,26 @@ def test_differences_from_zero_shot_are_paired_and_feed_the_goal_table(sweep_cac
     assert not sweep_frame(info.sweep).equals(frame)  # the val ranks differ from the test ones
 
 
+def test_a_sweep_on_its_runs_evaluation(sweep_cache):
+    (info,) = explore.describe_sweeps()
+    assert info.evaluations == [SWEEP_EVAL]
+    frame = sweep_frame(info.sweep, evaluation=SWEEP_EVAL)
+    assert set(frame["n_seeds"]) == {1}  # only seed 0's runs have it
+    assert len(set(frame["point"])) == 4
+
+
 def test_page_switches_to_val_and_states_the_goal(sweep_cache):
     at = open_page()
     assert [r.label for r in at.sidebar.radio] == ["Split"] and at.sidebar.radio[0].value == "test"
+    assert at.sidebar.radio[0].options == ["val", "test", f"eval: {SWEEP_EVAL}"]
     assert "Against zero-shot" in [h.value for h in at.subheader][0]
     goal = at.dataframe[1].value
     assert len(goal) == 8 and "meets goal" in goal.columns
     assert "point x method pairs" in at.markdown[-1].value
     at.sidebar.radio[0].set_value("val").run()
     assert not at.exception, at.exception
-    assert "val image groups" in at.caption[0].value
+    assert "image groups of val" in at.caption[0].value
+    at.sidebar.radio[0].set_value(f"eval: {SWEEP_EVAL}").run()
+    assert not at.exception, at.exception
+    assert f"image groups of evaluation {SWEEP_EVAL}" in at.caption[0].value
+    assert set(at.dataframe[1].value["n_seeds"]) == {1}

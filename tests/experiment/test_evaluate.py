@@ -17,6 +17,7 @@ from optical.experiment import (
     load_ranks,
     run_experiment,
     summarize_evaluation,
+    summarize_evaluations,
 )
 from optical.experiment._scoring import encode_shared, shared_frozen_layers
 from optical.runs import create_run, load_run
@@ -62,6 +63,30 @@ def test_eval_on_the_runs_own_test_split_reproduces_its_ranks(finished_run, caps
     assert main(["report", "done-run", "--eval", "again"]) == 0
     report = capsys.readouterr().out
     assert "evaluated on stamps" in report and "fr*" in report
+
+
+def test_eval_of_several_runs_is_a_study_over_their_seeds(finished_run, tiny_setup, capsys):
+    second = ExperimentConfig.from_dict({**finished_run.config, "seed": 1})
+    run_experiment(second, create_run(second.to_dict(), "done-run-s1"), progress=lambda f, m: None)
+    assert main(["eval", "done-run", "done-run-s1", "--dataset", "stamps", "--languages", "de,fr", "--name", "two"]) == 0
+    out = capsys.readouterr().out
+    assert "run 1/2: done-run" in out and "run 2/2: done-run-s1" in out and "fr*" in out
+    runs = [load_run("done-run"), load_run("done-run-s1")]
+    study = summarize_evaluations(runs, "two")
+    assert study["n_seeds"] == 2 and study["bootstrap"]["seeds_resampled"] and study["distilled"] == ["de"]
+    for method in ("mse", "optical"):
+        by_seed = [summarize_evaluation(run, "two")["results"][method]["de"]["metrics"]["mR"] for run in runs]
+        assert study["results"][method]["de"]["mR_by_seed"] == pytest.approx(by_seed)
+        assert study["results"][method]["de"]["metrics"]["mR"] == pytest.approx(np.mean(by_seed))
+    assert main(["report", "done-run", "done-run-s1", "--eval", "two"]) == 0
+    assert "evaluated on stamps (evaluation 'two', 2 seeds)" in capsys.readouterr().out
+    # a study's evaluations must be of one dataset and language list; every run must have it
+    assert main(["eval", "done-run-s1", "--dataset", "stamps", "--languages", "de", "--name", "two"]) == 0
+    capsys.readouterr()
+    assert main(["report", "done-run", "done-run-s1", "--eval", "two"]) == 2
+    assert "must be of one dataset and language list" in capsys.readouterr().err
+    assert main(["report", "done-run", "done-run-s1", "--eval", "again"]) == 2
+    assert "runs done-run, done-run-s1 have no evaluation 'again'" in capsys.readouterr().err
 
 
 def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):

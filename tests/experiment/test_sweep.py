@@ -150,6 +150,17 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tm
     assert main(["report", "sw", "--split", "val"]) == 0
     assert "bitext_pairs=all" in capsys.readouterr().out
 
+    # every run of the sweep on another dataset (here the stamps themselves, as a second evaluation), then per point
+    assert main(["eval", "sw", "--dataset", "stamps", "--name", "again"]) == 0
+    out = capsys.readouterr().out
+    assert f"run 1/2: {first_id}" in out and f"run 2/2: {second_id}" in out and "bitext_pairs=all" in out
+    again = sweep_frame(sweep, evaluation="again")
+    assert set(again["point"]) == set(frame["point"])
+    # the runs' own test split evaluated again: the same figures as the test frame
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), frame.reset_index(drop=True))
+    assert main(["report", "sw", "--eval", "again"]) == 0 and "bitext_pairs=4" in capsys.readouterr().out
+    assert sweep_frame(sweep, evaluation="missing").empty
+
 
 def _goal_frame(std_optical: float, en_diff: float) -> pd.DataFrame:
     """A sweep_frame with one point: zero-shot's std 10, optical's ``std_optical`` and English ``en_diff``."""
