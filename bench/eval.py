@@ -108,7 +108,7 @@ def main() -> None:
 
             text_encoder, args.train_layers = str(saved_tiny_text_encoder(root)), 1
         else:
-            (cache / "models").symlink_to(source / "models")
+            (cache / "models").symlink_to((source / "models").resolve())  # OPTICAL_CACHE may be relative
             text_encoder = "multilingual-e5-small"
         os.environ["OPTICAL_CACHE"] = str(cache)
         rng = np.random.default_rng(0)

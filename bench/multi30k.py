@@ -118,7 +118,7 @@ def temporary_cache(folder: Path, source: Path) -> Path:
     folder.mkdir()
     for name in LINKED:
         if (source / name).exists():
-            (folder / name).symlink_to(source / name)
+            (folder / name).symlink_to((source / name).resolve())  # OPTICAL_CACHE may be relative
     if (source / "features").is_dir():
         shutil.copytree(source / "features", folder / "features")
     return folder
