@@ -1,7 +1,7 @@
 """Teacher training and bitext-only student distillation (MSE, OPTICAL and its variants).
 
 The public names: the two model classes (``ProjectedTextEncoder``, the teacher ``DualEncoder``), the frozen-layer
-cache (``FrozenPrefix``, ``forward_texts``), teacher and student training (``train_teacher``, ``teacher_targets``,
+cache (``FrozenPrefix``, ``forward_texts``; ``shared_prefix_embeddings`` for several models at once), teacher and student training (``train_teacher``, ``teacher_targets``,
 ``train_student``), the training loop (``optical.distill.train``), data parallelism (``optical.distill.distributed``)
 and the losses (``optical.distill.losses``). Names are imported on first use (PEP 562), so the torch-free parts
 that import ``optical.distill.losses.LossConfig`` (config validation, ``report``) do not load transformers.
@@ -20,6 +20,7 @@ _WHERE = {
     "transformer_layers": "_models",
     "FrozenPrefix": "_prefix",
     "forward_texts": "_prefix",
+    "shared_prefix_embeddings": "_prefix",
     "TeacherTargets": "_student",
     "teacher_targets": "_student",
     "train_student": "_student",
@@ -31,7 +32,7 @@ __all__ = sorted(_WHERE)
 
 if TYPE_CHECKING:
     from optical.distill._models import DualEncoder, ProjectedTextEncoder, read_model_config, transformer_layers
-    from optical.distill._prefix import FrozenPrefix, forward_texts
+    from optical.distill._prefix import FrozenPrefix, forward_texts, shared_prefix_embeddings
     from optical.distill._student import TeacherTargets, teacher_targets, train_student
     from optical.distill._teacher import clip_loss, train_teacher
 

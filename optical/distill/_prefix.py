@@ -18,6 +18,7 @@ to the full forward (about 3x slower for e5-small).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import torch
 import transformers
@@ -98,14 +99,48 @@ class FrozenPrefix:
         tokens = middle = _run_layers(hf, layers[self.n_frozen : split], hidden, mask)  # (B, L, H) after layer split
         if split < len(layers):
             tokens = _run_layers(hf, layers[split:], middle, mask)  # (B, L, H), the last layer's
-        weights = mask.unsqueeze(-1).to(tokens.dtype)
-        sentence = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H), TextEncoder's mean pooling
         return {
             "token_embeddings": model.proj(tokens) if layer == -1 else middle,
             "attention_mask": mask,
             "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
-            "sentence_embedding": model.proj(sentence),
+            "sentence_embedding": model.proj(_mean_pool(tokens, mask)),
         }
+
+
+@torch.no_grad()
+def shared_prefix_embeddings(
+    models: Mapping[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256
+) -> dict[str, torch.Tensor]:
+    """L2-normalised sentence embeddings (N, D) on the CPU of ``texts`` for every model of ``models``, whose word
+    embeddings and first ``n_frozen`` layers must be identical (``FrozenPrefix.supported`` towers): per batch those
+    run once, then each model's own top layers, pooling and projection, in eval mode. Batches follow the order of
+    ``texts`` (sort them by length for little padding). Nothing is kept between batches but the outputs, so memory
+    does not grow with ``len(texts)`` beyond (N, D) per model."""
+    first = next(iter(models.values()))
+    hf = first.text.model
+    device = next(first.parameters()).device
+    modes = {name: model.training for name, model in models.items()}
+    out = {name: torch.empty(len(texts), model.embed_dim) for name, model in models.items()}
+    for model in models.values():
+        model.eval()
+    for start in range(0, len(texts), batch_size):
+        feats = {k: v.to(device) for k, v in first.tokenize(texts[start : start + batch_size]).items()}
+        mask = feats["attention_mask"]  # (b, L)
+        hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hf.embeddings(input_ids=feats["input_ids"]), mask)
+        for name, model in models.items():
+            tower = model.text.model
+            tokens = _run_layers(tower, transformer_layers(tower)[n_frozen:], hidden, mask)  # (b, L, H)
+            emb = model.proj(_mean_pool(tokens, mask)).float()  # (b, D)
+            out[name][start : start + len(mask)] = nn.functional.normalize(emb, dim=-1).cpu()
+    for name, model in models.items():
+        model.train(modes[name])
+    return out
+
+
+def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """TextEncoder's mean pooling: (B, L, H) token states, (B, L) mask -> (B, H)."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def _run_layers(hf: nn.Module, layers: list[nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,7 @@ import torch
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.data import RetrievalSet
-from optical.distill import ProjectedTextEncoder, transformer_layers
-from optical.distill import FrozenPrefix
+from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings, transformer_layers
 from optical.evaluate import retrieval_ranks
 from optical.experiment._metrics import RankPair
 from optical.experiment._ranks import GroupPair, query_groups
@@ -101,30 +100,17 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return pa.keys() == pb.keys() and all(pa[k] is pb[k] or torch.equal(pa[k], pb[k]) for k in pa)
 
 
-@torch.no_grad()
 def encode_shared(
-    models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, chunk: int = 4096, batch_size: int = 256
+    models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256
 ) -> dict[str, np.ndarray]:
     """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
-    per distinct caption for all of them (``FrozenPrefix``), then each model's own top layers; ``n_frozen == 0``
-    encodes with each model in full. Distinct captions are encoded in order of length, ``chunk`` at a time."""
+    per distinct caption for all of them (``shared_prefix_embeddings``), then each model's own top layers;
+    ``n_frozen == 0`` encodes with each model in full. Distinct captions are encoded in order of length."""
     unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch: little padding
     where = {text: i for i, text in enumerate(unique)}
     order = np.array([where[t] for t in texts], dtype=np.int64)
     if n_frozen == 0:
-        return {name: model.encode(unique).numpy()[order] for name, model in models.items()}
-    for model in models.values():
-        model.eval()
-    first = next(iter(models.values()))
-    parts: dict[str, list[torch.Tensor]] = {name: [] for name in models}
-    for start in range(0, len(unique), chunk):
-        prefix = FrozenPrefix(first, n_frozen, unique[start : start + chunk], batch_size=batch_size)
-        for lo in range(0, len(prefix.states), batch_size):
-            idx = torch.arange(lo, min(lo + batch_size, len(prefix.states)))
-            for name, model in models.items():
-                emb = prefix.forward(model, idx)["sentence_embedding"].float()
-                parts[name].append(torch.nn.functional.normalize(emb, dim=-1).cpu())
-    width = first.embed_dim
-    return {
-        name: torch.cat([torch.zeros(0, width), *chunks]).numpy()[order] for name, chunks in parts.items()
-    }
+        embedded = {name: model.encode(unique) for name, model in models.items()}
+    else:
+        embedded = shared_prefix_embeddings(models, unique, n_frozen, batch_size=batch_size)
+    return {name: embedded.pop(name).numpy()[order] for name in list(embedded)}  # each (U, D) freed once reordered

@@ -2,7 +2,8 @@
 
 from ._cost import COST_KINDS, cost_matrix, cosine_cost, sqeuclidean_cost
 from ._masks import pair_mask, uniform_marginal
-from ._sinkhorn import GRAD_MODES, TransportResult, sinkhorn_plan
+from ._problem import GRAD_MODES, TransportResult
+from ._sinkhorn import sinkhorn_plan
 from ._unbalanced import sinkhorn_unbalanced_plan
 
 __all__ = [

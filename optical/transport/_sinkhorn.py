@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
-from ._masks import check_mask, pair_mask, uniform_marginal
-
-GRAD_MODES = ("envelope", "autodiff")
+from ._masks import pair_mask
+from ._problem import TransportResult, check_solver_args, marginals, solve
 
 # A scaling above _BOUND sends the iteration back to the log domain (and is absorbed there). With kernel
 # entries at most 1, mass lost to their underflow stays below m * 1e-38 * _BOUND**2: under any tolerance.
 _BOUND = 1e8
 _MAX_BLOCK = 8  # most iterations between two checks
-
-
-@dataclass
-class TransportResult:
-    """Output of :func:`sinkhorn_plan`.
-
-    plan : Tensor, shape (B, n, m)
-        Entropic transport plan; zero on rows and columns of padding tokens.
-    value : Tensor, shape (B,)
-        Transport cost :math:`\\langle T_b, C_b \\rangle_F` of each pair.
-    n_iter : int
-        Sinkhorn iterations performed (one iteration = one row and one column update).
-    """
-
-    plan: Tensor
-    value: Tensor
-    n_iter: int
 
 
 def sinkhorn_plan(
@@ -123,53 +103,11 @@ def sinkhorn_plan(
     tensor([[[0.5000, 0.0000],
              [0.0000, 0.5000]]])
     """
-    if cost.dim() != 3:
-        raise ValueError(f"cost must have shape (B, n, m); got {tuple(cost.shape)}")
-    if not reg > 0:
-        raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be >= 1; got {n_iter}")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol}")
-    if grad not in GRAD_MODES:
-        raise ValueError(f"unknown grad mode {grad!r}; expected one of {GRAD_MODES}")
-    dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
-    batch, n, m = cost.shape
-    a, mask_a = _marginal(a, mask_a, batch, n, "a", dtype, cost.device)
-    b, mask_b = _marginal(b, mask_b, batch, m, "b", dtype, cost.device)
+    check_solver_args(cost, reg, n_iter, tol, grad)
+    dtype, (a, mask_a), (b, mask_b) = marginals(cost, a, b, mask_a, mask_b)
     if not torch.allclose(a.sum(dim=1), b.sum(dim=1), rtol=1e-5, atol=0.0):
         raise ValueError("a and b must have the same total mass in every pair (balanced transport)")
-    with torch.autocast(device_type=cost.device.type, enabled=False):
-        cost = cost.to(dtype)
-        if not torch.isfinite(cost).all():
-            raise ValueError("cost has NaN or infinite entries")
-        with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-            plan, done = _iterate(cost, reg, a, b, mask_a, mask_b, n_iter, tol)
-        value = (plan * cost).sum(dim=(1, 2))  # (B,)
-    return TransportResult(plan=plan, value=value, n_iter=done)
-
-
-def _marginal(
-    weights: Tensor | None,
-    mask: Tensor | None,
-    batch: int,
-    length: int,
-    name: str,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> tuple[Tensor, Tensor]:
-    """Weights (B, L) and their support mask (B, L), from explicit weights, a mask or neither."""
-    if weights is None:
-        mask = check_mask(mask, batch, length, f"mask_{name}", device)
-        return uniform_marginal(mask, dtype), mask
-    if tuple(weights.shape) != (batch, length):
-        raise ValueError(f"{name} has shape {tuple(weights.shape)}, expected ({batch}, {length})")
-    weights = weights.detach().to(device=device, dtype=dtype)
-    if (weights < 0).any():
-        raise ValueError(f"{name} has negative weights")
-    if mask is not None:
-        weights = weights.masked_fill(~check_mask(mask, batch, length, f"mask_{name}", device), 0.0)
-    return weights, check_mask(weights > 0, batch, length, name, device)
+    return solve(cost, dtype, grad, lambda c: _iterate(c, reg, a, b, mask_a, mask_b, n_iter, tol))
 
 
 def _iterate(

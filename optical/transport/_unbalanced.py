@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ._masks import pair_mask
-from ._sinkhorn import GRAD_MODES, TransportResult, _marginal
+from ._problem import TransportResult, check_solver_args, marginals, solve
 
 _LOG_BOUND = math.log(1e8)  # scalings beyond exp(+-_LOG_BOUND) are absorbed into the log-scalings
 _MAX_BLOCK = 8  # most iterations between two checks (each check is a device sync)
@@ -101,30 +101,11 @@ def sinkhorn_unbalanced_plan(
     tensor([[[0.5000, 0.0000],
              [0.0000, 0.5000]]])
     """
-    if cost.dim() != 3:
-        raise ValueError(f"cost must have shape (B, n, m); got {tuple(cost.shape)}")
-    if not reg > 0:
-        raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
+    check_solver_args(cost, reg, n_iter, tol, grad)
     if not reg_m > 0:
         raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be >= 1; got {n_iter}")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol}")
-    if grad not in GRAD_MODES:
-        raise ValueError(f"unknown grad mode {grad!r}; expected one of {GRAD_MODES}")
-    dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
-    batch, n, m = cost.shape
-    a, mask_a = _marginal(a, mask_a, batch, n, "a", dtype, cost.device)
-    b, mask_b = _marginal(b, mask_b, batch, m, "b", dtype, cost.device)
-    with torch.autocast(device_type=cost.device.type, enabled=False):
-        cost = cost.to(dtype)
-        if not torch.isfinite(cost).all():
-            raise ValueError("cost has NaN or infinite entries")
-        with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-            plan, done = _iterate(cost, reg, reg_m, a, b, mask_a, mask_b, n_iter, tol)
-        value = (plan * cost).sum(dim=(1, 2))  # (B,)
-    return TransportResult(plan=plan, value=value, n_iter=done)
+    dtype, (a, mask_a), (b, mask_b) = marginals(cost, a, b, mask_a, mask_b)
+    return solve(cost, dtype, grad, lambda c: _iterate(c, reg, reg_m, a, b, mask_a, mask_b, n_iter, tol))
 
 
 def _iterate(

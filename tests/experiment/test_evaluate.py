@@ -122,7 +122,10 @@ def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path):
         students[f"s{seed}"] = student
     assert shared_frozen_layers(list(students.values())) == 1
     texts = ["ein roter apfel", "der hund", "ein roter apfel", "a dog on the beach with a ball"]
-    shared = encode_shared(students, texts, 1, chunk=2, batch_size=2)
+    students["s1"].train()  # encoding runs in eval mode, then gives each model its own mode back
+    students["s2"].eval()
+    shared = encode_shared(students, texts, 1, batch_size=2)
+    assert students["s1"].training and not students["s2"].training
     for name, model in students.items():
         np.testing.assert_allclose(shared[name], model.encode(texts).numpy(), atol=1e-5)
     assert not np.allclose(shared["s1"], shared["s2"])
