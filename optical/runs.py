@@ -71,6 +71,25 @@ class RunBusyError(OpticalError):
     """Another live process holds the run folder's lock."""
 
 
+def read_json(file: Path, missing: str) -> dict | list:
+    """``file``'s JSON; RunFormatError naming it when absent ("missing (``missing``)") or corrupt (with the line)."""
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunFormatError(f"{file}: missing ({missing})") from None
+    except json.JSONDecodeError as err:
+        raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
+
+
+def read_versioned_json(file: Path, kind: str, version: int) -> dict:
+    """The ``{"format": version, ...}`` file that makes a folder a ``kind`` (sweep, study); RunFormatError when it
+    is missing, corrupt or of another format."""
+    data = read_json(file, f"not a {kind} folder")
+    if not isinstance(data, dict) or data.get("format") != version:
+        raise RunFormatError(f"{file}: not a {kind} this version reads (format {version})")
+    return data
+
+
 @dataclass
 class Run:
     """A handle on one run folder."""
@@ -82,13 +101,7 @@ class Run:
         return self.path.name
 
     def _read(self, name: str) -> dict | list:
-        file = self.path / name
-        try:
-            return json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunFormatError(f"{file}: missing (the run is incomplete)") from None
-        except json.JSONDecodeError as err:
-            raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
+        return read_json(self.path / name, "the run is incomplete")
 
     @property
     def status(self) -> dict:

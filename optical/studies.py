@@ -10,14 +10,13 @@ whose run is not done; ``report <study-id>`` summarises the runs that have resul
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from optical.atomic import atomic_write_json
 from optical.errors import InputError
 from optical.paths import runs_dir
-from optical.runs import RUNTIME_KEYS, Run, RunFormatError, check_run_id, load_run
+from optical.runs import RUNTIME_KEYS, Run, RunFormatError, check_run_id, load_run, read_json, read_versioned_json
 
 STUDY_FORMAT = 1
 STUDY_FILE = "study.json"
@@ -35,16 +34,7 @@ class Study:
 
     @property
     def data(self) -> dict:
-        file = self.path / STUDY_FILE
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunFormatError(f"{file}: missing (not a study folder)") from None
-        except json.JSONDecodeError as err:
-            raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
-        if not isinstance(data, dict) or data.get("format") != STUDY_FORMAT:
-            raise RunFormatError(f"{file}: not a study this version reads (expected format {STUDY_FORMAT})")
-        return data
+        return read_versioned_json(self.path / STUDY_FILE, "study", STUDY_FORMAT)
 
     @property
     def seeds(self) -> list[int]:
@@ -66,10 +56,7 @@ class Study:
         file = self.path / "metrics.json"
         if not file.is_file():
             return None
-        try:
-            return json.loads(file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
+        return read_json(file, "the study is not summarised yet")
 
     def missing_seeds(self) -> list[int]:
         """Seeds whose run is not done (never started, running, failed or interrupted)."""

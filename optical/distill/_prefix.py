@@ -113,9 +113,9 @@ def shared_prefix_embeddings(
 ) -> dict[str, torch.Tensor]:
     """L2-normalised sentence embeddings (N, D) on the CPU of ``texts`` for every model of ``models``, whose word
     embeddings and first ``n_frozen`` layers must be identical (``FrozenPrefix.supported`` towers): per batch those
-    run once, then each model's own top layers, pooling and projection, in eval mode. Batches follow the order of
-    ``texts`` (sort them by length for little padding). Nothing is kept between batches but the outputs, so memory
-    does not grow with ``len(texts)`` beyond (N, D) per model."""
+    run once, then each model's own top layers, pooling and projection, in eval mode. Batches hold texts of equal
+    or next token counts (little padding); rows come back in the order of ``texts``. Nothing is kept between
+    batches but the outputs, so memory does not grow with ``len(texts)`` beyond (N, D) per model."""
     first = next(iter(models.values()))
     hf = first.text.model
     device = next(first.parameters()).device
@@ -123,18 +123,26 @@ def shared_prefix_embeddings(
     out = {name: torch.empty(len(texts), model.embed_dim) for name, model in models.items()}
     for model in models.values():
         model.eval()
+    order = _by_token_count(first, texts)
     for start in range(0, len(texts), batch_size):
-        feats = {k: v.to(device) for k, v in first.tokenize(texts[start : start + batch_size]).items()}
+        rows = order[start : start + batch_size]
+        feats = {k: v.to(device) for k, v in first.tokenize([texts[i] for i in rows]).items()}
         mask = feats["attention_mask"]  # (b, L)
         hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hf.embeddings(input_ids=feats["input_ids"]), mask)
         for name, model in models.items():
             tower = model.text.model
             tokens = _run_layers(tower, transformer_layers(tower)[n_frozen:], hidden, mask)  # (b, L, H)
             emb = model.proj(_mean_pool(tokens, mask)).float()  # (b, D)
-            out[name][start : start + len(mask)] = nn.functional.normalize(emb, dim=-1).cpu()
+            out[name][rows] = nn.functional.normalize(emb, dim=-1).cpu()
     for name, model in models.items():
         model.train(modes[name])
     return out
+
+
+def _by_token_count(model: ProjectedTextEncoder, texts: list[str], batch_size: int = 1024) -> torch.Tensor:
+    """Indices (N,) of ``texts`` by ascending token count under ``model``'s tokenizer (stable)."""
+    counts = [model.tokenize(texts[i : i + batch_size])["attention_mask"].sum(1) for i in range(0, len(texts), batch_size)]
+    return torch.argsort(torch.cat([torch.zeros(0, dtype=torch.long), *counts]), stable=True)
 
 
 def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

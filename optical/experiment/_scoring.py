@@ -105,8 +105,8 @@ def encode_shared(
 ) -> dict[str, np.ndarray]:
     """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
     per distinct caption for all of them (``shared_prefix_embeddings``), then each model's own top layers;
-    ``n_frozen == 0`` encodes with each model in full. Distinct captions are encoded in order of length."""
-    unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch: little padding
+    ``n_frozen == 0`` encodes with each model in full. Each distinct caption is encoded once."""
+    unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch of ``model.encode``
     where = {text: i for i, text in enumerate(unique)}
     order = np.array([where[t] for t in texts], dtype=np.int64)
     if n_frozen == 0:

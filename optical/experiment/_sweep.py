@@ -10,7 +10,6 @@ starts from), ``grid`` (dotted key -> values), ``seeds``, ``points`` (each ``nam
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from optical.experiment._grid import format_point, grid_points, point_config, po
 from optical.experiment._metrics import summarize_study
 from optical.experiment._ranks import has_ranks, load_ranks
 from optical.paths import runs_dir, sweeps_dir
-from optical.runs import Run, RunFormatError, check_run_id, new_run_id
+from optical.runs import Run, RunFormatError, check_run_id, new_run_id, read_versioned_json
 
 if TYPE_CHECKING:
     from optical.experiment._config import ExperimentConfig
@@ -55,16 +54,7 @@ class Sweep:
     @property
     def spec(self) -> dict:
         """``sweep.json``, checked (RunFormatError when missing, corrupt or of another format)."""
-        file = self.path / "sweep.json"
-        try:
-            spec = json.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunFormatError(f"{file}: missing (not a sweep folder)") from None
-        except json.JSONDecodeError as err:
-            raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
-        if not isinstance(spec, dict) or spec.get("format") != SWEEP_FORMAT:
-            raise RunFormatError(f"{file}: not a sweep this version reads (format {SWEEP_FORMAT})")
-        return spec
+        return read_versioned_json(self.path / "sweep.json", "sweep", SWEEP_FORMAT)
 
     def planned(self) -> list[tuple[dict, int, str]]:
         """(point, seed, run id) of every run, seed by seed (the points of a seed share its teacher)."""
