@@ -23,7 +23,9 @@ languages = data["languages"]  # by CC-100 size, largest first; unseen last
 if evaluation is not None:
     undistilled = [lang for lang in languages if lang != "en" and lang not in data.get("distilled", [])]
     st.caption(f"Evaluation {evaluation!r} on {data.get('dataset')}."
-               + (f" Not distilled on (zero-shot transfer of the students): {', '.join(undistilled)}." if undistilled else ""))
+               + (f" Not distilled on (zero-shot transfer of the students): {', '.join(undistilled)}." if undistilled else "")
+               + (" Encoded in bf16 (`--precision bf16`): ranks may differ from fp32's at near-ties."
+                  if data.get("precision") == "bf16" else ""))
 colours = dict(zip(table["method"].unique(), px.colors.qualitative.Plotly))
 
 bars = px.bar(

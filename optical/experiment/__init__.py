@@ -15,6 +15,7 @@ _WHERE = {
     "FULL_TEACHER_SOURCES": "_config",
     "QUICK_LANGUAGES": "_config",
     "QUICK_TEACHER_SOURCES": "_config",
+    "EVAL_PRECISIONS": "_methods",
     "ExperimentConfig": "_config",
     "MT_SYSTEMS": "_methods",
     "apertium_available": "_apertium",
@@ -108,7 +109,7 @@ if TYPE_CHECKING:
         summarize_evaluation,
         summarize_evaluations,
     )
-    from optical.experiment._methods import ENCODER_KINDS, METHODS, MT_SYSTEMS, Method, comparisons, register_method
+    from optical.experiment._methods import ENCODER_KINDS, EVAL_PRECISIONS, METHODS, MT_SYSTEMS, Method, comparisons, register_method
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
     from optical.experiment._ranks import (

@@ -1,7 +1,7 @@
 """Evaluations of a finished run on other datasets, on disk: ``RUN/evals/<name>/`` (torch-free, like the report).
 
 An evaluation folder holds ``eval.json`` (what was evaluated: dataset, root, images, languages, methods, the
-languages the students were distilled on), ``ranks/<method>.csv`` + ``ranks/groups.json`` in the format of the
+languages the students were distilled on, the device and precision it was encoded in), ``ranks/<method>.csv`` + ``ranks/groups.json`` in the format of the
 run's ``ranks/test/`` (``optical.experiment._ranks``), ``metrics.json`` (``summarize_evaluation`` plus timing) and
 ``gallery.json``/``gallery.npy`` for Image Search. ``optical.experiment.evaluate_run`` writes it.
 """
@@ -75,7 +75,7 @@ def load_evaluation_ranks(run: Run, name: str, folder: Path | None = None) -> tu
 def summarize_evaluation(run: Run, name: str, n_boot: int | None = None, folder: Path | None = None) -> dict:
     """``metrics.json``'s body (without timing) of evaluation ``name``, from its ranks files alone (as
     ``summarize_ranks`` for the test split): CIs, disparity, paired differences, plus ``eval``, ``dataset``,
-    and ``distilled`` (the languages the students were distilled on). ``folder``: where the evaluation lies (default
+    ``distilled`` (the languages the students were distilled on) and ``precision`` (fp32 or bf16 encoding). ``folder``: where the evaluation lies (default
     ``evaluation_dir``; ``evaluate_run`` passes the temp folder it is writing)."""
     return summarize_evaluations([run], name, n_boot, folder)
 
@@ -95,6 +95,10 @@ def summarize_evaluations(runs: list[Run], name: str, n_boot: int | None = None,
                 f"not that of {runs[0].run_id} ({settings[0]['dataset']}: {', '.join(settings[0]['languages'])}): a "
                 "study's evaluations must be of one dataset and language list"
             )
+    precisions = sorted({s.get("precision", "fp32") for s in settings})
+    if len(precisions) > 1:
+        raise RunFormatError(f"evaluations {name!r} of {', '.join(r.run_id for r in runs)} were encoded in "
+                             f"{' and '.join(precisions)}: evaluate them again with one --precision")
     studies = [load_evaluation_ranks(run, name, folder) for run in runs]
     n_boot = config.get("bootstrap", 1000) if n_boot is None else n_boot
     try:
@@ -107,6 +111,7 @@ def summarize_evaluations(runs: list[Run], name: str, n_boot: int | None = None,
             "eval": name,
             "dataset": settings[0]["dataset"],
             "distilled": settings[0]["distilled"],
+            "precision": precisions[0],
             "complete": all(list(ranks) == s["methods"] for (ranks, _), s in zip(studies, settings)),
         }
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # English, or a student distilled from bitext with the method's loss.
 ENCODER_KINDS = ("teacher", "translate", "student")
 MT_SYSTEMS = ("hf", "apertium")  # what the translate encoder reads: an HF seq2seq model (mt_model) or Apertium pairs
+EVAL_PRECISIONS = ("fp32", "bf16")  # `optical eval --precision`: how the teacher and students encode
 
 
 @dataclass(frozen=True)

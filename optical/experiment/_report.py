@@ -46,14 +46,16 @@ UNDISTILLED = "*"
 
 
 def notes(metrics: dict) -> list[str]:
-    """Lines under the headline table: the marker's legend (evaluations) and the languages a method has no rows
-    for (translate-test without a translation into English for them)."""
+    """Lines under the headline table: the marker's legend (evaluations), bf16 encoding, and the languages a method
+    has no rows for (translate-test without a translation into English for them)."""
     lines = []
     if "distilled" in metrics:
         marked = [lang for lang in metrics["languages"] if lang != "en" and lang not in metrics["distilled"]]
         if marked:
             lines.append(f"{UNDISTILLED} not distilled on: the students never saw bitext of "
                          f"{', '.join(marked)} (zero-shot transfer of the student)")
+    if metrics.get("precision") == "bf16":
+        lines.append("encoded in bf16 (--precision bf16): ranks may differ from fp32's at near-ties")
     for method, by_lang in metrics["results"].items():
         missing = [lang for lang in metrics["languages"] if lang not in by_lang]
         if missing:

@@ -121,7 +121,8 @@ EVAL_CAPTIONS = {
 
 
 def _tiny_eval(folder: Path, teacher: DualEncoder, images: list[Path], rng: np.random.Generator) -> None:
-    """``RUN/evals/drawings``: eval.json, metrics.json (from random ranks) and the gallery of four images."""
+    """``RUN/evals/drawings``: eval.json, metrics.json (from random ranks) and the gallery of four images; as if
+    encoded with ``--precision bf16``."""
     shown = images[2:6]
     with torch.no_grad():
         features = torch.from_numpy(rng.normal(size=(len(shown), IMAGE_DIM)).astype(np.float32))
@@ -136,11 +137,12 @@ def _tiny_eval(folder: Path, teacher: DualEncoder, images: list[Path], rng: np.r
              for m in METHODS}
     metrics = summarize(ranks, n_boot=50, seed=0)
     metrics.update({"format": 1, "eval": "drawings", "dataset": "art4apps", "distilled": LANGUAGES[1:],
-                    "complete": True, "timing": {}})
+                    "precision": "bf16", "complete": True, "timing": {}})
     atomic_write_json(folder / "metrics.json", metrics)
     atomic_write_json(folder / "eval.json", {"dataset": "art4apps", "root": None, "images": None,
                                              "languages": list(EVAL_CAPTIONS), "methods": METHODS,
-                                             "distilled": LANGUAGES[1:], "mt": None})
+                                             "distilled": LANGUAGES[1:], "mt": None, "device": "cpu",
+                                             "precision": "bf16"})
 
 
 def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:

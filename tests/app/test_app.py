@@ -230,6 +230,7 @@ def test_pages_offer_each_evaluation_next_to_the_test_split(cache):
     picker.set_value("drawings").run()
     assert not at.exception and not at.error
     assert "Not distilled on (zero-shot transfer of the students): lkt" in texts(at.caption)
+    assert "Encoded in bf16 (`--precision bf16`)" in texts(at.caption)
     assert len(at.get("plotly_chart")) == 2
     at.switch_page(SEARCH).run()  # the choice is kept across pages
     assert not at.exception and not at.error

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from optical.cli import main
+from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.errors import InputError
 from optical.experiment import (
     ExperimentConfig,
@@ -87,6 +88,41 @@ def test_eval_of_several_runs_is_a_study_over_their_seeds(finished_run, tiny_set
     assert "must be of one dataset and language list" in capsys.readouterr().err
     assert main(["report", "done-run", "done-run-s1", "--eval", "again"]) == 2
     assert "runs done-run, done-run-s1 have no evaluation 'again'" in capsys.readouterr().err
+    # ... and be encoded in one precision
+    assert main(["eval", "done-run-s1", "--dataset", "stamps", "--languages", "de,fr", "--name", "two",
+                 "--precision", "bf16"]) == 0
+    capsys.readouterr()
+    assert main(["report", "done-run", "done-run-s1", "--eval", "two"]) == 2
+    assert "were encoded in bf16 and fp32: evaluate them again with one --precision" in capsys.readouterr().err
+
+
+def test_eval_in_bf16_is_recorded_said_and_close_to_fp32(finished_run, capsys):
+    assert main(["eval", "done-run", "--dataset", "stamps", "--languages", "de", "--name", "half",
+                 "--precision", "bf16", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "shared bottom layers run once) on cpu in bf16" in out
+    assert "encoded in bf16 (--precision bf16): ranks may differ from fp32's at near-ties" in out
+    settings = json.loads((finished_run.path / "evals" / "half" / "eval.json").read_text())
+    assert (settings["device"], settings["precision"]) == ("cpu", "bf16")
+    assert summarize_evaluation(finished_run, "half")["precision"] == "bf16"
+    assert main(["report", "done-run", "--eval", "half"]) == 0
+    assert "encoded in bf16" in capsys.readouterr().out
+    # the embeddings bf16 autocast gives are those of fp32 up to rounding
+    teacher = DualEncoder.load(finished_run.teacher_dir).eval()
+    models = {"teacher": teacher, **{m: ProjectedTextEncoder.load(finished_run.student_dir(m), shared_text=teacher.text)
+                                     for m in ("mse", "optical")}}
+    texts = ["ein roter Apfel", "der Hund am Strand", "a red apple on a plate with a knife"]
+    fp32 = encode_shared(models, texts, shared_frozen_layers(list(models.values())))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = encode_shared(models, texts, shared_frozen_layers(list(models.values())))
+    for name in models:
+        assert not np.array_equal(fp32[name], bf16[name])  # autocast did run in bf16
+        assert (fp32[name] * bf16[name]).sum(1).min() > 0.99
+    # a device this machine lacks: a clear error, nothing written
+    if not torch.cuda.is_available():
+        assert main(["eval", "done-run", "--dataset", "stamps", "--name", "gpu", "--device", "cuda"]) == 2
+        assert "--device cuda asked for, but torch sees no CUDA device here" in capsys.readouterr().err
+        assert not (finished_run.path / "evals" / "gpu").exists()
 
 
 def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):
