@@ -1,15 +1,16 @@
 """``python -m optical eval`` of a 4-model run (teacher + 3 students) on 60,000 synthetic captions x 800 images.
 
     python bench/eval.py [--captions 60000] [--images 800] [--train-layers 4] [--compare 3000] [--tiny]
+                         [--precisions fp32,bf16]
 
 The run is the real multilingual-e5-small tower (12 layers) with random heads, its tower frozen as the presets'
 teachers train it (heads only); each student is the teacher's text side with its top ``--train-layers`` layers
 and projection perturbed, as distillation leaves them. So the run folder stores what a real one does (the
 students' top layers and heads, never the 96M word embeddings) and eval shares the teacher's frozen tensors. The captions
 folder (``--dataset captions``) has 800 distinct PNGs and captions in en, de, fr, es, eu of 3-12 words. The eval
-runs as the CLI in a child process: wall time and that process's peak RSS are printed (goal <= 5 min, <= 3 GB).
-Then, on ``--compare`` of the captions, the shared-prefix encoding against every model in full, scaled to all, and
-what bf16 autocast would give (speed, and the lowest cosine of its embeddings to the float32 ones).
+runs as the CLI in a child process, once per ``--precisions`` entry (fp32, then bf16 autocast): wall time and that
+process's peak RSS are printed (goal <= 5 min, <= 3 GB), then how many ranks bf16 changes. Then, on ``--compare``
+of the captions, the shared-prefix encoding against every model in full, scaled to all.
 
 Everything lives in a temporary OPTICAL_CACHE (its ``models/`` links to the prepared cache's converted e5:
 ``$OPTICAL_CACHE`` or the checkout's ``cache/``); ``--tiny`` uses a 2-layer random BERT instead (a quick check).
@@ -18,8 +19,8 @@ Everything lives in a temporary OPTICAL_CACHE (its ``models/`` links to the prep
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--train-layers", type=int, default=4)
     parser.add_argument("--compare", type=int, default=3000, help="captions for the with/without shared-prefix timing")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer random BERT instead of e5-small")
+    parser.add_argument("--precisions", default="fp32,bf16", help="the evals to run, one per --precision")
     args = parser.parse_args()
     source = cache_dir()
     with tempfile.TemporaryDirectory(prefix="optical-bench-eval-") as tmp:
@@ -118,21 +120,20 @@ def main() -> None:
         print(f"{args.captions:,} captions x {args.images} images, 4 models ({text_encoder}, top {args.train_layers} "
               f"layers per student), {os.cpu_count()} CPUs, torch threads {threads}", flush=True)
 
-        command = [sys.executable, "-m", "optical", "eval", "bench-run", "--dataset", "captions", "--root",
-                   str(root / "data"), "--languages", ",".join(LANGUAGES[1:])]
-        t0 = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-                              text=True)
-        wall = time.perf_counter() - t0
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        peak_gib, cpu = usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime  # ru_maxrss: KiB on Linux
-        if done.returncode != 0:
-            sys.exit(f"eval failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        print("\n".join(line for line in done.stdout.splitlines() if line.startswith("[")))
-        print(f"python -m optical eval: wall {wall:.1f} s ({wall / 60:.2f} min), peak RSS {peak_gib:.2f} GiB   "
-              f"goal <= 5 min, <= 3 GB", flush=True)
-        # on a shared machine the wall time says little: CPU time / threads is the wall time on idle cores
-        print(f"CPU time {cpu:.1f} s: {cpu / threads / 60:.2f} min on {threads} idle cores", flush=True)
+        runs = {}
+        for precision in args.precisions.split(","):
+            command = [sys.executable, "-m", "optical", "eval", "bench-run", "--dataset", "captions", "--root",
+                       str(root / "data"), "--languages", ",".join(LANGUAGES[1:]), "--device", "cpu",
+                       "--precision", precision, "--name", precision]
+            runs[precision] = _timed(command)
+            wall, peak_gib, cpu, stdout = runs[precision]
+            print("\n".join(line for line in stdout.splitlines() if line.startswith("[")))
+            print(f"python -m optical eval --precision {precision}: wall {wall:.1f} s ({wall / 60:.2f} min), peak RSS "
+                  f"{peak_gib:.2f} GiB   goal <= 5 min, <= 3 GB", flush=True)
+            # on a shared machine the wall time says little: CPU time / threads is the wall time on idle cores
+            print(f"CPU time {cpu:.1f} s: {cpu / threads / 60:.2f} min on {threads} idle cores", flush=True)
+        if {"fp32", "bf16"} <= set(runs):
+            _compare_precisions(cache / "runs" / "bench-run" / "evals")
 
         teacher = DualEncoder.load(cache / "runs" / "bench-run" / "teacher").eval()
         models: dict[str, ProjectedTextEncoder] = {"teacher": teacher}
@@ -142,23 +143,67 @@ def main() -> None:
         lines = (root / "data" / "captions.tsv").read_text(encoding="utf-8").splitlines()[1:]
         texts = [line.split("\t")[2] for line in lines[:: max(1, len(lines) // args.compare)]][: args.compare]
         n_frozen = shared_frozen_layers(list(models.values()))
-        timings, embedded = {}, {}
-        # bf16 autocast: a what-if (eval runs in float32, so that its ranks are the run's own on the same split)
-        for label, frozen, dtype in (("shared prefix", n_frozen, None), ("each model in full", 0, None),
-                                     ("shared prefix, bf16", n_frozen, torch.bfloat16)):
+        timings = {}
+        for label, frozen in (("shared prefix", n_frozen), ("each model in full", 0)):
             t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                embedded[label] = encode_shared(models, texts, frozen)
+            encode_shared(models, texts, frozen)
             timings[label] = time.perf_counter() - t0
         scale = args.captions / len(texts)
         for label, seconds in timings.items():
             print(f"text encoding, 4 models, {label:19s}: {seconds:6.1f} s for {len(texts):,} captions, "
                   f"scaled to {args.captions:,}: {seconds * scale / 60:.2f} min")
         print(f"shared prefix ({n_frozen} layers run once) is {timings['each model in full'] / timings['shared prefix']:.2f}x faster")
-        cosine = min(float((embedded["shared prefix"][m] * embedded["shared prefix, bf16"][m]).sum(1).min())
-                     for m in models)
-        print(f"bf16 autocast would be {timings['shared prefix'] / timings['shared prefix, bf16']:.2f}x faster; its "
-              f"embeddings against float32: lowest cosine {cosine:.5f}")
+        all_texts = list(dict.fromkeys(line.split("\t")[2] for line in lines))
+        _compute_floor(models, all_texts, n_frozen)
+
+
+def _compute_floor(models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int) -> None:
+    """The least time the text encoding can take here: its matrix-multiply FLOPs (every token through the shared
+    layers once and each model's top layers) over the rate these cores multiply e5-sized matrices at."""
+    teacher = next(iter(models.values()))
+    tokens = sum(int(teacher.tokenize(texts[i : i + 1024])["attention_mask"].sum()) for i in range(0, len(texts), 1024))
+    layers = transformer_layers(teacher.text.model)
+    per_token = 2 * sum(p.numel() for p in layers[0].parameters() if p.dim() == 2)  # FLOPs of one layer's GEMMs
+    passes = n_frozen + len(models) * (len(layers) - n_frozen)
+    flops = tokens * passes * per_token
+    hidden, inner = layers[0].intermediate.dense.in_features, layers[0].intermediate.dense.out_features
+    for dtype in (torch.float32, torch.bfloat16):
+        a, w = torch.randn(4096, hidden, dtype=dtype), torch.randn(inner, hidden, dtype=dtype)
+        torch.mm(a, w.t())
+        t0 = time.perf_counter()
+        for _ in range(20):
+            torch.mm(a, w.t())
+        rate = 20 * 2 * a.shape[0] * hidden * inner / (time.perf_counter() - t0)
+        print(f"{dtype}: matmul at {rate / 1e9:.0f} GFLOP/s here; {tokens:,} tokens x {passes} layer passes = "
+              f"{flops / 1e12:.1f} TFLOP: at least {flops / rate / 60:.1f} min of text encoding", flush=True)
+
+
+def _timed(command: list[str]) -> tuple[float, float, float, str]:
+    """Run ``command`` in the checkout: (wall s, its peak RSS GiB, its CPU s, stdout); exits when it fails."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out,
+                                 stderr=err, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN sums them all)
+        wall = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        if child.returncode != 0:
+            sys.exit(f"eval failed ({child.returncode}):\n{err.read()[-3000:]}")
+        return wall, usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime, out.read()  # ru_maxrss: KiB
+
+
+def _compare_precisions(evals: Path) -> None:
+    """What bf16 changes in the metrics: identical rank lines and the largest mR difference, fp32 against bf16."""
+    fp32, bf16 = (json.loads((evals / p / "metrics.json").read_text()) for p in ("fp32", "bf16"))
+    diff = max(abs(fp32["results"][m][lang]["metrics"]["mR"] - bf16["results"][m][lang]["metrics"]["mR"])
+               for m in fp32["results"] for lang in fp32["results"][m])
+    lines = same = 0
+    for ranks in sorted((evals / "fp32" / "ranks").glob("*.csv")):
+        a, b = ranks.read_text().splitlines()[1:], (evals / "bf16" / "ranks" / ranks.name).read_text().splitlines()[1:]
+        lines, same = lines + len(a), same + sum(x == y for x, y in zip(a, b))
+    print(f"bf16 against fp32: {same / lines:.2%} of {lines:,} ranks identical, largest mR difference {diff:.2f} points",
+          flush=True)
 
 
 if __name__ == "__main__":
