@@ -25,6 +25,7 @@ import transformers
 from torch import nn
 
 from optical.distill._models import ProjectedTextEncoder, transformer_layers
+from optical.encoders import mean_pool
 
 
 class FrozenPrefix:
@@ -103,7 +104,7 @@ class FrozenPrefix:
             "token_embeddings": model.proj(tokens) if layer == -1 else middle,
             "attention_mask": mask,
             "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
-            "sentence_embedding": model.proj(_mean_pool(tokens, mask)),
+            "sentence_embedding": model.proj(mean_pool(tokens, mask)),
         }
 
 
@@ -132,7 +133,7 @@ def shared_prefix_embeddings(
         for name, model in models.items():
             tower = model.text.model
             tokens = _run_layers(tower, transformer_layers(tower)[n_frozen:], hidden, mask)  # (b, L, H)
-            emb = model.proj(_mean_pool(tokens, mask)).float()  # (b, D)
+            emb = model.proj(mean_pool(tokens, mask)).float()  # (b, D)
             out[name][rows] = nn.functional.normalize(emb, dim=-1).cpu()
     for name, model in models.items():
         model.train(modes[name])
@@ -143,12 +144,6 @@ def _by_token_count(model: ProjectedTextEncoder, texts: list[str], batch_size: i
     """Indices (N,) of ``texts`` by ascending token count under ``model``'s tokenizer (stable)."""
     counts = [model.tokenize(texts[i : i + batch_size])["attention_mask"].sum(1) for i in range(0, len(texts), batch_size)]
     return torch.argsort(torch.cat([torch.zeros(0, dtype=torch.long), *counts]), stable=True)
-
-
-def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """TextEncoder's mean pooling: (B, L, H) token states, (B, L) mask -> (B, H)."""
-    weights = mask.unsqueeze(-1).to(tokens.dtype)
-    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 def _run_layers(hf: nn.Module, layers: list[nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from optical.encoders._factory import (
 )
 from optical.encoders._image_features import encode_image_files
 from optical.encoders._image_tower import ImageEncoder
-from optical.encoders._text_tower import TextEncoder, encode_sentences
+from optical.encoders._text_tower import TextEncoder, encode_sentences, mean_pool
 from optical.encoders._weights import DamagedAssetError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "encode_sentences",
     "list_encoders",
     "locate_encoder",
+    "mean_pool",
     "prepare_text_model",
     "text_layer_count",
 ]

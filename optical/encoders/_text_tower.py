@@ -119,8 +119,7 @@ class TextEncoder(nn.Module):
         out = self.model(input_ids=features["input_ids"], attention_mask=mask, output_hidden_states=layer is not None)
         tokens = out.last_hidden_state  # (B, L, H)
         if self.pooling == "mean":
-            weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
-            sentence = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, H)
+            sentence = mean_pool(tokens, mask)  # (B, H)
         elif self.pooling == "cls":
             sentence = tokens[:, 0]  # (B, H)
         else:  # clip
@@ -190,6 +189,12 @@ class TextEncoder(nn.Module):
             max_length=config["max_length"],
             source=str(Path(path).resolve()),
         )
+
+
+def mean_pool(tokens: Tensor, mask: Tensor) -> Tensor:
+    """Mean of the non-padding token states: (B, L, H) states, (B, L) mask -> (B, H)."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)  # (B, L, 1)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 @torch.no_grad()
