@@ -1,10 +1,11 @@
 """Teacher training and bitext-only student distillation (MSE, OPTICAL and its variants).
 
 The public names: the two model classes (``ProjectedTextEncoder``, the teacher ``DualEncoder``), the frozen-layer
-cache (``FrozenPrefix``, ``forward_texts``; ``shared_prefix_embeddings`` for several models at once), teacher and student training (``train_teacher``, ``teacher_targets``,
-``train_student``), the training loop (``optical.distill.train``), data parallelism (``optical.distill.distributed``)
-and the losses (``optical.distill.losses``). Names are imported on first use (PEP 562), so the torch-free parts
-that import ``optical.distill.losses.LossConfig`` (config validation, ``report``) do not load transformers.
+cache (``FrozenPrefix``, ``forward_texts``; ``shared_prefix_embeddings`` for several models at once), teacher and
+student training (``train_teacher``, ``teacher_targets``, ``train_student``), the training loop
+(``optical.distill.train``), data parallelism (``optical.distill.distributed``) and the losses
+(``optical.distill.losses``). Names are imported on first use (PEP 562), so the torch-free parts that import
+``optical.distill.losses.LossConfig`` (config validation, ``report``) do not load transformers.
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ def shared_prefix_embeddings(
 
 def _by_token_count(model: ProjectedTextEncoder, texts: list[str], batch_size: int = 1024) -> torch.Tensor:
     """Indices (N,) of ``texts`` by ascending token count under ``model``'s tokenizer (stable)."""
-    counts = [model.tokenize(texts[i : i + batch_size])["attention_mask"].sum(1) for i in range(0, len(texts), batch_size)]
+    counts = [model.tokenize(texts[i : i + batch_size])["attention_mask"].sum(1)
+              for i in range(0, len(texts), batch_size)]
     return torch.argsort(torch.cat([torch.zeros(0, dtype=torch.long), *counts]), stable=True)
 
 

@@ -109,7 +109,15 @@ if TYPE_CHECKING:
         summarize_evaluation,
         summarize_evaluations,
     )
-    from optical.experiment._methods import ENCODER_KINDS, EVAL_PRECISIONS, METHODS, MT_SYSTEMS, Method, comparisons, register_method
+    from optical.experiment._methods import (
+        ENCODER_KINDS,
+        EVAL_PRECISIONS,
+        METHODS,
+        MT_SYSTEMS,
+        Method,
+        comparisons,
+        register_method,
+    )
     from optical.experiment._pairs import english_pairs
     from optical.experiment._plans import plan_loss, transport_sample
     from optical.experiment._ranks import (

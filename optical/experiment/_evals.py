@@ -1,9 +1,10 @@
 """Evaluations of a finished run on other datasets, on disk: ``RUN/evals/<name>/`` (torch-free, like the report).
 
 An evaluation folder holds ``eval.json`` (what was evaluated: dataset, root, images, languages, methods, the
-languages the students were distilled on, the device and precision it was encoded in), ``ranks/<method>.csv`` + ``ranks/groups.json`` in the format of the
-run's ``ranks/test/`` (``optical.experiment._ranks``), ``metrics.json`` (``summarize_evaluation`` plus timing) and
-``gallery.json``/``gallery.npy`` for Image Search. ``optical.experiment.evaluate_run`` writes it.
+languages the students were distilled on, the device and precision it was encoded in), ``ranks/<method>.csv`` +
+``ranks/groups.json`` in the format of the run's ``ranks/test/`` (``optical.experiment._ranks``), ``metrics.json``
+(``summarize_evaluation`` plus timing) and ``gallery.json``/``gallery.npy`` for Image Search.
+``optical.experiment.evaluate_run`` writes it.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def load_evaluation_ranks(run: Run, name: str, folder: Path | None = None) -> tu
 def summarize_evaluation(run: Run, name: str, n_boot: int | None = None, folder: Path | None = None) -> dict:
     """``metrics.json``'s body (without timing) of evaluation ``name``, from its ranks files alone (as
     ``summarize_ranks`` for the test split): CIs, disparity, paired differences, plus ``eval``, ``dataset``,
-    ``distilled`` (the languages the students were distilled on) and ``precision`` (fp32 or bf16 encoding). ``folder``: where the evaluation lies (default
-    ``evaluation_dir``; ``evaluate_run`` passes the temp folder it is writing)."""
+    ``distilled`` (the languages the students were distilled on) and ``precision`` (fp32 or bf16 encoding).
+    ``folder``: where the evaluation lies (default ``evaluation_dir``; ``evaluate_run`` passes the temp folder it
+    is writing)."""
     return summarize_evaluations([run], name, n_boot, folder)
 
 
