@@ -6,11 +6,18 @@ import argparse
 import importlib
 import sys
 import warnings
+from typing import Any, Protocol
 
 from optical.errors import DataWarning, OpticalError
 
 # Each module defines ``register(subparsers)``, which adds a parser whose ``func(args) -> int`` runs it.
 COMMAND_MODULES = ("prepare", "data", "run", "sweep", "eval", "report", "export")
+
+
+class Subparsers(Protocol):
+    """What ``register`` uses of ``ArgumentParser.add_subparsers()``'s result (its class is private to argparse)."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from optical.cli._main import Subparsers
 from optical.data import BENCHMARKS
 from optical.errors import InputError
 from optical.experiment import (
@@ -24,7 +25,7 @@ from optical.runs import Run, load_run
 from optical.studies import resolve_runs
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("eval", help="evaluate a finished run's teacher and students on another dataset (never trains)")
     p.add_argument("run", nargs="+", help="run id (under cache/runs) or folder; several runs, a study or a sweep: "
                                           "each finished run")

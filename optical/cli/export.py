@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from optical.cli._main import Subparsers
 from optical.errors import InputError
 from optical.runs import Run, load_run
 
@@ -21,7 +22,7 @@ _POOL_CODE = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("export", help="write a run's teacher or student text model as a standalone folder")
     p.add_argument("run", help="run id (under cache/runs) or folder")
     p.add_argument("method", help="zero-shot (or teacher): the teacher's text side; or a trained student (mse, optical, ...)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from optical.cli._main import Subparsers
 from optical.data import (
     load_art4apps,
     load_openclipart,
@@ -17,7 +18,7 @@ from optical.data import (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "prepare",
         help="build the built-in benchmark and convert the weights into cache/ (idempotent)",

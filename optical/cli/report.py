@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from optical.cli._main import Subparsers
 from optical.experiment import (
     format_report,
     format_sweep_report,
@@ -22,7 +23,7 @@ from optical.runs import Run, RunFormatError
 from optical.studies import resolve_runs
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("report", help="print the headline table of a run, a study (several runs) or a sweep (a "
                                       "table per point), recomputed from per-query ranks")
     p.add_argument("run", nargs="+", help="run, study or sweep id (under cache/runs, cache/sweeps) or folder; several "

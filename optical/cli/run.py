@@ -9,6 +9,7 @@ import argparse
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from optical.cli._main import Subparsers
 from optical.atomic import atomic_write_json
 from optical.data import BENCHMARKS
 from optical.errors import InputError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from optical.experiment import ExperimentConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("run", help="run the experiment (teacher, students, evaluation) and print the table")
     add_config_arguments(p)
     p.add_argument("--seed", type=int, help="training seed (teacher and students: init, data order, dropout)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
+from optical.cli._main import Subparsers
 from optical.cli.run import add_config_arguments, config_from_args
 from optical.errors import InputError
 from optical.experiment import format_sweep_report, sweep_frame
@@ -18,7 +19,7 @@ _SWEEP_FLAGS = ("grid", "seeds", "sweep_id", "config", "preset", "dataset", "roo
                 "student_encoder")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("sweep", help="run a grid of settings x seeds (one run each) and print a table per point")
     p.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                    help="a dotted config key and its values, e.g. ot.reg=0.01,0.05 or bitext_pairs=50,100,all "

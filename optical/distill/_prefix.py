@@ -10,9 +10,10 @@ eval mode, and in the uncached forward because ``optical.distill.train.fit`` kee
 (``train_mode``); the trainable top layers use dropout on both paths. So a run trains the same model with or
 without the cache (``tests/distill/test_training.py`` checks one step with dropout 0.1).
 
-Supported for BERT-style towers with mean pooling (the built-in e5) through the private transformers API
-``_create_attention_masks``; when something is missing, ``for_top_layers`` warns naming it and training falls back
-to the full forward (about 3x slower for e5-small).
+The layers run through their public forwards with the attention mask the tower builds itself
+(``TextEncoder.embed``, ``attention_bias``, ``pool``): BERT (e5), XLM-R and CLIP text towers under eager and sdpa
+attention, no private transformers API. A tower whose embeddings or layers cannot be found makes ``for_top_layers``
+warn naming what is missing, and training falls back to the full forward (about 3x slower for e5-small).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import warnings
 from collections.abc import Mapping
 
 import torch
-import transformers
 from torch import nn
 
 from optical.distill._models import ProjectedTextEncoder, transformer_layers
-from optical.encoders import mean_pool
+from optical.encoders import TextEncoder
 
 
 class FrozenPrefix:
@@ -39,15 +39,15 @@ class FrozenPrefix:
         self.n_frozen = n_frozen
         self.states: list[torch.Tensor] = []
         self.input_ids: list[torch.Tensor] = []
-        hf = model.text.model
+        tower = model.text
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
         with torch.no_grad():
             for start in range(0, len(texts), batch_size):
                 feats = {k: v.to(device) for k, v in model.tokenize(texts[start : start + batch_size]).items()}
-                hidden = hf.embeddings(input_ids=feats["input_ids"])  # (b, L, H)
-                hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hidden, feats["attention_mask"])
+                hidden = tower.embed(feats["input_ids"])  # (b, L, H)
+                hidden = _run_layers(tower, transformer_layers(tower.model)[:n_frozen], hidden, feats["attention_mask"])
                 for h, ids, m in zip(hidden.cpu(), feats["input_ids"].cpu(), feats["attention_mask"].cpu()):
                     self.states.append(h[m.bool()].clone())
                     self.input_ids.append(ids[m.bool()].clone())
@@ -63,20 +63,23 @@ class FrozenPrefix:
             return None
         missing = cls.missing(model)
         if missing:
-            warnings.warn(f"the frozen-layer cache needs {missing} (transformers {transformers.__version__}); training falls back to the full forward through "
+            warnings.warn(f"the frozen-layer cache needs {missing}; training falls back to the full forward through "
                           f"all {n_layers} layers (slower: about 3x for e5-small)", RuntimeWarning, stacklevel=2)
             return None
         return cls(model, n_layers - train_layers, texts)
 
     @staticmethod
     def missing(model: ProjectedTextEncoder) -> str:
-        """What the cache needs and ``model`` lacks (mean pooling, the HF model's ``embeddings``, ``encoder`` and
-        private ``_create_attention_masks``), as words; empty when supported."""
-        hf = model.text.model
-        needs = [f"{type(hf).__name__}.{name}" + (" (private transformers API)" if name.startswith("_") else "")
-                 for name in ("embeddings", "encoder", "_create_attention_masks") if not hasattr(hf, name)]
-        if model.text.pooling != "mean":
-            needs.insert(0, f"mean pooling (this tower pools by {model.text.pooling!r})")
+        """What the cache needs and ``model``'s tower lacks (its input ``embeddings``, a stack of transformer
+        layers; CLIP pooling: ``final_layer_norm``), as words; empty when supported."""
+        tower = model.text
+        needs = [f"{type(tower.core).__name__}.{name}" for name in ("embeddings",) if not hasattr(tower.core, name)]
+        if tower.pooling == "clip" and not hasattr(tower.core, "final_layer_norm"):
+            needs.append(f"{type(tower.core).__name__}.final_layer_norm")
+        try:
+            transformer_layers(tower.model)
+        except ValueError:
+            needs.append(f"a stack of transformer layers in {type(tower.model).__name__}")
         return ", ".join(needs)
 
     @classmethod
@@ -91,20 +94,21 @@ class FrozenPrefix:
         hidden = nn.utils.rnn.pad_sequence(states, batch_first=True).to(device)  # (B, L, H)
         mask = nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
         mask = mask.to(device)  # (B, L)
-        hf = model.text.model
-        layers = transformer_layers(hf)
+        tower = model.text
+        layers = transformer_layers(tower.model)
         if layer != -1 and not self.n_frozen < layer <= len(layers):
             raise ValueError(f"layer {layer}: the states this cache computes are those after layers "
                              f"{self.n_frozen + 1}..{len(layers)} (the trainable ones)")
         split = len(layers) if layer == -1 else layer
-        tokens = middle = _run_layers(hf, layers[self.n_frozen : split], hidden, mask)  # (B, L, H) after layer split
+        last = middle = _run_layers(tower, layers[self.n_frozen : split], hidden, mask)  # (B, L, H) after layer split
         if split < len(layers):
-            tokens = _run_layers(hf, layers[split:], middle, mask)  # (B, L, H), the last layer's
+            last = _run_layers(tower, layers[split:], middle, mask)  # (B, L, H), the last layer's
+        tokens, sentence = tower.pool(last, mask)
         return {
             "token_embeddings": model.proj(tokens) if layer == -1 else middle,
             "attention_mask": mask,
             "input_ids": nn.utils.rnn.pad_sequence([self.input_ids[i] for i in idx.tolist()], batch_first=True).to(device),
-            "sentence_embedding": model.proj(mean_pool(tokens, mask)),
+            "sentence_embedding": model.proj(sentence),
         }
 
 
@@ -118,7 +122,6 @@ def shared_prefix_embeddings(
     or next token counts (little padding); rows come back in the order of ``texts``. Nothing is kept between
     batches but the outputs, so memory does not grow with ``len(texts)`` beyond (N, D) per model."""
     first = next(iter(models.values()))
-    hf = first.text.model
     device = next(first.parameters()).device
     modes = {name: model.training for name, model in models.items()}
     out = {name: torch.empty(len(texts), model.embed_dim) for name, model in models.items()}
@@ -129,11 +132,11 @@ def shared_prefix_embeddings(
         rows = order[start : start + batch_size]
         feats = {k: v.to(device) for k, v in first.tokenize([texts[i] for i in rows]).items()}
         mask = feats["attention_mask"]  # (b, L)
-        hidden = _run_layers(hf, transformer_layers(hf)[:n_frozen], hf.embeddings(input_ids=feats["input_ids"]), mask)
+        hidden = first.text.embed(feats["input_ids"])  # (b, L, H)
+        hidden = _run_layers(first.text, transformer_layers(first.text.model)[:n_frozen], hidden, mask)
         for name, model in models.items():
-            tower = model.text.model
-            tokens = _run_layers(tower, transformer_layers(tower)[n_frozen:], hidden, mask)  # (b, L, H)
-            emb = model.proj(mean_pool(tokens, mask)).float()  # (b, D)
+            last = _run_layers(model.text, transformer_layers(model.text.model)[n_frozen:], hidden, mask)  # (b, L, H)
+            emb = model.proj(model.text.pool(last, mask)[1]).float()  # (b, D)
             out[name][rows] = nn.functional.normalize(emb, dim=-1).cpu()
     for name, model in models.items():
         model.train(modes[name])
@@ -147,13 +150,14 @@ def _by_token_count(model: ProjectedTextEncoder, texts: list[str], batch_size: i
     return torch.argsort(torch.cat([torch.zeros(0, dtype=torch.long), *counts]), stable=True)
 
 
-def _run_layers(hf: nn.Module, layers: list[nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Apply ``layers`` to ``hidden`` (B, L, H) with padding ``mask`` (B, L), as the HF encoder would."""
-    attention, _ = hf._create_attention_masks(
-        attention_mask=mask, encoder_attention_mask=None, embedding_output=hidden, encoder_hidden_states=None, cache=None
-    )
+def _run_layers(tower: TextEncoder, layers: list[nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Apply ``layers`` of ``tower`` to ``hidden`` (B, L, H) with padding ``mask`` (B, L), as its encoder would:
+    each layer's public forward with the tower's additive attention mask (a layer returning a tuple gives its
+    first element, as older transformers releases do)."""
+    bias = tower.attention_bias(mask, hidden.dtype)  # (B, 1, L, L)
     for layer in layers:
-        hidden = layer(hidden, attention)
+        out = layer(hidden, bias)
+        hidden = out[0] if isinstance(out, tuple) else out
     return hidden
 
 

@@ -212,6 +212,11 @@ class EfficientNetLite(ImageEncoder):
         x = F.relu6(conv_bn(self._conv_head, self._bn1, x), inplace=True)  # (B, 1280, H/32, W/32)
         return x.mean(dim=(2, 3))
 
+    @property
+    def classifier(self) -> nn.Linear:
+        """The ImageNet classifier (1280 -> 1000); its rows are the class prototypes (``_fc`` as in the weights)."""
+        return self._fc
+
     def classify(self, pixels: Tensor) -> Tensor:
         """``pixels`` (B, 3, H, W) -> ImageNet logits (B, 1000)."""
         return self._fc(self._dropout(self(pixels)))

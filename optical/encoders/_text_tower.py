@@ -132,6 +132,48 @@ class TextEncoder(nn.Module):
             result["layer_states"] = out.hidden_states[layer]  # (B, L, H_model), after layer ``layer``
         return result
 
+    # Layer by layer, through public forwards only: what the frozen-layer cache (optical.distill) runs instead of
+    # ``forward`` when the bottom layers' output is computed once. ``embed``, each of ``layers`` with
+    # ``attention_bias``, then ``pool`` give what ``forward`` gives.
+
+    @property
+    def core(self) -> nn.Module:
+        """The HF text model holding ``embeddings`` and ``encoder`` (a CLIP tower's ``text_model``)."""
+        return getattr(self.model, "text_model", self.model)
+
+    @property
+    def causal(self) -> bool:
+        """Whether a token attends only to those before it (CLIP's text tower; BERT and XLM-R attend both ways)."""
+        config = self.model.config
+        return config.model_type == "clip_text_model" or bool(getattr(config, "is_decoder", False))
+
+    def embed(self, input_ids: Tensor) -> Tensor:
+        """Token + position embeddings of ``input_ids`` (B, L): (B, L, H_model), what the first layer reads."""
+        return self.core.embeddings(input_ids=input_ids)
+
+    def attention_bias(self, mask: Tensor, dtype: torch.dtype) -> Tensor:
+        """The additive attention mask (B, 1, L, L) the layers take for padding ``mask`` (B, L): 0 where query i
+        may attend key j, the dtype's minimum where j is padding (or, ``causal``, after i). Eager attention adds it to
+        the scores and sdpa passes it as ``attn_mask``; no row is all masked (padding is on the right)."""
+        length = mask.shape[1]
+        allowed = mask.bool()[:, None, None, :].expand(-1, 1, length, -1)  # (B, 1, L, L)
+        if self.causal:
+            allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
+        bias = torch.zeros(allowed.shape, dtype=dtype, device=mask.device)
+        return bias.masked_fill(~allowed, torch.finfo(dtype).min)
+
+    def pool(self, hidden: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``forward``'s ``token_embeddings`` (B, L, H) and ``sentence_embedding`` (B, H) from the last layer's
+        output ``hidden`` (B, L, H_model) and padding ``mask`` (B, L). CLIP: final layer norm, ``text_projection``
+        of every token, the sentence being the end-of-text token's (the last non-padding one)."""
+        if self.pooling == "mean":
+            return hidden, mean_pool(hidden, mask)
+        if self.pooling == "cls":
+            return hidden, hidden[:, 0]
+        tokens = self.model.text_projection(self.core.final_layer_norm(hidden))  # (B, L, P)
+        last = mask.sum(1).long() - 1  # (B,) right padding: the end-of-text token is the last real one
+        return tokens, tokens[torch.arange(len(tokens), device=tokens.device), last]
+
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> Tensor:
         """Sentence embeddings ``(N, H)`` on the CPU (L2-normalised by default), computed in eval mode."""
         return encode_sentences(self, texts, self.hidden_size, batch_size, normalize)

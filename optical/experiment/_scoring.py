@@ -85,7 +85,7 @@ def shared_frozen_layers(models: list[ProjectedTextEncoder]) -> int:
     first = models[0].text.model
     if not all(FrozenPrefix.supported(m) for m in models):
         return 0
-    if not all(_same(first.embeddings, m.text.model.embeddings) for m in models[1:]):
+    if not all(_same(models[0].text.core.embeddings, m.text.core.embeddings) for m in models[1:]):
         return 0
     shared = 0
     for i, layer in enumerate(transformer_layers(first)):

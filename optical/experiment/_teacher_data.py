@@ -119,7 +119,7 @@ def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder:
                     for lemma in (c.lemmas if config.prototype_synonyms else c.lemmas[:1])]
             captions = [config.prototype_template.format(lemma=lemma, definition=classes[i].definition)
                         for i, lemma in rows]
-            vectors = prototype_features(encoder._fc, data.train.features, config.prototype_scale)
+            vectors = prototype_features(encoder.classifier, data.train.features, config.prototype_scale)
             keep = guard.keep_captions(captions)
             index = torch.tensor([i for (i, _), k in zip(rows, keep) if k], dtype=torch.long)
             pairs.extend(name, [c for c, k in zip(captions, keep) if k], vectors[index],

@@ -105,14 +105,14 @@ def test_prototype_pairs_follow_the_classifier_head(setup):
     assert pairs.captions[:1000] == [f"a photo of a thing {i}" for i in range(1000)]  # first lemma, label order
     assert pairs.features.shape == (1000 + len(data.train.captions), 1280)
     prototypes = pairs.features[:1000]
-    assert torch.equal(prototypes, prototype_features(encoder._fc, data.train.features))
+    assert torch.equal(prototypes, prototype_features(encoder.classifier, data.train.features))
     assert pairs.groups[:2] == ["imagenet:n00000000", "imagenet:n00000001"]
     config.prototype_template, config.prototype_synonyms = "a drawing of a {lemma}: {definition}", True
     config.prototype_scale = 2.0
     pairs = teacher_pairs(config, data, encoder, progress=False)
     assert pairs.captions[10:12] == ["a drawing of a thing 5: gloss 5", "a drawing of a other name: gloss 5"]
     assert pairs.groups[10] == pairs.groups[11] and torch.equal(pairs.features[10], pairs.features[11])
-    assert torch.equal(pairs.features[10], prototype_features(encoder._fc, data.train.features, 2.0)[5])
+    assert torch.equal(pairs.features[10], prototype_features(encoder.classifier, data.train.features, 2.0)[5])
 
 
 def test_prototype_c_is_where_class_c_wins():
@@ -124,8 +124,8 @@ def test_prototype_c_is_where_class_c_wins():
     pixels = torch.stack([encoder.preprocess(Image.open(io.BytesIO(b)).convert("RGB")) for b in images])
     with torch.no_grad():
         reference = encoder(pixels)  # (8, 1280)
-        prototypes = prototype_features(encoder._fc, reference)  # (1000, 1280)
-        top1 = encoder._fc(prototypes).argmax(dim=1)
+        prototypes = prototype_features(encoder.classifier, reference)  # (1000, 1280)
+        top1 = encoder.classifier(prototypes).argmax(dim=1)
     assert prototypes.shape == (1000, 1280)
     assert torch.equal(top1, torch.arange(1000))  # row c of the head is class c: its logit is the highest
     spread = (reference - reference.mean(0)).norm(dim=1).mean()
