@@ -53,12 +53,23 @@ def test_installs_prepares_then_runs_pytest(sandbox):
     assert done.returncode == 0, done.stderr
     assert log == [
         "apt-get update -qq",  # no package lists yet
-        "pip install -q -r requirements-dev.txt -e .",
+        "pip install -q -r requirements-dev.lock -e .",
         "python -m optical prepare",
         "python -m pytest -q -k x",
     ]
     (sandbox / "apt-lists" / "deb.debian.org_dists_main_binary-amd64_Packages").write_text("")
-    assert run_script(sandbox)[1][0] == "pip install -q -r requirements-dev.txt -e ."
+    assert run_script(sandbox)[1][0] == "pip install -q -r requirements-dev.lock -e ."
+
+
+def test_latest_is_a_canary_in_its_own_venv_with_the_newest_releases_and_the_fast_tests(sandbox):
+    (sandbox / "apt-lists" / "deb.debian.org_dists_main_binary-amd64_Packages").write_text("")
+    shutil.copytree(sandbox / ".venv", sandbox / ".venv-latest")
+    done, log = run_script(sandbox, "--latest", "-x")
+    assert done.returncode == 0, done.stderr
+    assert log[0] == "pip install -q --upgrade --upgrade-strategy eager -r requirements-dev.txt -e ."
+    assert log[-2:] == ["python -m optical prepare",
+                        "python -m pytest -q -m not slow and not browser and not lock -x"]
+    assert "canary: " in done.stdout
 
 
 @pytest.mark.parametrize(("pytest_exit", "script_exit"), [(5, 1), (1, 1), (2, 2)])
