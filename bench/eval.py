@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from optical.distill import DualEncoder, ProjectedTextEncoder, transformer_layer
 from optical.experiment import encode_shared, preset, shared_frozen_layers  # noqa: E402
 from optical.paths import cache_dir  # noqa: E402
 from optical.runs import RUN_FORMAT  # noqa: E402
+from bench.timing import timed  # noqa: E402
 from tests.app.fixtures import png_bytes  # noqa: E402
 
 LANGUAGES = ("en", "de", "fr", "es", "eu")
@@ -125,7 +125,7 @@ def main() -> None:
             command = [sys.executable, "-m", "optical", "eval", "bench-run", "--dataset", "captions", "--root",
                        str(root / "data"), "--languages", ",".join(LANGUAGES[1:]), "--device", "cpu",
                        "--precision", precision, "--name", precision]
-            runs[precision] = _timed(command)
+            runs[precision] = timed(command)
             wall, peak_gib, cpu, stdout = runs[precision]
             print("\n".join(line for line in stdout.splitlines() if line.startswith("[")))
             print(f"python -m optical eval --precision {precision}: wall {wall:.1f} s ({wall / 60:.2f} min), peak RSS "
@@ -176,21 +176,6 @@ def _compute_floor(models: dict[str, ProjectedTextEncoder], texts: list[str], n_
         rate = 20 * 2 * a.shape[0] * hidden * inner / (time.perf_counter() - t0)
         print(f"{dtype}: matmul at {rate / 1e9:.0f} GFLOP/s here; {tokens:,} tokens x {passes} layer passes = "
               f"{flops / 1e12:.1f} TFLOP: at least {flops / rate / 60:.1f} min of text encoding", flush=True)
-
-
-def _timed(command: list[str]) -> tuple[float, float, float, str]:
-    """Run ``command`` in the checkout: (wall s, its peak RSS GiB, its CPU s, stdout); exits when it fails."""
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        child = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=out,
-                                 stderr=err, text=True)
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN sums them all)
-        wall = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        if child.returncode != 0:
-            sys.exit(f"eval failed ({child.returncode}):\n{err.read()[-3000:]}")
-        return wall, usage.ru_maxrss / 2**20, usage.ru_utime + usage.ru_stime, out.read()  # ru_maxrss: KiB
 
 
 def _compare_precisions(evals: Path) -> None:
