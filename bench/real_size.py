@@ -114,7 +114,7 @@ def build_xlmr(folder: Path) -> None:
     assert len(tokenizer) == XLMR_BASE["vocab_size"], len(tokenizer)
     torch.manual_seed(0)
     with atomic_dir(folder) as tmp:
-        XLMRobertaModel(XLMRobertaConfig(**XLMR_BASE), add_pooling_layer=False).eval().save_pretrained(tmp)
+        XLMRobertaModel(XLMRobertaConfig(**XLMR_BASE)).eval().save_pretrained(tmp)  # with the pooler, as the real one
         tokenizer.save_pretrained(tmp)
 
 

@@ -1,8 +1,10 @@
 """One OPTICAL train step vs one MSE step: same batch, same student, teacher states cached (budget <= 1.05x).
 
     python bench/step.py [--batch 64] [--repeats 5] [--train-layers 4] [--device cpu|cuda] [--no-prefix]
+                         [--text-encoder NAME_OR_PATH]
 
-Uses the converted multilingual-e5-small (run `python -m optical prepare` first) and real stamp captions.
+Uses the converted multilingual-e5-small (run `python -m optical prepare` first), or ``--text-encoder``, and real
+stamp captions.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--train-layers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-prefix", action="store_true", help="run the frozen layers at every step too")
+    parser.add_argument("--text-encoder", default="multilingual-e5-small", help="built-in name or folder")
     args = parser.parse_args()
     device = torch.device(args.device)
     pairs = []
@@ -51,7 +54,7 @@ def main() -> None:
         pairs += list(iter_bitext("stamps", lang))[: args.batch // 4]
     english = [en for en, _ in pairs]
     foreign = [fo for _, fo in pairs]
-    teacher = DualEncoder(create_text_encoder("multilingual-e5-small"), 256, 1280).to(device).eval()
+    teacher = DualEncoder(create_text_encoder(args.text_encoder), 256, 1280).to(device).eval()
     targets = teacher_targets(teacher, english)
     eng_idx = torch.arange(len(english))
     prefix = None if args.no_prefix else FrozenPrefix.for_top_layers(teacher, args.train_layers, foreign)

@@ -1,0 +1,143 @@
+"""The CUDA path in one go: a quick-preset-sized run on the GPU and the same run on the CPU beside it, the OT and
+step benches on the GPU, ``optical eval`` in bf16 on the GPU, a 2-process torchrun when there are 2 GPUs.
+
+    python bench/gpu_check.py [--small] [--device auto|cpu|cuda]
+
+``scripts/gpu_check.sh`` runs it with the carried assets (a session lent a GPU; read that script first). Without
+CUDA it runs every step on the CPU once (the fallback that shows the script works; ``--small``: a slice of the
+quick preset, for 2 cores). Everything is written under ``$OPTICAL_CACHE`` (the script points it at a temporary
+copy of the carried cache). The text tower is multilingual-e5-small's architecture with random weights and e5's
+real tokenizer (the converted e5, 465 MB, does not travel): recall is near chance, so this checks that the CUDA
+path runs and agrees with the CPU, not quality. CPU and GPU runs share the seed: their mR must agree within the
+runs' intervals (bf16 autocast on CUDA and a different summation order make them close, not equal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from optical.atomic import atomic_dir  # noqa: E402
+from optical.cli import main as optical  # noqa: E402
+from optical.paths import cache_dir, runs_dir  # noqa: E402
+
+# intfloat/multilingual-e5-small's config.json (the fields that shape the model)
+E5_SMALL = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2, pad_token_id=0,
+                layer_norm_eps=1e-12, hidden_act="gelu")
+
+
+def e5_sized_tower(tokenizer_dir: Path) -> Path:
+    """A random BertModel shaped as multilingual-e5-small, with e5's tokenizer, saved as an HF folder (once)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = cache_dir() / "gpu-check" / "e5-sized"
+    if not (folder / "model.safetensors").is_file():
+        torch.manual_seed(0)
+        with atomic_dir(folder) as tmp:
+            BertModel(BertConfig(**E5_SMALL), add_pooling_layer=False).eval().save_pretrained(tmp)
+            AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(tmp)
+    return folder
+
+
+def cli(*argv: str) -> float:
+    """``python -m optical ARGV`` in this process (so CUDA memory statistics see it); wall seconds."""
+    t0 = time.perf_counter()
+    code = optical(list(argv))
+    if code:
+        sys.exit(f"optical {' '.join(argv)} exited {code}")
+    return time.perf_counter() - t0
+
+
+def gpu_peak() -> str:
+    if not torch.cuda.is_available():
+        return ""
+    peak = torch.cuda.max_memory_allocated() / 2**30
+    torch.cuda.reset_peak_memory_stats()
+    return f", peak GPU memory {peak:.2f} GiB"
+
+
+def mr_table(run_ids: list[str]) -> dict[str, dict[str, dict]]:
+    """{run: {method/language: {"mR": x, "ci": [lo, hi]}}} from each run's metrics.json."""
+    out = {}
+    for run_id in run_ids:
+        results = json.loads((runs_dir() / run_id / "metrics.json").read_text())["results"]
+        out[run_id] = {f"{m}/{lang}": {"mR": r["metrics"]["mR"], "ci": r.get("ci", {}).get("mR")}
+                       for m, langs in results.items() for lang, r in langs.items()}
+    return out
+
+
+def compare(gpu: str, cpu: str) -> None:
+    """Each method and language's mR on the GPU beside the CPU's, and whether each lies in the other's interval."""
+    table = mr_table([gpu, cpu])
+    worst, outside = 0.0, []
+    print(f"{'method/language':24s} {'GPU mR':>8s} {'CPU mR':>8s}  CPU 95% interval")
+    for key, g in table[gpu].items():
+        c = table[cpu][key]
+        worst = max(worst, abs(g["mR"] - c["mR"]))
+        lo, hi = c["ci"] or (None, None)
+        inside = lo is None or lo <= g["mR"] <= hi
+        outside += [] if inside else [key]
+        print(f"{key:24s} {g['mR']:8.1f} {c['mR']:8.1f}  [{lo}, {hi}]{'' if inside else '  OUTSIDE'}")
+    print(f"largest |GPU - CPU| mR: {worst:.2f}; outside the CPU run's interval: {outside or 'none'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    parser.add_argument("--small", action="store_true", help="2 languages, 64 bitext pairs each, 1 epoch")
+    parser.add_argument("--tokenizer", default=str(REPO / ".gpu" / "e5-tokenizer"),
+                        help="e5's tokenizer folder (scripts/gpu_check.sh --pack puts it there)")
+    args = parser.parse_args()
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, devices {torch.cuda.device_count()}, "
+          f"{os.cpu_count()} CPUs; checking on {device}", flush=True)
+    if device == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(0)}", flush=True)
+    tower = e5_sized_tower(Path(args.tokenizer))
+    run = ["run", "--preset", "quick", "--text-encoder", str(tower), "--seed", "0"]
+    if args.small:
+        run += ["--languages", "de,ga", "--bitext-pairs", "64", "--epochs", "1"]
+    devices = [device, "cpu"] if device != "cpu" else ["cpu"]
+    for dev in devices:  # the GPU run first: a CPU run that is too slow must not hide the GPU figures
+        run_id = f"gpu-check-{dev}"
+        wall = cli(*run, "--device", dev, "--run-id", run_id)
+        timing = json.loads((runs_dir() / run_id / "metrics.json").read_text())["timing"]
+        stages = ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timing.items())
+        print(f"[{dev}] optical run {' '.join(run[1:])}: {wall:.1f} s{gpu_peak()}; stages: {stages}", flush=True)
+    if device != "cpu":
+        compare(f"gpu-check-{device}", "gpu-check-cpu")
+    run_id = f"gpu-check-{device}"
+    for precision in ("fp32", "bf16"):
+        wall = cli("eval", run_id, "--dataset", "stamps", "--device", device, "--precision", precision,
+                   "--name", f"stamps-{precision}")
+        print(f"[{device}] optical eval --precision {precision} on the run's own dataset: {wall:.1f} s{gpu_peak()}",
+              flush=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    for bench in (["bench/transport.py", "--device", device, "--repeats", "5"],
+                  ["bench/step.py", "--device", device, "--text-encoder", str(tower), "--repeats", "5"]):
+        print(f"[{device}] python {' '.join(bench)}", flush=True)
+        subprocess.run([sys.executable, *bench], cwd=REPO, env=env, check=True)
+    if device == "cuda" and torch.cuda.device_count() >= 2:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "optical",
+                        *run, "--device", "cuda", "--run-id", "gpu-check-ddp"], cwd=REPO, env=env, check=True)
+        print(f"[cuda x2] torchrun (NCCL): {time.perf_counter() - t0:.1f} s", flush=True)
+        compare("gpu-check-ddp", f"gpu-check-{device}")
+    else:
+        print(f"torchrun: {torch.cuda.device_count()} GPU(s), the 2-process NCCL run needs 2 (skipped)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
