@@ -45,7 +45,7 @@ def e5_sized_tower(tokenizer_dir: Path) -> Path:
     if not (folder / "model.safetensors").is_file():
         torch.manual_seed(0)
         with atomic_dir(folder) as tmp:
-            BertModel(BertConfig(**E5_SMALL), add_pooling_layer=False).eval().save_pretrained(tmp)
+            BertModel(BertConfig(**E5_SMALL)).eval().save_pretrained(tmp)  # with the pooler, as the real one
             AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(tmp)
     return folder
 
@@ -96,8 +96,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     parser.add_argument("--small", action="store_true", help="2 languages, 64 bitext pairs each, 1 epoch")
-    parser.add_argument("--tokenizer", default=str(REPO / ".gpu" / "e5-tokenizer"),
-                        help="e5's tokenizer folder (scripts/gpu_check.sh --pack puts it there)")
+    parser.add_argument("--tokenizer", default=str(REPO / "cache" / "models" / "multilingual-e5-small"),
+                        help="a folder with e5's tokenizer (scripts/gpu_check.sh unpacks the carried one)")
     args = parser.parse_args()
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
