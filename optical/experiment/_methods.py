@@ -73,3 +73,5 @@ register_method(Method("translate-test", encoder="translate"))
 # OT variants (issue 14): unbalanced OT (ot.reg_m) and IDF-weighted marginals, each against plain OPTICAL and MSE
 register_method(Method("optical-uot", encoder="student", loss="optical-uot", baselines=("optical", "mse")))
 register_method(Method("optical-idf", encoder="student", loss="optical-idf", baselines=("optical", "mse")))
+# what the transport constraints add over greedy matching (issue 21): each student token to its nearest teacher token
+register_method(Method("token-nn", encoder="student", loss="token-nn", baselines=("optical", "mse")))

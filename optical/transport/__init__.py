@@ -1,6 +1,7 @@
 """Entropic optimal transport between the token sequences of sentence pairs, batched with padding masks."""
 
 from ._cost import COST_KINDS, cost_matrix, cosine_cost, sqeuclidean_cost
+from ._diagnostics import PlanDiagnostics, plan_diagnostics
 from ._masks import pair_mask, uniform_marginal
 from ._problem import GRAD_MODES, TransportResult
 from ._sinkhorn import sinkhorn_plan
@@ -9,10 +10,12 @@ from ._unbalanced import sinkhorn_unbalanced_plan
 __all__ = [
     "COST_KINDS",
     "GRAD_MODES",
+    "PlanDiagnostics",
     "TransportResult",
     "cost_matrix",
     "cosine_cost",
     "pair_mask",
+    "plan_diagnostics",
     "sinkhorn_plan",
     "sinkhorn_unbalanced_plan",
     "sqeuclidean_cost",

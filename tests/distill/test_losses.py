@@ -130,3 +130,21 @@ def test_combined_follows_the_mse_recipe():
     foreign_only = create_loss("optical+mse", LossConfig(reg=0.1, mse_weight=0.5, mse_english=False))
     assert not foreign_only.uses_english
     assert combined(student, teacher) < foreign_only(student, teacher)  # exact English rows halve the MSE term
+
+
+@pytest.mark.parametrize("cost", ["cosine", "sqeuclidean"])
+def test_token_nn_is_the_brute_force_nearest_match(cost):
+    student, teacher = _features(seed=3)
+    loss = create_loss("token-nn", cost=cost)(student, teacher)
+    pairs = []
+    for k, (n, m) in enumerate(zip(LENGTHS_S, LENGTHS_T)):
+        s, t = student["token_embeddings"][k, :n], teacher["token_embeddings"][k, :m]
+        if cost == "cosine":
+            dist = [[1 - torch.nn.functional.cosine_similarity(a, b, dim=0) for b in t] for a in s]
+        else:
+            dist = [[((a - b) ** 2).sum() for b in t] for a in s]
+        pairs.append(sum(min(row) for row in dist) / n)
+    assert loss.item() == pytest.approx(torch.stack(pairs).mean().item(), rel=1e-5)
+    # no marginals: OPTICAL with a sharp plan costs at least as much (it must also cover every teacher token)
+    optical = OpticalLoss(reg=0.001, cost=cost, n_iter=5000, tol=1e-9)(student, teacher)
+    assert optical.item() >= loss.item() - 1e-4

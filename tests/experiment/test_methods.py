@@ -18,11 +18,14 @@ def toy():
 
 
 def test_the_built_in_methods_and_their_comparisons():
-    assert list(METHODS) == ["optical", "optical+mse", "mse", "zero-shot", "translate-test", "optical-uot", "optical-idf"]
-    assert [m for m in METHODS if METHODS[m].trained] == ["optical", "optical+mse", "mse", "optical-uot", "optical-idf"]
+    assert list(METHODS) == ["optical", "optical+mse", "mse", "zero-shot", "translate-test", "optical-uot", "optical-idf",
+                             "token-nn"]
+    assert [m for m in METHODS if METHODS[m].trained] == ["optical", "optical+mse", "mse", "optical-uot", "optical-idf",
+                                                          "token-nn"]
     assert COMPARISONS == (
         ("optical", "mse"), ("optical", "zero-shot"), ("optical+mse", "mse"), ("mse", "zero-shot"),
         ("optical-uot", "optical"), ("optical-uot", "mse"), ("optical-idf", "optical"), ("optical-idf", "mse"),
+        ("token-nn", "optical"), ("token-nn", "mse"),
     )
     assert METHODS["translate-test"].encoder == "translate" and METHODS["zero-shot"].encoder == "teacher"
 

@@ -1,4 +1,5 @@
-"""Distillation losses, one class per file (``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``),
+"""Distillation losses, one class per file (``mse``, ``optical``, ``optical+mse``, ``optical-uot``, ``optical-idf``,
+``token-nn``),
 ``create_loss`` to build them, and ``TokenMass``, which adds the token roles and weights some of them read."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .IdfOpticalLoss import IdfOpticalLoss
 from .LossConfig import LossConfig
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
+from .TokenNNLoss import TokenNNLoss
 from .UnbalancedOpticalLoss import UnbalancedOpticalLoss
 
 # loss name -> class; each class lists the LossConfig settings it takes in ``OPTIONS``
@@ -21,6 +23,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "optical+mse": CombinedLoss,
     "optical-uot": UnbalancedOpticalLoss,
     "optical-idf": IdfOpticalLoss,
+    "token-nn": TokenNNLoss,
 }
 
 
@@ -33,6 +36,7 @@ def create_loss(name: str, config: LossConfig | None = None, **options: object) 
     - ``"optical-idf"``: :class:`IdfOpticalLoss` (as ``optical``; the batches carry IDF ``token_weights``).
     - ``"optical+mse"``: :class:`CombinedLoss` of both; ``optical_weight`` and ``mse_weight`` go to it,
       ``mse_english`` to its MSE term, the rest to :class:`OpticalLoss`.
+    - ``"token-nn"``: :class:`TokenNNLoss` (``cost``, ``tokens``): each student token to its nearest teacher token.
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; expected one of {list(LOSSES)}")
@@ -56,6 +60,7 @@ __all__ = [
     "MSEDistillLoss",
     "OpticalLoss",
     "TOKEN_MODES",
+    "TokenNNLoss",
     "TokenMass",
     "TokenRoles",
     "UnbalancedOpticalLoss",
