@@ -1,10 +1,14 @@
 """Home: the runs in cache/runs, the headline table with the verdict, the teacher and its English recall per
 evaluated dataset, and the built-in experiment's launcher.
 
-Start with ``streamlit run app.py`` (binds to 127.0.0.1, see .streamlit/config.toml).
+Start with ``streamlit run app.py`` (binds to 127.0.0.1, see .streamlit/config.toml). This script is also the
+app's navigation (``st.navigation``): Home is the rest of it, titled "Home" in the sidebar (not the file's name),
+the other pages are ``pages/*.py`` in the order of their number.
 """
 
+import re
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +17,18 @@ import app_resources as res
 from optical import explore
 from optical.experiment import headline_table, interval_note
 from optical.studies import list_studies
+
+
+def home() -> None:
+    """Home's page object: what it shows is the rest of this script, drawn when it is the selected page."""
+
+
+PAGES = sorted((Path(__file__).parent / "pages").glob("[0-9]*.py"), key=lambda p: int(re.match(r"\d+", p.name)[0]))
+HOME = st.Page(home, title="Home", icon="🌍", default=True)
+page = st.navigation([HOME, *(st.Page(f"pages/{p.name}") for p in PAGES)])
+if page is not HOME:
+    page.run()
+    st.stop()
 
 st.set_page_config(page_title="optical", page_icon="🌍", layout="wide")
 st.title("optical")
@@ -31,7 +47,8 @@ def job_panel(job: explore.ExperimentJob) -> None:
     if st.button("Stop", key=f"stop-{job.run_id}"):
         job.stop()
     seen = st.session_state.setdefault("seen", {})
-    now = (job.state, *next((i.methods_done for i in explore.describe_runs() if i.run_id == job.run_id), []))
+    infos = explore.describe_runs(check_metrics=False)
+    now = (job.state, *next((i.methods_done for i in infos if i.run_id == job.run_id), []))
     if seen.setdefault(job.run_id, now) != now:
         seen[job.run_id] = now
         st.rerun(scope="app")
@@ -74,7 +91,7 @@ st.dataframe(
             "started": [time.strftime("%Y-%m-%d %H:%M", time.localtime(i.started)) if i.started else "" for i in infos],
             "methods done": [", ".join(i.methods_done) for i in infos],
             "languages": [", ".join(i.languages) for i in infos],
-            "problem": [i.error or ("" if i.has_results else "no results yet (no metrics.json)") for i in infos],
+            "problem": [i.problem for i in infos],
         }
     ),
     hide_index=True,

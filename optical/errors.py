@@ -29,5 +29,10 @@ class MissingAssetError(OpticalError, FileNotFoundError):
     """An offline asset (weights, dataset) is absent; the message says which command makes it."""
 
 
+class NonFiniteError(OpticalError, ValueError):
+    """A model produced NaN or infinite numbers (embeddings, scores, a training loss). Nothing is computed from them:
+    a NaN score would rank as a hit and report perfect recall. The message names the model and what was affected."""
+
+
 class DataWarning(UserWarning):
     """A data problem that is skipped, not fatal (e.g. blank caption lines); the CLI prints ``warning: <message>``."""

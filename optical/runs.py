@@ -14,7 +14,9 @@ Layout (format 1)::
     students/<method>/  each distilled student (ProjectedTextEncoder folder)
     work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
-                        the teacher's image embeddings (I, D) the app searches
+                        the teacher's image embeddings (I, D) the app searches. Image paths are relative to the
+                        cache or to their dataset folder (``optical.galleries``: format 2), so a copied run folder
+                        finds them; older galleries hold absolute paths
     ranks/<dataset>/    per-query ranks, one <method>.csv per method (language, direction, query, group, rank) and
                         groups.json (the image paths of each group id); dataset "test" (every language on the images
                         captioned in all of the run's languages), "test-full" (each language's own test set), and
@@ -202,12 +204,14 @@ def new_run_id(prefix: str = "run") -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{prefix}-{secrets.token_hex(2)}"
 
 
-def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is one safe path component (``RUN_ID_PATTERN``), else an InputError saying what is allowed."""
+def check_run_id(run_id: str, what: str = "run id", under: str | Path | None = None) -> str:
+    """``run_id`` if it is one safe path component (``RUN_ID_PATTERN``), else an InputError saying what is allowed.
+    The same names the folders of sweeps (``what="sweep id"``) and evaluations (``"evaluation name"``), each one
+    folder name under ``under`` (default ``cache/runs``)."""
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise InputError(
-            f"run id {run_id!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
-            f"or digit (one folder name under {runs_dir()}, no '/')"
+            f"{what} {run_id!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+            f"or digit (one folder name under {under or runs_dir()}, no '/')"
         )
     return run_id
 
@@ -243,11 +247,16 @@ def load_run(ref: str | Path, *, writable: bool = False) -> Run:
     ``writable``: the run will be written to, so it must be a folder directly inside ``cache/runs`` (InputError
     otherwise); any folder may be read.
     """
+    if not str(ref).strip():
+        raise InputError("an empty run id was given: pass a run id (under cache/runs) or a run's folder")
     path = Path(ref)
     if not path.is_dir():
         path = runs_dir() / str(ref)
     if not path.is_dir():
         raise RunFormatError(f"no run {ref!r} (looked for a folder and in {runs_dir()})")
+    if not (path / "status.json").exists() and not (path / "config.json").exists():
+        raise RunFormatError(f"{path}: not a run folder (it has no status.json or config.json); pass a run id under "
+                             f"{runs_dir()} or the folder of a run")
     if writable and (path.resolve().parent != runs_dir().resolve() or not RUN_ID_PATTERN.fullmatch(path.name)):
         raise InputError(
             f"{path}: only runs inside {runs_dir()} can be continued (nothing is written elsewhere); copy the folder "

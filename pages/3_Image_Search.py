@@ -5,7 +5,7 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
-from optical.errors import InputError
+from optical.errors import InputError, OpticalError
 
 st.set_page_config(page_title="Image search · optical", page_icon="🌍", layout="wide")
 st.title("Image search")
@@ -27,7 +27,8 @@ if mode == "Image → captions":
         res.stop_with("Upload an image to see which test captions each model ranks highest.", "info")
     image = res.or_stop(explore.read_image, upload.getvalue(), upload.name)
     st.image(image, width=160)
-    ranked = explore.rank_captions(
+    ranked = res.or_stop(  # a model whose embeddings are NaN or infinite: one line naming it, not garbage hits
+        explore.rank_captions,
         image, res.image_encoder(info), res.models(info).teacher, res.caption_embeddings(info, language, evaluation), k
     )
     texts = gallery.captions[language]["texts"]
@@ -36,6 +37,8 @@ if mode == "Image → captions":
         column.table({"caption": [texts[i] for i in result.indices], "score": [f"{s:.3f}" for s in result.scores]})
     st.stop()
 
+if gallery.missing:
+    st.warning(f"Images not shown: {gallery.missing}")
 source = st.radio("Query", ["Type a query", "Pick a test caption"], horizontal=True)
 truth, english = None, None
 if source == "Pick a test caption":
@@ -58,8 +61,12 @@ if english is not None:
     columns["teacher, English caption"] = (models["zero-shot"], english)
 relevant = gallery.relevant(truth) if truth is not None else set()
 for column, (name, (model, text)) in zip(st.columns(len(columns)), columns.items()):
-    result = explore.search_images(model, text, gallery.index, k)
     column.markdown(f"**{name}**")
+    try:
+        result = explore.search_images(model, text, gallery.index, k, name)
+    except OpticalError as err:  # a model whose embeddings are NaN or infinite: its column says so
+        column.error(str(err))
+        continue
     column.caption(f"{result.latency_ms:.1f} ms (search {result.search_ms:.2f} ms)")
     for rank, (index, score) in enumerate(zip(result.indices, result.scores), start=1):
         hit = column.container(border=index in relevant)

@@ -35,3 +35,29 @@ def test_the_checker_sees_a_private_import_across_packages_only(tmp_path):
     bad = tmp_path / "optical" / "explore" / "_probe.py"
     bad.write_text("from optical.distill._models import DualEncoder\nfrom optical.explore._runs import RunInfo\n")
     assert _private_imports(bad, tmp_path) == ["optical/explore/_probe.py:1: optical.distill._models"]
+
+
+def _np_loads_without_allow_pickle_false(path: Path, root: Path = REPO) -> list[str]:
+    """``np.load(...)`` / ``numpy.load(...)`` calls in ``path`` that do not pass ``allow_pickle=False``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr == "load" and isinstance(func.value, ast.Name) \
+                and func.value.id in ("np", "numpy"):
+            safe = any(k.arg == "allow_pickle" and isinstance(k.value, ast.Constant) and k.value.value is False
+                       for k in node.keywords)
+            if not safe:
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_every_np_load_refuses_pickles():
+    found = [hit for path in SOURCES for hit in _np_loads_without_allow_pickle_false(path)]
+    assert not found, "pass allow_pickle=False (a .npy of ours never holds objects):\n" + "\n".join(found)
+
+
+def test_the_np_load_checker_sees_a_missing_allow_pickle(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import numpy as np\nnp.load('a.npy')\nnp.load('b.npy', allow_pickle=False)\n"
+                     "np.load('c.npy', allow_pickle=True)\n")
+    assert _np_loads_without_allow_pickle_false(probe, tmp_path) == ["probe.py:2", "probe.py:4"]

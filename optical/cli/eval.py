@@ -5,24 +5,18 @@ table together (a study's: over seeds; a sweep's: per point). Torch is imported 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from optical.cli._checks import check_eval_args
 from optical.cli._main import Subparsers
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import (
-    EVAL_PRECISIONS,
-    MT_SYSTEMS,
-    Sweep,
-    format_report,
-    format_sweep_report,
-    is_sweep,
-    load_sweep,
-    run_state,
-    summarize_evaluations,
-    sweep_frame,
-)
+from optical.experiment import EVAL_PRECISIONS, MT_SYSTEMS
 from optical.runs import Run, load_run
 from optical.studies import resolve_runs
+
+if TYPE_CHECKING:
+    from optical.experiment import Sweep
 
 
 def register(sub: Subparsers) -> None:
@@ -45,22 +39,27 @@ def register(sub: Subparsers) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from optical.experiment import evaluate_run
+    languages = check_eval_args(args)  # a bad argument (or run) fails before torch is imported
+    from optical.experiment import (
+        format_report,
+        format_sweep_report,
+        is_sweep,
+        load_sweep,
+        summarize_evaluations,
+        sweep_frame,
+    )
 
-    languages = None
-    if args.languages is not None:
-        languages = [x.strip() for x in args.languages.split(",") if x.strip()]
-        if not languages:
-            raise InputError("--languages is empty: give a comma-separated list, e.g. --languages de,fr,lkt")
     sweep = load_sweep(args.run[0]) if len(args.run) == 1 and is_sweep(args.run[0]) else None
     runs = _finished_runs(sweep) if sweep is not None else resolve_runs(args.run)[0]
     name = args.name or args.dataset
+    from optical.experiment import evaluate_run  # the model stack
+
     for i, run in enumerate(runs, start=1):
         if len(runs) > 1:
             print(f"run {i}/{len(runs)}: {run.run_id}", flush=True)
         metrics = evaluate_run(load_run(run.path, writable=True), args.dataset, languages=languages, root=args.root,
                                images=args.images, name=args.name, mt=args.mt, device=args.device,
-                               precision=args.precision, say=lambda line: print(line, flush=True))
+                               precision=args.precision, say=lambda line: print(line, flush=True), progress=True)
         print(f"evaluation written to {run.path / 'evals' / name} ({metrics['timing']['eval_s']:.1f} s)\n")
     if sweep is not None:
         print(format_sweep_report(sweep, sweep_frame(sweep, evaluation=name)))
@@ -71,6 +70,8 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _finished_runs(sweep: Sweep) -> list[Run]:
     """The sweep's finished runs in plan order; InputError when none is."""
+    from optical.experiment import run_state
+
     runs = [load_run(run_id) for _, _, run_id in sweep.planned() if run_state(run_id) == "done"]
     if not runs:
         raise InputError(f"sweep {sweep.sweep_id} has no finished run to evaluate yet")

@@ -6,20 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from optical.cli._checks import check_refs
 from optical.cli._main import Subparsers
-from optical.experiment import (
-    format_report,
-    format_sweep_report,
-    has_evaluation,
-    has_ranks,
-    is_sweep,
-    load_sweep,
-    summarize_evaluation,
-    summarize_evaluations,
-    summarize_runs,
-    sweep_frame,
-)
-from optical.runs import Run, RunFormatError
+from optical.runs import Run, RunFormatError, check_run_id
 from optical.studies import resolve_runs
 
 
@@ -39,6 +28,19 @@ def register(sub: Subparsers) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    check_refs(args.run, "run, study or sweep id")
+    if args.eval is not None:
+        check_run_id(args.eval, what="evaluation name", under="RUN/evals")
+    from optical.experiment import (  # pandas: imported when the command runs, not when the CLI parses
+        format_report,
+        format_sweep_report,
+        has_ranks,
+        is_sweep,
+        load_sweep,
+        summarize_runs,
+        sweep_frame,
+    )
+
     if len(args.run) == 1 and is_sweep(args.run[0]):
         sweep = load_sweep(args.run[0])
         frame = sweep_frame(sweep, split=args.split, evaluation=args.eval)
@@ -67,6 +69,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _report_evaluations(runs: list[Run], name: str, as_json: bool) -> int:
     """Evaluation ``name`` of a study's runs, summarised together; every run must have it."""
+    from optical.experiment import format_report, has_evaluation, summarize_evaluations
+
     missing = [run.run_id for run in runs if not has_evaluation(run, name)]
     if missing:
         raise RunFormatError(f"runs {', '.join(missing)} have no evaluation {name!r}: make it with `python -m optical "
@@ -82,6 +86,8 @@ def _report_evaluations(runs: list[Run], name: str, as_json: bool) -> int:
 
 
 def _report_run(run: Run, as_json: bool, evaluation: str | None = None, split: str = "test") -> int:
+    from optical.experiment import format_report, has_ranks, summarize_evaluation, summarize_runs
+
     status, state, failure = run.status, run.state, run.failure()
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
     if evaluation:

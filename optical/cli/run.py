@@ -9,11 +9,12 @@ import argparse
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from optical.cli._checks import check_run_args, split_list
 from optical.cli._main import Subparsers
 from optical.atomic import atomic_write_json
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import METHODS, MT_SYSTEMS, format_report
+from optical.experiment import METHODS, MT_SYSTEMS
 from optical.paths import runs_dir
 from optical.runs import Run, check_run_id, create_run, load_run, lock_run, new_run_id
 from optical.studies import Study, create_study, is_study, load_study, parse_seeds, study_run_id
@@ -108,10 +109,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
             data[key] = getattr(args, key)
     for key in ("languages", "methods"):
         if getattr(args, key) is not None:
-            data[key] = [x.strip() for x in getattr(args, key).split(",") if x.strip()]
-            if not data[key]:
-                example = "de,fr,ga,zu" if key == "languages" else "zero-shot,mse,optical"
-                raise InputError(f"--{key} is empty: give a comma-separated list, e.g. --{key} {example}")
+            data[key] = split_list(getattr(args, key), key)
     if args.teacher is not None:
         data["teacher_model"] = args.teacher
     if args.student_encoder is not None:
@@ -177,7 +175,11 @@ def _no_config_flags(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_run_args(args)  # a bad argument fails before torch is imported
+    if args.resume:
+        _no_config_flags(args)
     from optical.distill.distributed import world_info_from_env
+    from optical.experiment import format_report
 
     rank, world_size, _ = world_info_from_env()
     if world_size > 1 and not (args.run_id or args.resume):
@@ -224,7 +226,7 @@ def _one_run(config: ExperimentConfig, written: dict, run_id: str) -> dict:
 def _study(args: argparse.Namespace, rank: int) -> int:
     """``--seeds S,...`` (a new or reopened study) or ``--resume STUDY``: run every seed whose run is not done, in
     turn, then print the study's summary."""
-    from optical.experiment import ExperimentConfig, summarize_runs
+    from optical.experiment import ExperimentConfig, format_report, summarize_runs
 
     if args.resume:
         _no_config_flags(args)

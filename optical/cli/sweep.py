@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 from contextlib import ExitStack
 
+from optical.cli._checks import check_sweep_args
 from optical.cli._main import Subparsers
 from optical.cli.run import add_config_arguments, config_from_args
 from optical.errors import InputError
-from optical.experiment import format_sweep_report, sweep_frame
 from optical.runs import lock_run
 
 # flags that shape a new sweep; --resume keeps the sweep's own sweep.json and accepts none of them but --device
@@ -35,26 +35,37 @@ def _seeds(text: str | None) -> list[int]:
     if text is None:
         return [0]
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        seeds = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise InputError(f"--seeds: expected comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise InputError(f"--seeds: expected distinct integers, e.g. 0,1,2; got {text!r}")
+    return seeds
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from optical.experiment import create_sweep, load_sweep, parse_grid, plan_sweep, run_sweep
-    from optical.paths import sweeps_dir
-
     if args.resume:
         given = [f"--{key.replace('_', '-')}" for key in _SWEEP_FLAGS if getattr(args, key) is not None]
         if given:
             raise InputError(f"--resume continues the sweep with its own sweep.json; {', '.join(given)} cannot change "
                              "it (only --device can): drop them, or start a new sweep with --sweep-id NEW_ID")
+    check_sweep_args(args)  # a bad argument fails before torch is imported
+    seeds = None if args.resume else _seeds(args.seeds)
+    from optical.experiment import (
+        create_sweep,
+        format_sweep_report,
+        load_sweep,
+        parse_grid,
+        plan_sweep,
+        run_sweep,
+        sweep_frame,
+    )
+    from optical.paths import sweeps_dir
+
+    if args.resume:
         sweep_id = load_sweep(sweeps_dir() / args.resume).sweep_id
     else:
-        if not args.grid:
-            raise InputError("give at least one --grid KEY=V1,V2,... (e.g. --grid ot.reg=0.01,0.05,0.2), or "
-                             "--resume ID")
-        spec = plan_sweep(config_from_args(args), parse_grid(args.grid), _seeds(args.seeds), args.sweep_id)
+        spec = plan_sweep(config_from_args(args), parse_grid(args.grid), seeds, args.sweep_id)
         sweep_id = spec["sweep_id"]
     with ExitStack() as stack:
         stack.enter_context(lock_run(sweeps_dir() / sweep_id))

@@ -26,6 +26,7 @@ from optical.data._imagenet import (
 from optical.data._languages import (
     HIGH_RESOURCE_MIN_GIB,
     cc100_size_gib,
+    closest_language,
     language_name,
     normalize_locale,
     resource_group,
@@ -80,6 +81,7 @@ __all__ = [
     "captions_retrieval_set",
     "captions_stats",
     "cc100_size_gib",
+    "closest_language",
     "common_images",
     "evaluation_sets",
     "evaluation_split",

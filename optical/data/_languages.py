@@ -10,6 +10,7 @@ Resource groups used throughout the project (thresholds on the CC-100 size of th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import langcodes
@@ -85,6 +86,21 @@ def normalize_locale(code: str) -> str:
     Raises ``InputError`` for malformed tags and for codes that are no language (``xx``, ``english``, ``und``).
     """
     return _language(code).to_tag()
+
+
+def closest_language(code: str, available: Iterable[str]) -> str | None:
+    """``code``'s tag if ``available`` (standard tags) has it, else its bare language when ``available`` has that and
+    it is written in the same script (``de_DE`` -> ``de``, ``pt-BR`` -> ``pt``, ``ca@valencia`` -> ``ca``; not
+    ``zh-TW`` -> ``zh``, Traditional against Simplified, nor ``sr@latin`` -> ``sr``), else None."""
+    available = set(available)
+    language = _language(code)
+    tag = language.to_tag()
+    if tag in available:
+        return tag
+    base = language.language or ""
+    if base != tag and base in available and _language(base).maximize().script == language.maximize().script:
+        return base
+    return None
 
 
 def language_name(code: str) -> str:

@@ -374,16 +374,30 @@ def is_prepared(name: str, root: Path, manifest: dict | None, progress: bool) ->
     return False
 
 
+def _note_other_version(deb: Path, control: dict[str, str], root: Path, manifest: dict) -> None:
+    """Say on stderr when ``deb`` is another version of the package than the prepared dataset was built from."""
+    built = manifest.get("source", {}).get("version")
+    if control.get("Version", "?") != built:
+        print(f"stamps: {deb} is version {control.get('Version', '?')}, the dataset in {root} was built from "
+              f"{built}: kept (delete {root} to rebuild it from {deb})", file=sys.stderr)
+
+
 def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     """Build the stamps dataset in ``cache_dir()/"stamps"`` and return that folder.
 
     Idempotent: when a complete, intact dataset is already there (every content hash verified), nothing is done
     (and, with ``progress``, it says so); a damaged one is rebuilt, saying what was damaged.
     ``deb`` is a downloaded ``tuxpaint-stamps-default`` .deb; by default ``apt-get download`` fetches one into a
-    temporary folder. ``progress`` shows a progress bar and a one-line summary on stderr.
+    temporary folder. A given ``deb`` is checked even when the dataset is prepared: another package or a file that
+    is not a .deb raises InputError; another version of the package is named on stderr. ``progress`` shows a
+    progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
-    if is_prepared("stamps", root, read_manifest(root), progress):
+    control = check_package(Path(deb)) if deb is not None else None  # a wrong file is an error, prepared or not
+    manifest = read_manifest(root)
+    if is_prepared("stamps", root, manifest, progress):
+        if control is not None:
+            _note_other_version(Path(deb), control, root, manifest)
         return root
     if deb is not None:
         manifest = _build(Path(deb), root, progress)

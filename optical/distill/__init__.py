@@ -3,7 +3,8 @@
 The public names: the two model classes (``ProjectedTextEncoder``, the teacher ``DualEncoder``), the frozen-layer
 cache (``FrozenPrefix``, ``forward_texts``; ``shared_prefix_embeddings`` for several models at once), teacher and
 student training (``train_teacher``, ``teacher_targets``, ``train_student``), the training loop
-(``optical.distill.train``), data parallelism (``optical.distill.distributed``) and the losses
+(``optical.distill.train``; its ``TrainConfig`` lives in the torch-free ``optical.distill.config`` with the device
+names ``--device`` takes), data parallelism (``optical.distill.distributed``) and the losses
 (``optical.distill.losses``). Names are imported on first use (PEP 562), so the torch-free parts that import
 ``optical.distill.losses.LossConfig`` (config validation, ``report``) do not load transformers.
 """
@@ -27,6 +28,8 @@ _WHERE = {
     "train_student": "_student",
     "clip_loss": "_teacher",
     "train_teacher": "_teacher",
+    "TrainConfig": "config",
+    "cuda_index": "config",
 }
 
 __all__ = sorted(_WHERE)
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from optical.distill._prefix import FrozenPrefix, forward_texts, shared_prefix_embeddings
     from optical.distill._student import TeacherTargets, teacher_targets, train_student
     from optical.distill._teacher import clip_loss, train_teacher
+    from optical.distill.config import TrainConfig, cuda_index
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

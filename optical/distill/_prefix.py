@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from optical.distill._models import ProjectedTextEncoder, transformer_layers
 from optical.encoders import TextEncoder
@@ -114,13 +115,15 @@ class FrozenPrefix:
 
 @torch.no_grad()
 def shared_prefix_embeddings(
-    models: Mapping[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256
+    models: Mapping[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256,
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """L2-normalised sentence embeddings (N, D) on the CPU of ``texts`` for every model of ``models``, whose word
     embeddings and first ``n_frozen`` layers must be identical (``FrozenPrefix.supported`` towers): per batch those
     run once, then each model's own top layers, pooling and projection, in eval mode. Batches hold texts of equal
     or next token counts (little padding); rows come back in the order of ``texts``. Nothing is kept between
-    batches but the outputs, so memory does not grow with ``len(texts)`` beyond (N, D) per model."""
+    batches but the outputs, so memory does not grow with ``len(texts)`` beyond (N, D) per model. ``progress``:
+    a tqdm bar of the texts encoded (stderr)."""
     first = next(iter(models.values()))
     device = next(first.parameters()).device
     modes = {name: model.training for name, model in models.items()}
@@ -128,6 +131,7 @@ def shared_prefix_embeddings(
     for model in models.values():
         model.eval()
     order = _by_token_count(first, texts)
+    bar = tqdm(total=len(texts), unit="caption", desc="encoding captions", disable=not progress)
     for start in range(0, len(texts), batch_size):
         rows = order[start : start + batch_size]
         feats = {k: v.to(device) for k, v in first.tokenize([texts[i] for i in rows]).items()}
@@ -138,6 +142,8 @@ def shared_prefix_embeddings(
             last = _run_layers(model.text, transformer_layers(model.text.model)[n_frozen:], hidden, mask)  # (b, L, H)
             emb = model.proj(model.text.pool(last, mask)[1]).float()  # (b, D)
             out[name][rows] = nn.functional.normalize(emb, dim=-1).cpu()
+        bar.update(len(rows))
+    bar.close()
     for name, model in models.items():
         model.train(modes[name])
     return out

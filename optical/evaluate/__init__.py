@@ -16,6 +16,7 @@ from ._bootstrap import (
     percentile_interval,
 )
 from ._disparity import RESOURCE_GROUPS, disparity, disparity_stats, log_size_fit
+from ._finite import check_finite
 from ._ranks import (
     captioned_images,
     first_hit_ranks,
@@ -37,6 +38,7 @@ __all__ = [
     "bootstrap_ci",
     "build_index",
     "captioned_images",
+    "check_finite",
     "difference_summary",
     "disparity",
     "disparity_bootstrap",

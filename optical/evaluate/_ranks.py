@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._finite import check_finite
 from ._search import similarity
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on chunk x gallery elements per temporary (scores, masks)
@@ -56,7 +57,11 @@ def first_hit_ranks(scores: np.ndarray, correct: np.ndarray) -> np.ndarray:
     Returns
     -------
     ranks : int64 array, shape (n,); ``#{j : not correct[r, j] and scores[r, j] >= best correct score}``
+
+    Raises NonFiniteError when a score is NaN or infinite: NaN compares neither greater nor equal, so it would
+    turn every row into a hit (rank 0).
     """
+    check_finite(scores, "scores")
     best = np.where(correct, scores, -np.inf).max(axis=1, keepdims=True)  # (n, 1)
     return ((scores >= best) & ~correct).sum(axis=1, dtype=np.int64)
 
@@ -148,7 +153,12 @@ def retrieval_ranks(
     -------
     t2i : int64 array, shape (Q,)
     i2t : int64 array, shape (I',); for `captioned_images(caption_image)`, in that order
+
+    Raises NonFiniteError when an embedding (or a score) is NaN or infinite; callers that know the model check
+    its embeddings first (`check_finite`) for a message that names it.
     """
+    check_finite(text_embeddings, "caption embeddings")
+    check_finite(image_embeddings, "image embeddings")
     n_query, n_image = len(text_embeddings), len(image_embeddings)
     if n_query != len(caption_image):
         raise ValueError(f"{n_query} caption embeddings for {len(caption_image)} captions")

@@ -6,6 +6,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from optical.errors import NonFiniteError
+
+from ._finite import check_finite
+
 if TYPE_CHECKING:
     import faiss
 
@@ -44,10 +48,12 @@ def similarity(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
 
 
 def build_index(gallery: np.ndarray) -> faiss.IndexFlatIP:
-    """A faiss exact inner-product index over ``gallery`` (shape (G, d)), to reuse across `search` calls."""
+    """A faiss exact inner-product index over ``gallery`` (shape (G, d)), to reuse across `search` calls.
+
+    NonFiniteError for NaN or infinite vectors: faiss would leave them out of every result without a word."""
     import faiss
 
-    gallery = _as_matrix(gallery, "gallery")
+    gallery = check_finite(_as_matrix(gallery, "gallery"), "gallery")
     index = faiss.IndexFlatIP(gallery.shape[1])
     index.add(gallery)
     return index
@@ -91,8 +97,10 @@ def search(
     -------
     scores : float32 array, shape (Q, min(k, G)), descending along each row
     indices : int64 array, shape (Q, min(k, G)), row indices into the gallery
+
+    NaN or infinite queries, gallery vectors or scores raise NonFiniteError (a NaN score has no place in an order).
     """
-    queries = _as_matrix(queries, "queries")
+    queries = check_finite(_as_matrix(queries, "queries"), "queries")
     is_array = isinstance(gallery, np.ndarray)
     n_gallery = len(gallery) if is_array else gallery.ntotal
     if method == "auto":
@@ -105,12 +113,15 @@ def search(
     if method == "exact":
         if not is_array:
             raise ValueError("method='exact' needs the gallery as an array, not a faiss index")
-        gallery = _as_matrix(gallery, "gallery")
+        gallery = check_finite(_as_matrix(gallery, "gallery"), "gallery")
         if queries.shape[1] != gallery.shape[1]:
             raise ValueError(f"width mismatch: queries {queries.shape}, gallery {gallery.shape}")
-        return _exact_top_k(queries, gallery, k)
+        scores, indices = _exact_top_k(queries, gallery, k)
+        return check_finite(scores, "scores"), indices
     index = build_index(gallery) if is_array else gallery
     if queries.shape[1] != index.d:
         raise ValueError(f"width mismatch: queries {queries.shape}, index width {index.d}")
     scores, indices = index.search(queries, k)
-    return scores, indices.astype(np.int64, copy=False)
+    if (indices < 0).any():  # faiss skips NaN scores: an index over non-finite vectors returns fewer than k
+        raise NonFiniteError(f"the faiss index returned fewer than {k} results: it holds NaN or infinite vectors")
+    return check_finite(scores, "scores"), indices.astype(np.int64, copy=False)

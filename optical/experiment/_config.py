@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optical.data import BENCHMARKS, normalize_locale
 from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
-from optical.distill.train import TrainConfig
+from optical.distill.config import TrainConfig, cuda_index
 from optical.encoders import text_layer_count
 from optical.errors import InputError
 from optical.experiment._methods import METHODS, MT_SYSTEMS
@@ -145,6 +145,10 @@ class ExperimentConfig:
             if missing:
                 raise InputError(f"method {name!r} is compared with undeclared methods {missing}", source)
         _choice("mt", self.mt, MT_SYSTEMS, source)
+        try:
+            cuda_index(self.device)  # whether CUDA is here is asked when the run resolves it
+        except InputError as err:
+            raise InputError(err.message, source) from None
         self._validate_models(source)
         _choice("dataset", self.dataset, tuple(BENCHMARKS), source)
         if self.dataset == "captions" and not self.root:

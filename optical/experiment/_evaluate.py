@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from optical.atomic import atomic_dir, atomic_write_json
-from optical.data import evaluation_sets, normalize_locale
+from optical.data import closest_language, evaluation_sets, normalize_locale
 from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.distill.distributed import resolve_device
 from optical.distill.train import autocast_context
@@ -44,6 +44,7 @@ def evaluate_run(
     device: str = "auto",
     precision: str = "fp32",
     say: Callable[[str], None] = print,
+    progress: bool = False,
 ) -> dict:
     """Evaluate finished ``run`` on ``dataset`` (``optical.data.BENCHMARKS``) and return the evaluation's
     ``metrics.json`` content.
@@ -55,12 +56,15 @@ def evaluate_run(
     ``precision``: ``fp32`` (default: on the run's own test split the ranks are the run's own) or ``bf16``
     (autocast while the teacher and the students encode the captions: about 2x faster on a CPU with
     avx512_bf16, ranks may differ at near-ties; translate-test's translations are encoded in fp32).
-    The run folder's lock is held while writing; the folder appears in one rename.
+    ``languages`` not given: the run's that the dataset has (those it lacks are said through ``say``); a tag the
+    dataset lacks is read as its bare language when it has that (``de-DE`` as ``de``, said). ``progress``: a tqdm
+    bar while the captions are encoded (the CLI's). The run folder's lock is held while writing; the folder
+    appears in one rename.
     """
     if run.state != "done":
         raise InputError(f"run {run.run_id} is {run.state}: eval reads a finished run (wait for it, or "
                          f"`python -m optical run --resume {run.run_id}`)")
-    name = check_run_id(name or dataset)
+    name = check_run_id(name or dataset, what="evaluation name", under=run.path / "evals")
     if precision not in EVAL_PRECISIONS:
         raise InputError(f"--precision must be one of {list(EVAL_PRECISIONS)}, got {precision!r}")
     dev = resolve_device(device)
@@ -81,7 +85,8 @@ def evaluate_run(
         say(f"[{time.time() - started:6.1f} s] {line}")
 
     log(f"loading {dataset} ({', '.join(codes)})")
-    sets = evaluation_sets(dataset, codes, root, images)
+    sets = evaluation_sets(dataset, codes, root, images, available_only=True)
+    codes = _languages_read(codes, list(sets), dataset, given=languages is not None, say=log)
     for lang, rs in sets.items():
         if not rs.captions:
             raise InputError(f"dataset {dataset!r} has no captions in {lang!r} to evaluate; drop it from --languages "
@@ -97,7 +102,7 @@ def evaluate_run(
     }
     methods = [m for m in methods if not METHODS[m].trained or m in students]
     with autocast_context(dev, precision):
-        encoders = _encoders(methods, config, teacher, students, ev, dev, log)
+        encoders = _encoders(methods, config, teacher, students, ev, dev, log, progress)
     distilled = [lang for lang in dict.fromkeys(normalize_locale(x) for x in config.languages) if lang != "en"]
     settings = {
         "dataset": dataset,
@@ -110,7 +115,7 @@ def evaluate_run(
         "device": str(dev),
         "precision": precision,
     }
-    ranked = {m: method_ranks(encoders[m], ev) for m in methods}
+    ranked = {m: method_ranks(encoders[m], ev, m) for m in methods}
     log("ranked; writing the evaluation and its summary (bootstrap)")
     folder = evaluation_dir(run, name)
     with lock_run(run.path), atomic_dir(folder) as tmp:
@@ -125,9 +130,30 @@ def evaluate_run(
     return metrics
 
 
+def _languages_read(codes: list[str], found: list[str], dataset: str, *, given: bool,
+                    say: Callable[[str], None]) -> list[str]:
+    """The languages evaluated: ``found`` (what ``evaluation_sets(..., available_only=True)`` read of ``codes``).
+    A code read as its bare language is said; one the dataset lacks is an error when ``--languages`` named it (or
+    it is English, or nothing but English is left), else said and left out (the run's languages by default)."""
+    lacking = [code for code in codes if closest_language(code, found) is None]
+    if lacking and (given or "en" in lacking or found == ["en"]):
+        which = "--languages" if given else "the run's languages (give some it has with --languages)"
+        raise InputError(f"dataset {dataset!r} has no captions in {', '.join(lacking)} to evaluate; drop "
+                         f"{'it' if len(lacking) == 1 else 'them'} from {which}; `python -m optical data stats "
+                         f"--dataset {dataset}` lists its languages")
+    for code in codes:
+        read = closest_language(code, found)
+        if read not in (None, code):
+            say(f"note: {dataset} has no {code} captions; evaluating {read} instead")
+    if lacking:
+        say(f"note: {dataset} has no captions in {', '.join(lacking)} of the run's languages; evaluating "
+            f"{', '.join(found)}")
+    return found
+
+
 def _encoders(
     methods: list[str], config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
-    ev: EvalSet, device: torch.device, say: Callable[[str], None],
+    ev: EvalSet, device: torch.device, say: Callable[[str], None], progress: bool = False,
 ) -> dict[str, Encode]:
     """Each method's ``Encode``: the teacher and the students from embeddings computed once for every caption of
     ``ev`` with the shared frozen layers run once; translate-test through its translator and the teacher."""
@@ -136,7 +162,7 @@ def _encoders(
     texts = [t for rs in ev.sets.values() for t in rs.captions]
     say(f"encoding {len(texts)} captions with {len(models)} models ({n_frozen} shared bottom layers run once) on "
         f"{device}{' in bf16' if torch.is_autocast_enabled(device.type) else ''}")
-    embedded = encode_shared(models, texts, n_frozen)
+    embedded = encode_shared(models, texts, n_frozen, progress=progress)
     offsets, start = {}, 0
     for lang, rs in ev.sets.items():
         offsets[lang] = (start, start + len(rs.captions))

@@ -6,6 +6,7 @@ import torch
 
 from optical.distill import ProjectedTextEncoder
 from optical.distill.losses import LossConfig, OpticalLoss, TokenMass, TokenRoles, create_loss
+from optical.evaluate import check_finite
 from optical.transport import cost_matrix
 
 PLAN_LOSS = "optical"  # the create_loss entry whose transport plans are drawn
@@ -19,10 +20,11 @@ def plan_loss(config: LossConfig) -> OpticalLoss:
 @torch.no_grad()
 def transport_sample(
     student: ProjectedTextEncoder, teacher: ProjectedTextEncoder, foreign: str, english: str, loss: OpticalLoss,
-    layer: int = -1,
+    layer: int = -1, name: str = "student",
 ) -> dict:
     """Tokens of both sentences, the plan T (n, m), the cost C (n, m) and <T, C> for one sentence pair, between the
-    token states of ``layer`` (the run's ``ot.layer``: -1 the last layer's projected ones, k those after layer k)."""
+    token states of ``layer`` (the run's ``ot.layer``: -1 the last layer's projected ones, k those after layer k).
+    NaN or infinite token states raise NonFiniteError naming ``name`` (the student's method) or the teacher."""
     student.eval()
     teacher.eval()
     device = next(student.parameters()).device
@@ -31,6 +33,8 @@ def transport_sample(
     # token roles, for the loss's ``tokens`` option, each side by its own tokenizer (a student may have its own encoder)
     mass = TokenMass(TokenRoles.from_encoder(student.text), teacher_roles=TokenRoles.from_encoder(teacher.text))
     s_out, t_out = mass.add(student(s_feats, layer), "student"), mass.add(teacher(t_feats, layer), "teacher")
+    for who, text, out in ((name, foreign, s_out), ("teacher", english, t_out)):
+        check_finite(out["token_embeddings"][0].float().cpu().numpy(), f"{who}: the token states of {text!r}")
     result = loss.transport(s_out, t_out)
     cost = cost_matrix(
         s_out["token_embeddings"], t_out["token_embeddings"], s_out["attention_mask"], t_out["attention_mask"],

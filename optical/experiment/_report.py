@@ -104,11 +104,21 @@ def interval_note(metrics: dict) -> str:
     """What the summary's figures and intervals are: seeds averaged, what each bootstrap draw resamples."""
     n_seeds = metrics.get("n_seeds", 1)
     unit = (metrics.get("bootstrap") or {}).get("unit", "query")
-    tests = f"test {unit}s" if unit != "image group" else "test image groups (both directions, every language)"
+    plural = {"query": "queries", "image group": "image groups (both directions, every language)"}
+    tests = f"test {plural.get(unit, unit + 's')}"
     if n_seeds > 1:
         return (f"mean over {n_seeds} training seeds; 95% CIs resample the seeds, then the {tests}: they carry "
                 "training variance and test-set sampling")
     return f"one training seed; 95% CIs resample the {tests}: test-set sampling only, no training variance"
+
+
+_NO_DISPARITY = "  none: the run has fewer than two non-English languages with results (nothing to spread)"
+_NO_PAIR = "  none: the run has no pair of compared methods (e.g. optical and mse) with results"
+
+
+def _text(table: pd.DataFrame, empty: str) -> str:
+    """``table`` as text, or the line ``empty`` saying why it has no cells (never pandas' "Empty DataFrame")."""
+    return empty if table.empty else table.to_string()
 
 
 def format_report(metrics: dict) -> str:
@@ -123,13 +133,13 @@ def format_report(metrics: dict) -> str:
             *notes(metrics),
             "",
             "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
-            disparity_table(metrics).to_string(),
+            _text(disparity_table(metrics), _NO_DISPARITY),
             "",
             "Paired bootstrap differences of mR per language (A - B, 95% CI)",
-            paired_table(metrics).to_string(),
+            _text(paired_table(metrics), _NO_PAIR),
             "",
             "Differences of the disparity figures (A - B, 95% CI; negative std/gap/slope = A is more even)",
-            disparity_difference_table(metrics).to_string(),
+            _text(disparity_difference_table(metrics), _NO_PAIR),
             "",
             metrics.get("verdict", ""),
         ]
@@ -140,7 +150,7 @@ def format_report(metrics: dict) -> str:
                 "Each language's full test set (its own images and captions; chance levels differ across languages)",
                 headline_table(full).to_string(),
                 "",
-                disparity_table(full).to_string(),
+                _text(disparity_table(full), _NO_DISPARITY),
             ]
         students = {m: s for m, s in (metrics.get("students") or {}).items() if any(e is not None for e in s["best_epoch"])}
         if students:

@@ -22,11 +22,12 @@ from optical.distill import FrozenPrefix
 from optical.distill import TeacherTargets, teacher_targets, train_student
 from optical.distill import train_teacher
 from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
-from optical.distill.losses import TokenMass, token_ids
+from optical.distill.losses import LOSSES, TOKEN_MODES, TokenMass, token_ids
 from optical.distill.train import TrainState
 from optical.data import RetrievalSet, common_images
 from optical.encoders import create_image_encoder, create_text_encoder
-from optical.evaluate import retrieval_metrics, retrieval_ranks
+from optical.errors import InputError
+from optical.evaluate import check_finite, retrieval_metrics, retrieval_ranks
 from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
 from optical.experiment._methods import METHODS, Method
@@ -114,12 +115,13 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         if method.trained:
             if not _student_done(run, method.name) and distillation is None:
                 distillation = _Distillation.shared(config, data, teacher, key)
+                distillation.check_tokens(config.ot.tokens, _token_readers(methods, run))
             students[method.name] = _student(method, config, teacher, distillation, run, info)
         if main:
             encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
             for name, ev in evals.items():
                 if not ranks_written(run, name, method.name):
-                    write_ranks(run, name, method.name, method_ranks(encode, ev), ev.groups)
+                    write_ranks(run, name, method.name, method_ranks(encode, ev, method.name), ev.groups)
             run.set_status(methods_done=[m.name for m in methods[: i + 1]])
             if i < len(methods) - 1:  # the app shows results as each method finishes
                 _write_metrics(run, summarize_ranks(run, n_boot=min(PARTIAL_BOOTSTRAP, config.bootstrap)), timing)
@@ -193,8 +195,9 @@ def _chosen(state: TrainState) -> dict:
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
     """English val mR of the teacher (early stopping; ``fit`` calls it on rank 0 and broadcasts the score)."""
-    images = teacher.embed_images(val.features).numpy()
+    images = check_finite(teacher.embed_images(val.features).numpy(), "teacher: the val image embeddings")
     text = teacher.encode(val.captions).numpy()  # restores the training mode it found
+    check_finite(text, "teacher: the English val caption embeddings")
     t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
     return retrieval_metrics(t2i, i2t)["mR"]
 
@@ -210,6 +213,8 @@ class _Distillation:
     prefix: FrozenPrefix | None  # over foreign + english
     mass: TokenMass  # token roles and IDF weights over this bitext (foreign side: student, English: teacher)
     val: list[tuple[RetrievalSet, np.ndarray]]  # each foreign language's val set and its images' embeddings (I, D)
+    # ``ot.tokens`` mode -> the bitext sentences (quoted, with their language) in which it keeps no token
+    massless: dict[str, list[str]]
 
     @classmethod
     def build(cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder) -> _Distillation:
@@ -227,15 +232,38 @@ class _Distillation:
         row = {p: i for i, p in enumerate(data.val.retrieval.image_paths)}
         val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
         targets = teacher_targets(teacher, english, layer=config.ot.layer)  # the token states OPTICAL compares
-        mass = TokenMass.from_bitext(template.text, token_ids(template.text, foreign), targets.input_ids, teacher.text)
-        return cls(english_index, foreign, english, targets, prefix, mass, val)
+        foreign_ids = token_ids(template.text, foreign)
+        mass = TokenMass.from_bitext(template.text, foreign_ids, targets.input_ids, teacher.text)
+        languages = [lang for lang, pairs in data.bitext.items() for _ in pairs]  # of each foreign sentence
+        massless = {
+            mode: list(dict.fromkeys(
+                [f"{foreign[i]!r} ({languages[i]})" for i in mass.massless(foreign_ids, "student", mode)]
+                + [f"{english[i]!r} (en)" for i in mass.massless(targets.input_ids, "teacher", mode)]
+            ))
+            for mode in TOKEN_MODES
+        }
+        return cls(english_index, foreign, english, targets, prefix, mass, val, massless)
 
-    def val_mr(self, student: ProjectedTextEncoder) -> float:
-        """Mean val mR of ``student`` over the foreign languages (its early stopping), against the teacher's val
-        image embeddings."""
+    def check_tokens(self, tokens: str, methods: list[str]) -> None:
+        """InputError naming the bitext sentences in which the ``ot.tokens`` mode ``tokens`` keeps no token, when
+        ``methods`` (those about to train that read it) are not empty: caught before training, not by the
+        transport in the middle of an epoch."""
+        empty = self.massless.get(tokens, [])
+        if not empty or not methods:
+            return
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        raise InputError(
+            f"--ot-tokens {tokens} leaves no token to transport in {len(empty)} bitext caption(s) that "
+            f"{', '.join(methods)} would train on: {shown}; remove them from the bitext or use another --ot-tokens"
+        )
+
+    def val_mr(self, student: ProjectedTextEncoder, method: str = "student") -> float:
+        """Mean val mR of ``student`` (of ``method``) over the foreign languages (its early stopping), against the
+        teacher's val image embeddings."""
         scores = []
         for rs, images in self.val:
-            t2i, i2t = retrieval_ranks(student.encode(rs.captions).numpy(), images, rs.caption_image, rs.image_groups)
+            text = check_finite(student.encode(rs.captions).numpy(), f"{method}: the val caption embeddings")
+            t2i, i2t = retrieval_ranks(text, images, rs.caption_image, rs.image_groups)
             scores.append(retrieval_metrics(t2i, i2t)["mR"])
         return float(np.mean(scores))
 
@@ -254,6 +282,12 @@ def _student_done(run: Run, method: str) -> bool:
     return (run.student_dir(method) / "optical_model.json").is_file()
 
 
+def _token_readers(methods: list[Method], run: Run) -> list[str]:
+    """The students of ``methods`` still to train whose loss reads the ``ot.tokens`` option (the OT losses)."""
+    return [m.name for m in methods if m.trained and not _student_done(run, m.name)
+            and "tokens" in LOSSES[m.loss].OPTIONS]
+
+
 def _student(
     method: Method, config: ExperimentConfig, teacher: DualEncoder, distillation: _Distillation | None, run: Run,
     info: DistInfo,
@@ -270,8 +304,8 @@ def _student(
     state = train_student(
         student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
         config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,
-        mass=distillation.mass,
-        english=distillation.english, validate=(lambda: distillation.val_mr(student)) if distillation.val else None,
+        mass=distillation.mass, english=distillation.english,
+        validate=(lambda: distillation.val_mr(student, method.name)) if distillation.val else None,
     )
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
@@ -332,7 +366,7 @@ def _write_plans(
         pairs = english_pairs(rs.captions, rs.caption_image, english.captions, english.caption_image)
         for foreign, en, _image in pairs[: config.plan_samples]:
             for method, model in models.items():
-                sample = transport_sample(model, teacher, foreign, en, loss, layer=config.ot.layer)
+                sample = transport_sample(model, teacher, foreign, en, loss, layer=config.ot.layer, name=method)
                 samples.append({"method": method, "language": lang, **sample})
     atomic_write_json(run.path / "plans.json", samples)
 

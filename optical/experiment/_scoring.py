@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from optical.atomic import atomic_write_bytes, atomic_write_json
 from optical.data import RetrievalSet
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings, transformer_layers
-from optical.evaluate import retrieval_ranks
+from optical.evaluate import check_finite, retrieval_ranks
 from optical.experiment._metrics import RankPair
 from optical.experiment._ranks import GroupPair, query_groups
+from optical.galleries import stored_images
 
 Encode = Callable[[list[str], str], "np.ndarray | None"]  # (captions, language) -> (N, D) normalised, or None
 
@@ -43,18 +45,21 @@ class EvalSet:
         if paths is not None:
             row = {p: i for i, p in enumerate(paths)}
             images = images[[row[p] for p in gallery.image_paths]]
+        check_finite(images, "teacher: the gallery's image embeddings")
         return cls(sets, gallery, images, {lang: query_groups(rs, gallery) for lang, rs in sets.items()})
 
 
-def method_ranks(encode: Encode, ev: EvalSet) -> dict[str, RankPair]:
+def method_ranks(encode: Encode, ev: EvalSet, method: str) -> dict[str, RankPair]:
     """(t2i, i2t) ranks per language of one dataset (languages ``encode`` cannot read are left out); each
-    language's gallery images are rows of ``ev.images``."""
+    language's gallery images are rows of ``ev.images``. NaN or infinite caption embeddings raise NonFiniteError
+    naming ``method``, the language and how many captions."""
     row = {p: i for i, p in enumerate(ev.gallery.image_paths)}
     ranks = {}
     for lang, rs in ev.sets.items():
         text = encode(rs.captions, lang)
         if text is None:
             continue
+        check_finite(text, f"{method}: the {lang} caption embeddings")
         own = ev.images[[row[p] for p in rs.image_paths]]
         ranks[lang] = retrieval_ranks(text, own, rs.caption_image, rs.image_groups)
     return ranks
@@ -62,7 +67,8 @@ def method_ranks(encode: Encode, ev: EvalSet) -> dict[str, RankPair]:
 
 def write_gallery(folder: Path, sets: dict[str, RetrievalSet], images: np.ndarray) -> None:
     """``gallery.json`` (image paths, groups, every language's captions) and ``gallery.npy`` (I, D) in ``folder``,
-    what the app's Image Search reads; ``sets["en"]`` holds every image, in the order of ``images``."""
+    what the app's Image Search reads; ``sets["en"]`` holds every image, in the order of ``images``. Image paths
+    are stored relative to the cache or their dataset folder (``optical.galleries``), so the run folder travels."""
     en = sets["en"]
     row = {p: i for i, p in enumerate(en.image_paths)}
     captions = {
@@ -71,7 +77,7 @@ def write_gallery(folder: Path, sets: dict[str, RetrievalSet], images: np.ndarra
     }
     atomic_write_json(
         folder / "gallery.json",
-        {"images": [str(p) for p in en.image_paths], "groups": [str(g) for g in en.image_groups], "captions": captions},
+        {**stored_images(en.image_paths), "groups": [str(g) for g in en.image_groups], "captions": captions},
     )
     buffer = io.BytesIO()
     np.save(buffer, images.astype(np.float32))
@@ -101,16 +107,23 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def encode_shared(
-    models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256
+    models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256,
+    progress: bool = False,
 ) -> dict[str, np.ndarray]:
     """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
     per distinct caption for all of them (``shared_prefix_embeddings``), then each model's own top layers;
-    ``n_frozen == 0`` encodes with each model in full. Each distinct caption is encoded once."""
+    ``n_frozen == 0`` encodes with each model in full. Each distinct caption is encoded once. ``progress``: a tqdm
+    bar (stderr) of the distinct captions encoded (per model when ``n_frozen == 0``); the embeddings are the same."""
     unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch of ``model.encode``
     where = {text: i for i, text in enumerate(unique)}
     order = np.array([where[t] for t in texts], dtype=np.int64)
     if n_frozen == 0:
-        embedded = {name: model.encode(unique) for name, model in models.items()}
+        embedded = {}
+        for name, model in models.items():
+            # 1024 is a multiple of encode's batch of 64: the same batches as one call, so the same embeddings
+            chunks = [unique[i : i + 1024] for i in range(0, len(unique), 1024)] if progress and unique else [unique]
+            bar = tqdm(chunks, desc=f"encoding captions ({name})", disable=not progress, unit="chunk")
+            embedded[name] = torch.cat([model.encode(chunk) for chunk in bar])
     else:
-        embedded = shared_prefix_embeddings(models, unique, n_frozen, batch_size=batch_size)
+        embedded = shared_prefix_embeddings(models, unique, n_frozen, batch_size=batch_size, progress=progress)
     return {name: embedded.pop(name).numpy()[order] for name in list(embedded)}  # each (U, D) freed once reordered

@@ -72,7 +72,7 @@ def plan_sweep(base: ExperimentConfig, grid: dict[str, list], seeds: list[int], 
         raise InputError("a sweep needs at least one --grid KEY=V1,V2,...")
     if not seeds or len(set(seeds)) < len(seeds):
         raise InputError(f"--seeds: expected distinct integers, e.g. 0,1,2; got {seeds}")
-    sweep_id = check_run_id(sweep_id or new_run_id("sweep"))
+    sweep_id = check_run_id(sweep_id or new_run_id("sweep"), what="sweep id", under=sweeps_dir())
     points = grid_points(grid)
     base_dict = base.to_dict()
     for point in points:

@@ -37,14 +37,24 @@ class RunInfo:
     started: float | None = None
     error: str | None = None
     has_results: bool = False  # metrics.json exists (partial while running)
+    metrics_error: str | None = None  # why metrics.json does not read (``Run.metrics``), None when it does
 
     @property
     def label(self) -> str:
         return f"{self.run_id} ({self.state})"
 
+    @property
+    def problem(self) -> str:
+        """What is wrong with the run, in one line (the runs table's "problem" column): its error, why its
+        metrics.json does not read, or that it has none yet; empty for a readable run."""
+        if self.error or self.metrics_error:
+            return "; ".join(e for e in (self.error, self.metrics_error) if e)
+        return "" if self.has_results else "no results yet (no metrics.json)"
 
-def describe_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run folder under ``cache/runs`` (newest first), unreadable ones included with their error."""
+
+def describe_runs(root: Path | None = None, *, check_metrics: bool = True) -> list[RunInfo]:
+    """Every run folder under ``cache/runs`` (newest first), unreadable ones included with their error;
+    ``check_metrics``: read each metrics.json to say why one does not read (``RunInfo.metrics_error``)."""
     infos = []
     for run in list_runs(root):
         try:
@@ -52,6 +62,7 @@ def describe_runs(root: Path | None = None) -> list[RunInfo]:
         except RunFormatError as err:
             infos.append(RunInfo(run.run_id, run.path, "unreadable", error=str(err)))
             continue
+        has_results = (run.path / "metrics.json").is_file()
         infos.append(
             RunInfo(
                 run.run_id,
@@ -62,10 +73,20 @@ def describe_runs(root: Path | None = None) -> list[RunInfo]:
                 dataset=config.get("dataset"),
                 started=status.get("started"),
                 error=status.get("error"),
-                has_results=(run.path / "metrics.json").is_file(),
+                has_results=has_results,
+                metrics_error=_metrics_error(run) if has_results and check_metrics else None,
             )
         )
     return infos
+
+
+def _metrics_error(run: Run) -> str | None:
+    """Why ``run``'s metrics.json does not read (format, missing keys, corrupt JSON), None when it does."""
+    try:
+        run.metrics()
+    except RunFormatError as err:
+        return str(err)
+    return None
 
 
 def default_run(infos: list[RunInfo]) -> RunInfo:
@@ -150,13 +171,15 @@ class Gallery:
     """A run's test gallery: image files, groups of interchangeable images, captions per language, embeddings.
 
     ``embeddings`` (I, D) are the teacher's L2-normalised image embeddings; ``captions[lang]`` holds
-    ``texts`` (Q,) and ``image`` (Q,) indices into ``images``.
+    ``texts`` (Q,) and ``image`` (Q,) indices into ``images``. ``missing``: why some image files cannot be shown
+    (naming the folder to restore), None when all are here.
     """
 
     images: list[Path]
     groups: list[str]
     captions: dict[str, dict[str, list]]
     embeddings: np.ndarray
+    missing: str | None = None
 
     @functools.cached_property
     def index(self) -> np.ndarray | faiss.Index:
@@ -180,26 +203,30 @@ class Gallery:
 
 def load_gallery(run: Run, evaluation: str | None = None) -> Gallery:
     """Read ``gallery.json`` and ``gallery.npy`` of the run's test split, or of its evaluation ``evaluation``
-    (``RUN/evals/<name>/``); RunFormatError when they are missing or disagree."""
+    (``RUN/evals/<name>/``); RunFormatError when they are missing or disagree. Image paths resolve against this
+    machine's cache or the recorded dataset folder (``optical.galleries``), so a copied run folder finds them."""
     from optical.experiment import evaluation_dir, evaluation_gallery
+    from optical.galleries import gallery_images, missing_images
 
     data = run.gallery() if evaluation is None else evaluation_gallery(run, evaluation)
     folder = run.path if evaluation is None else evaluation_dir(run, evaluation)
     file = folder / "gallery.npy"
     try:
-        embeddings = np.load(file)
+        embeddings = np.load(file, allow_pickle=False)  # a gallery is plain float32, never pickled objects
     except FileNotFoundError:
         raise RunFormatError(f"{file}: missing (the run is incomplete)") from None
     except (OSError, ValueError) as err:
         raise RunFormatError(f"{file}: unreadable ({err})") from None
+    stored = folder / "gallery.json"
     try:
-        gallery = Gallery([Path(p) for p in data["images"]], list(data["groups"]), dict(data["captions"]), embeddings)
-    except (KeyError, TypeError) as err:
-        raise RunFormatError(f"{folder / 'gallery.json'}: not a gallery this version reads ({err!r})") from None
+        gallery = Gallery(gallery_images(data, stored), list(data["groups"]), dict(data["captions"]), embeddings)
+    except (KeyError, TypeError, AttributeError) as err:
+        raise RunFormatError(f"{stored}: not a gallery this version reads ({err!r})") from None
     if embeddings.ndim != 2 or len(embeddings) != len(gallery.images) or len(gallery.groups) != len(gallery.images):
         raise RunFormatError(
             f"{folder}: gallery.npy has shape {embeddings.shape} for {len(gallery.images)} images in gallery.json"
         )
+    gallery.missing = missing_images(data, stored, gallery.images)
     return gallery
 
 

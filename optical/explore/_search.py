@@ -12,7 +12,7 @@ from PIL import Image
 
 from optical.data import to_rgb
 from optical.errors import InputError
-from optical.evaluate import search
+from optical.evaluate import check_finite, search
 
 if TYPE_CHECKING:
     import faiss
@@ -40,11 +40,14 @@ class SearchResult:
 
 
 def search_images(
-    model: ProjectedTextEncoder, query: str, gallery: np.ndarray | faiss.Index, k: int = 10
+    model: ProjectedTextEncoder, query: str, gallery: np.ndarray | faiss.Index, k: int = 10, name: str = "the model"
 ) -> SearchResult:
-    """Encode ``query`` with ``model`` and return the top-``k`` of ``gallery`` (array (I, D) or faiss index)."""
+    """Encode ``query`` with ``model`` and return the top-``k`` of ``gallery`` (array (I, D) or faiss index).
+
+    NonFiniteError (an OpticalError) naming ``name`` (the method) when the query's embedding or a score is not
+    finite: a damaged or diverged model, whose hits would be garbage."""
     start = time.perf_counter()
-    embedding = model.encode([query]).numpy()  # (1, D), L2-normalised
+    embedding = check_finite(model.encode([query]).numpy(), f"{name}: the query's embedding")  # (1, D), normalised
     return _top_k(embedding, gallery, k, start)
 
 
@@ -67,13 +70,15 @@ def rank_captions(
 ) -> dict[str, SearchResult]:
     """For each method, the top-``k`` captions (rows of its embeddings (Q, D)) for one image.
 
-    The image is embedded once by the teacher (``embed_image``); each latency includes that embedding.
+    The image is embedded once by the teacher (``embed_image``); each latency includes that embedding. NaN or
+    infinite embeddings raise NonFiniteError naming the teacher or the method.
     """
     start = time.perf_counter()
-    embedding = embed_image(image, image_encoder, teacher)  # (1, D)
+    embedding = check_finite(embed_image(image, image_encoder, teacher), "teacher: the image's embedding")  # (1, D)
     embedded_ms = (time.perf_counter() - start) * 1e3
     results = {}
     for method, embeddings in caption_embeddings.items():
+        check_finite(embeddings, f"{method}: the caption embeddings")
         result = _top_k(embedding, embeddings, k, time.perf_counter())
         result.latency_ms += embedded_ms
         results[method] = result
@@ -122,6 +127,6 @@ def _header_size(data: bytes) -> tuple[int, int]:
 
 def _top_k(queries: np.ndarray, gallery: np.ndarray | faiss.Index, k: int, start: float) -> SearchResult:
     searched = time.perf_counter()
-    scores, indices = search(queries, gallery, k)  # (1, k) each
+    scores, indices = search(queries, gallery, k)  # (1, k) each; NonFiniteError for a NaN gallery or score
     done = time.perf_counter()
     return SearchResult(indices[0], scores[0], (done - start) * 1e3, (done - searched) * 1e3)

@@ -77,6 +77,22 @@ def test_home_shows_a_finished_study_beside_the_runs(cache):
         shutil.rmtree(study)
 
 
+def test_home_runs_table_names_a_metrics_file_it_cannot_read(cache):
+    bad = cache / "runs" / "bad-metrics"
+    bad.mkdir()
+    try:
+        for name in ("config.json", "status.json"):
+            shutil.copyfile(cache / "runs" / "tiny" / name, bad / name)
+        (bad / "metrics.json").write_text(json.dumps({"format": 7, "results": {}}))
+        at = open_app(run_id="tiny")
+        runs = at.dataframe[0].value
+        problems = dict(zip(runs["run"], runs["problem"]))
+        assert "metrics.json: not a metrics file this version reads (format 7, expected 1" in problems["bad-metrics"]
+        assert problems["tiny"] == ""
+    finally:
+        shutil.rmtree(bad)
+
+
 @pytest.mark.parametrize(
     ("run_id", "message"),
     [

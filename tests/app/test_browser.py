@@ -118,6 +118,8 @@ def test_home_renders_the_headline_table(server, page):
     page.locator('[data-testid="stDataFrame"]').nth(3).wait_for()  # runs, headline, disparity, the teacher's recall
     _settle(page)
     assert page.get_by_text("teacher key").count() == 1  # a pretrained teacher has no best epoch
+    nav = [link.inner_text() for link in page.locator('[data-testid="stSidebarNavLink"]').all()]
+    assert nav[0].endswith("Home") and not any("app" in entry for entry in nav), nav  # not named after app.py
     _no_exception(page)
     _screenshot(page, "home")
 

@@ -40,6 +40,21 @@ def test_describe_runs_reports_every_state(cache):
     assert not infos["no-metrics"].has_results
 
 
+def test_describe_runs_names_why_a_runs_metrics_do_not_read(cache, tmp_path):
+    shutil.copytree(cache / "runs" / "tiny", tmp_path / "runs" / "tiny",
+                    ignore=shutil.ignore_patterns("teacher", "students"))
+    (tmp_path / "runs" / "tiny" / "metrics.json").write_text(json.dumps({"format": 2}))
+    (info,) = explore.describe_runs(tmp_path / "runs")
+    assert info.state == "done" and info.has_results
+    assert "metrics.json: not a metrics file this version reads (format 2, expected 1" in info.metrics_error
+    assert info.problem == info.metrics_error  # the Home runs table's "problem" column
+    infos = {i.run_id: i for i in explore.describe_runs()}
+    assert infos["tiny"].problem == "" and infos["tiny"].metrics_error is None
+    assert "out of memory" in infos["failed"].problem and "no metrics.json" in infos["no-metrics"].problem
+    (info,) = explore.describe_runs(tmp_path / "runs", check_metrics=False)  # the job panel's cheap poll
+    assert info.metrics_error is None
+
+
 def test_run_metrics_rejects_foreign_files(cache, tmp_path):
     run = load_run("tiny")
     assert run.metrics()["methods"] == ["zero-shot", "mse", "optical"]

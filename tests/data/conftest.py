@@ -47,9 +47,9 @@ def _ar_archive(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def _make_deb(path: Path, files: dict[str, bytes], package: str = "tuxpaint-stamps-default",
-             data_member: str = "data.tar.xz") -> Path:
-    """Write a .deb holding ``files`` (paths relative to /) whose control file names ``package``."""
-    control = f"Package: {package}\nVersion: 1.0-test\nArchitecture: all\nDescription: test\n".encode()
+             data_member: str = "data.tar.xz", version: str = "1.0-test") -> Path:
+    """Write a .deb holding ``files`` (paths relative to /) whose control file names ``package`` and ``version``."""
+    control = f"Package: {package}\nVersion: {version}\nArchitecture: all\nDescription: test\n".encode()
     compression = {"data.tar.xz": "xz", "data.tar.gz": "gz", "data.tar": ""}.get(data_member, "xz")
     path.write_bytes(_ar_archive([
         ("debian-binary", b"2.0\n"),
@@ -109,7 +109,7 @@ def _stamp_files(n_generated: int = 60) -> dict[str, bytes]:
 
 @pytest.fixture
 def make_deb():
-    """``make_deb(path, files, package=..., data_member="data.tar.xz") -> path``."""
+    """``make_deb(path, files, package=..., data_member="data.tar.xz", version="1.0-test") -> path``."""
     return _make_deb
 
 

@@ -56,6 +56,10 @@ def test_split_column_and_bitext(tmp_path, write_captions):
     assert list(iter_bitext(f"captions:{root}", "de")) == captions_bitext(ds, "de")
     test = captions_retrieval_set(ds, "pt-BR", split="test")
     assert test.captions == ["Um cão."] and np.array_equal(test.caption_image, [0])
+    # evaluation rows (the test split): de has no captions there, pt-BR does; available_only reads what they have
+    with pytest.raises(InputError, match="no captions in de"):
+        evaluation_sets("captions", ["en", "de"], root)
+    assert list(evaluation_sets("captions", ["en", "de", "pt", "pt_BR"], root, available_only=True)) == ["en", "pt-BR"]
 
 
 def test_data_stats_cli(tmp_path, write_captions, capsys):

@@ -73,3 +73,10 @@ def test_blank_caption_lines_are_warned_about_and_counted(multi30k, capsys):
     task1 = json.loads(capsys.readouterr().out)["tasks"]["1"]
     assert task1["languages"]["de"]["test_2016_flickr"] == 2 and task1["languages"]["fr"]["test_2016_flickr"] == 4
     assert task1["blank_lines"] == {str(captions): [2, 4]}
+
+
+def test_prepare_checks_the_stamps_deb_even_when_the_stamps_are_prepared(stamps, tmp_path, make_deb, stamp_files,
+                                                                          capsys):
+    other = make_deb(tmp_path / "other.deb", stamp_files(2), package="tuxpaint-stamps-extra")
+    assert main(["prepare", "--stamps-deb", str(other), "--skip-images"]) == 2
+    assert f"error: {other}: this is the package 'tuxpaint-stamps-extra'" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 import pytest
 
-from optical.data import prepare_stamps
+from optical.data import load_stamps, prepare_stamps
 from optical.data._deb import ar_members, iter_files, read_control
 from optical.errors import InputError
 
@@ -86,3 +86,27 @@ def test_non_utf8_caption_file_is_named(cache, tmp_path, make_deb, stamp_files):
     deb = make_deb(tmp_path / "latin.deb", files)
     with pytest.raises(InputError, match=r"generated/thing0.txt: caption file is not valid UTF-8"):
         prepare_stamps(deb, progress=False)
+
+
+def test_a_wrong_package_is_refused_when_the_stamps_are_prepared(cache, fake_deb, tmp_path, make_deb, stamp_files):
+    prepare_stamps(fake_deb, progress=False)
+    other = make_deb(tmp_path / "other.deb", stamp_files(2), package="tuxpaint-stamps-extra")
+    with pytest.raises(InputError, match="other.deb: this is the package 'tuxpaint-stamps-extra'"):
+        prepare_stamps(other, progress=False)
+    not_a_deb = tmp_path / "notes.txt"
+    not_a_deb.write_text("hello")
+    with pytest.raises(InputError, match="notes.txt: not a Debian package"):
+        prepare_stamps(not_a_deb, progress=False)
+    with pytest.raises(InputError, match="nowhere.deb: file not found"):
+        prepare_stamps(tmp_path / "nowhere.deb", progress=False)
+
+
+def test_another_version_of_the_package_is_named_when_the_stamps_are_prepared(cache, fake_deb, tmp_path, capsys,
+                                                                             make_deb, stamp_files):
+    root = prepare_stamps(fake_deb, progress=False)
+    assert prepare_stamps(fake_deb, progress=False) == root and capsys.readouterr().err == ""
+    newer = make_deb(tmp_path / "newer.deb", stamp_files(2), version="2.0-test")
+    assert prepare_stamps(newer, progress=False) == root
+    said = capsys.readouterr().err
+    assert f"{newer} is version 2.0-test, the dataset in {root} was built from 1.0-test: kept" in said
+    assert len(load_stamps().stamps) == 64

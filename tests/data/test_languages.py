@@ -1,6 +1,6 @@
 import pytest
 
-from optical.data import cc100_size_gib, language_name, normalize_locale, resource_group
+from optical.data import cc100_size_gib, closest_language, language_name, normalize_locale, resource_group
 from optical.errors import InputError
 
 
@@ -55,3 +55,13 @@ def test_resource_groups(codes, group):
 def test_resource_group_rejects_unknown_code():
     with pytest.raises(InputError):
         resource_group("xx-QQ")
+
+
+@pytest.mark.parametrize(
+    ("code", "read"),
+    [("de_DE", "de"), ("de-AT", "de"), ("DE", "de"), ("pt_BR.utf8", "pt"), ("ca@valencia", "ca"), ("fr", None),
+     ("zh-TW", None), ("zh-Hant", None), ("sr@latin", None), ("en_GB", "en")],
+)
+def test_closest_language_drops_a_region_but_never_changes_the_script(code, read):
+    assert closest_language(code, {"en", "de", "pt", "ca", "zh", "sr"}) == read
+    assert closest_language(code, {normalize_locale(code)}) == normalize_locale(code)  # the tag itself comes first

@@ -71,7 +71,8 @@ def test_early_stopping_stops_after_patience(tmp_path):
     assert state.epoch == 3  # best at 1, then two epochs without improvement
 
 
-@pytest.mark.parametrize("method", ["mse", "optical", "optical+mse", "optical-uot", "optical-idf", "optical-content"])
+@pytest.mark.parametrize("method", ["mse", "optical", "optical+mse", "optical-uot", "optical-idf", "optical-content",
+                                    "token-nn"])
 def test_student_methods_reduce_their_loss(tmp_path, method):
     torch.manual_seed(0)
     teacher = _teacher(tmp_path)
@@ -79,7 +80,7 @@ def test_student_methods_reduce_their_loss(tmp_path, method):
     assert len(targets.token_embeddings) == len(CAPTIONS) == len(targets.input_ids)
     student = teacher.text_side()
     student.freeze(-1)
-    options = {"mse": {}, "optical-content": {"reg": 0.1, "tokens": "content"}}.get(method, {"reg": 0.1})
+    options = {"mse": {}, "token-nn": {}, "optical-content": {"reg": 0.1, "tokens": "content"}}.get(method, {"reg": 0.1})
     loss = create_loss(method.replace("-content", ""), **options)
     mass = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, FOREIGN), targets.input_ids)
 

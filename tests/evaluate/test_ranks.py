@@ -108,3 +108,36 @@ def test_bad_inputs():
         text_to_image_ranks(sim, np.array([0, 1]), np.array([0, 1]))
     with pytest.raises(ValueError, match="rows"):
         image_to_text_ranks(sim, np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_scores_are_an_error_never_a_hit(bad):
+    from optical.errors import NonFiniteError, OpticalError
+    from optical.evaluate import first_hit_ranks
+
+    correct = np.array([[1, 0, 0], [0, 1, 0]], bool)
+    with pytest.raises(NonFiniteError, match="scores: 2 of 2 rows hold NaN or infinite values"):
+        first_hit_ranks(np.full((2, 3), bad), correct)  # NaN compares neither >= nor <: it was rank 0, a hit
+    scores = np.array([[0.1, 0.9, 0.5], [0.2, 0.3, bad]])  # one bad wrong item in row 1
+    with pytest.raises(OpticalError, match="scores: 1 of 2 rows"):
+        first_hit_ranks(scores, correct)
+    with pytest.raises(NonFiniteError):
+        text_to_image_ranks(scores, np.array([0, 1]))
+
+
+def test_retrieval_ranks_refuse_non_finite_embeddings_by_side_and_row_count():
+    from optical.errors import NonFiniteError
+    from optical.evaluate import check_finite
+
+    rng = np.random.RandomState(0)
+    text, images = rng.randn(4, 3), rng.randn(2, 3)
+    caption_image = np.array([0, 0, 1, 1])
+    text[[1, 3], 0] = np.nan
+    with pytest.raises(NonFiniteError, match="caption embeddings: 2 of 4 rows"):
+        retrieval_ranks(text, images, caption_image)
+    images[1, 2] = np.inf
+    with pytest.raises(NonFiniteError, match="image embeddings: 1 of 2 rows"):
+        retrieval_ranks(np.zeros((4, 3)), images, caption_image)
+    assert check_finite(np.zeros((2, 3)), "fine") is not None
+    with pytest.raises(NonFiniteError, match=r"^mse: the de caption embeddings: 1 of 1 rows"):
+        check_finite(np.array([np.nan]), "mse: the de caption embeddings")

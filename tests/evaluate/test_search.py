@@ -74,3 +74,33 @@ def test_auto_uses_exact_below_threshold(monkeypatch):
     queries, gallery = normalised(rng, 3, 16), normalised(rng, 40, 16)
     monkeypatch.setattr(search_module, "build_index", None)  # would fail if called
     np.testing.assert_array_equal(search(queries, gallery, 4)[1], search(queries, gallery, 4, method="exact")[1])
+
+
+@pytest.mark.parametrize("method", ["exact", "faiss"])
+def test_search_refuses_non_finite_queries_and_galleries(method):
+    from optical.errors import NonFiniteError
+
+    rng = np.random.RandomState(0)
+    queries, gallery = normalised(rng, 3, 8), normalised(rng, 6, 8)
+    bad_queries, bad_gallery = queries.copy(), gallery.copy()
+    bad_queries[2] = np.nan
+    bad_gallery[[1, 4], 0] = np.inf
+    with pytest.raises(NonFiniteError, match="queries: 1 of 3 rows"):
+        search(bad_queries, gallery, 2, method=method)
+    with pytest.raises(NonFiniteError, match="gallery: 2 of 6 rows"):
+        search(queries, bad_gallery, 2, method=method)
+    with pytest.raises(NonFiniteError, match="gallery: 2 of 6 rows"):  # faiss would silently leave them out
+        build_index(bad_gallery)
+
+
+def test_a_prebuilt_faiss_index_over_nan_vectors_is_an_error_not_fewer_hits():
+    import faiss
+
+    from optical.errors import NonFiniteError
+
+    gallery = np.eye(4, dtype=np.float32)
+    gallery[1] = np.nan
+    index = faiss.IndexFlatIP(4)
+    index.add(gallery)
+    with pytest.raises(NonFiniteError, match="fewer than 4 results"):
+        search(np.ones((1, 4), np.float32), index, 4)

@@ -125,6 +125,23 @@ def test_eval_in_bf16_is_recorded_said_and_close_to_fp32(finished_run, capsys):
         assert not (finished_run.path / "evals" / "gpu").exists()
 
 
+def test_eval_takes_the_runs_languages_the_dataset_has_and_reads_de_DE_as_de(finished_run, capsys):
+    config = {**finished_run.config, "languages": ["de", "km", "fr"]}  # the fake stamps have no Khmer
+    (finished_run.path / "config.json").write_text(json.dumps(config))
+    assert main(["eval", "done-run", "--dataset", "stamps", "--name", "default"]) == 0
+    captured = capsys.readouterr()
+    assert "note: stamps has no captions in km of the run's languages; evaluating en, de, fr" in captured.out
+    settings = json.loads((finished_run.path / "evals" / "default" / "eval.json").read_text())
+    assert settings["languages"] == ["en", "de", "fr"]
+    assert "encoding captions" in captured.err  # tqdm's bar while the captions are encoded
+    assert main(["eval", "done-run", "--dataset", "stamps", "--languages", "de_DE", "--name", "regional"]) == 0
+    assert "note: stamps has no de-DE captions; evaluating de instead" in capsys.readouterr().out
+    settings = json.loads((finished_run.path / "evals" / "regional" / "eval.json").read_text())
+    assert settings["languages"] == ["en", "de"]
+    assert main(["eval", "done-run", "--dataset", "stamps", "--languages", "de,km", "--name", "asked"]) == 2
+    assert "has no captions in km to evaluate; drop it from --languages" in capsys.readouterr().err
+
+
 def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):
     with pytest.raises(InputError, match="no captions in xh|has no captions"):
         evaluate_run(finished_run, "stamps", languages=["xh"])
@@ -142,7 +159,7 @@ def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):
     assert not (finished_run.path / "evals").exists()
 
 
-def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path):
+def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path, capsys):
     teacher = tiny_text_encoder(tmp_path)
     from optical.distill._models import ProjectedTextEncoder
 
@@ -167,6 +184,13 @@ def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path):
     assert not np.allclose(shared["s1"], shared["s2"])
     different = ProjectedTextEncoder(tiny_text_encoder(tmp_path, seed=3), 8)
     assert shared_frozen_layers([base, different]) == 0
+    # a progress bar (the CLI's) changes nothing that is computed, with shared layers or without
+    many = [f"caption number {i} " + "x" * (i % 7) for i in range(1100)]
+    for n_frozen in (1, 0):
+        quiet = encode_shared(students, many, n_frozen)
+        shown = encode_shared(students, many, n_frozen, progress=True)
+        assert all(np.array_equal(quiet[name], shown[name]) for name in students)
+    assert "encoding captions" in capsys.readouterr().err
 
 
 @needs_apertium

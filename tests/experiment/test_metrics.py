@@ -133,3 +133,15 @@ def test_one_seed_study_is_summarize_and_seeds_share_the_split():
     other = {lang: (IDS[::-1], IDS) for lang in GROUPS}
     with pytest.raises(ValueError, match="share the test split"):
         summarize_study([(ranks, GROUPS), (ranks, other)], n_boot=10)
+
+
+@pytest.mark.parametrize("methods", [("zero-shot",), ("zero-shot", "mse")])
+@pytest.mark.parametrize("languages", [("de",), ("de", "ga")])
+def test_report_of_one_language_or_one_method_says_why_a_table_is_empty(methods, languages):
+    body = summarize({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", *languages))} for m in methods},
+                     n_boot=50)
+    text = format_report(body)
+    assert "Empty DataFrame" not in text and "Columns: []" not in text
+    assert text.count("none: the run has fewer than two non-English languages") == (len(languages) == 1)
+    assert text.count("none: the run has no pair of compared methods") == 2 * (len(methods) == 1)
+    assert "test querys" not in text and "resample the test queries" in text

@@ -15,6 +15,7 @@ from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
 from optical.experiment import ExperimentConfig, check_models, teacher_key
 from optical.explore import load_models
+from optical.galleries import gallery_images
 from optical.paths import runs_dir
 from optical.runs import load_run
 from tests.tiny_models import saved_tiny_clip, saved_tiny_xlmr
@@ -54,7 +55,7 @@ def test_clip_teacher_and_xlmr_students_run_end_to_end(clip_setup, tmp_path):
     assert set(state) == set(reference) and all(torch.equal(state[k], reference[k]) for k in reference)
     assert torch.equal(teacher.proj.weight, torch.eye(16)) and torch.equal(teacher.image_proj.weight, torch.eye(16))
     captions = ["a red apple", "the dog"]
-    images = run.gallery()["images"][:3]
+    images = gallery_images(run.gallery(), run.path / "gallery.json")[:3]
     image_encoder = create_image_encoder(clip_dir)
     with torch.no_grad():
         text_reference = _tensor(clip.get_text_features(**teacher.text.tokenize(captions)))

@@ -15,6 +15,7 @@ import torch
 
 from optical.cli import main
 from optical.experiment import ExperimentConfig, load_ranks, run_experiment, summarize_ranks
+from optical.galleries import gallery_images
 from optical.paths import teachers_dir
 from optical.runs import create_run, load_run
 from tests.tiny_models import saved_tiny_text_encoder
@@ -58,11 +59,12 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     ranks, groups = load_ranks(run, "test")
     assert list(ranks) == metrics["methods"] and set(groups) == {"en", "de", "fr"}
     gallery, group_paths = run.gallery(), json.loads((run.path / "ranks" / "test" / "groups.json").read_text())
+    images = gallery_images(gallery, run.path / "gallery.json")
     for lang in ("en", "de"):
         t2i_groups, i2t_groups = groups[lang]
         assert len(t2i_groups) == len(ranks["optical"][lang][0]) and len(i2t_groups) == len(ranks["optical"][lang][1])
         for group, image in zip(t2i_groups, gallery["captions"][lang]["image"]):  # a caption's group holds its image
-            assert gallery["images"][image] in group_paths[group]
+            assert str(images[image]) in group_paths[group]
         assert sorted(set(i2t_groups)) == sorted(set(t2i_groups))  # i2t queries: the captioned images
     plans = run.plans()
     assert {p["method"] for p in plans} == {"zero-shot", "mse", "optical", "optical+mse"}
