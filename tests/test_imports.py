@@ -61,3 +61,60 @@ def test_the_np_load_checker_sees_a_missing_allow_pickle(tmp_path):
     probe.write_text("import numpy as np\nnp.load('a.npy')\nnp.load('b.npy', allow_pickle=False)\n"
                      "np.load('c.npy', allow_pickle=True)\n")
     assert _np_loads_without_allow_pickle_false(probe, tmp_path) == ["probe.py:2", "probe.py:4"]
+
+
+def _defined_names(paths: list[Path]) -> set[str]:
+    """Every name this project defines: functions, classes, assigned names and attributes, modules, arguments."""
+    names = {p.stem for p in paths}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+            elif isinstance(node, ast.alias) and node.asname:
+                names.add(node.asname)
+    return names
+
+
+def _foreign_private_uses(path: Path, ours: set[str], root: Path = REPO) -> list[str]:
+    """``x._name`` uses in ``path`` of a private name this project does not define (a dependency's internals), and
+    imports from a dependency's private module."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and node.attr not in ours:
+            found.append(f"{path.relative_to(root)}:{node.lineno}: .{node.attr}")
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and not node.module.startswith(("optical", "tests")):
+            parts = [*node.module.split("."), *(alias.name for alias in node.names)]
+            if any(p.startswith("_") and not p.startswith("__") for p in parts):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: from {node.module}")
+    return sorted(found, key=lambda hit: int(hit.split(":")[1]))
+
+
+def test_no_private_api_of_a_dependency_is_used():
+    """transformers 5.25 broke a private BertModel method the frozen-layer cache called: no ``._name`` of
+    transformers, torch, streamlit, POT or the standard library is used anywhere (README, "No private API")."""
+    tests = [*(REPO / "tests").rglob("*.py")]
+    ours = _defined_names([*SOURCES, *tests])
+    found = [hit for path in [*SOURCES, *tests] for hit in _foreign_private_uses(path, ours)]
+    assert not found, "use the dependency's public API instead:\n" + "\n".join(found)
+
+
+def test_the_private_api_checker_sees_a_dependencys_internals(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text("import argparse\nfrom transformers.modeling_utils import _init_weights\n"
+                     "def f(hf, sub: argparse._SubParsersAction):\n    return hf._create_attention_masks(1), hf._mine\n"
+                     "class A:\n    def __init__(self):\n        self._mine = 1\n")
+    ours = _defined_names([probe])
+    assert _foreign_private_uses(probe, ours, tmp_path) == [
+        "probe.py:2: from transformers.modeling_utils", "probe.py:3: ._SubParsersAction",
+        "probe.py:4: ._create_attention_masks",
+    ]
