@@ -34,6 +34,7 @@ from optical.data._stamps import (
     SPLITS,
     StampsDataset,
     caption_key,
+    check_given_deb,
     check_package,
     clean_caption,
     download_deb,
@@ -213,10 +214,14 @@ def prepare_art4apps(deb: Path | None = None, progress: bool = True) -> Path:
     """Build the art4apps dataset in ``cache_dir()/"art4apps"`` and return that folder.
 
     Idempotent: a complete dataset already there is kept (delete the folder to rebuild). ``deb`` is a downloaded
-    ``pysiogame`` .deb; by default ``apt-get download pysiogame`` fetches one into a temporary folder.
+    ``pysiogame`` .deb (checked even when the dataset is prepared, see ``check_given_deb``); by default
+    ``apt-get download pysiogame`` fetches one into a temporary folder.
     """
     root = _art4apps_root()
-    if is_prepared("art4apps", root, read_manifest(root), progress):
+    manifest = read_manifest(root)
+    if deb is not None:  # a wrong file is an error, prepared or not
+        check_given_deb("art4apps", Path(deb), ART4APPS_PACKAGE, root, manifest)
+    if is_prepared("art4apps", root, manifest, progress):
         return root
     if deb is not None:
         manifest = _build(Path(deb), root)

@@ -40,6 +40,7 @@ from optical.data._stamps import (
     SPLITS,
     StampsDataset,
     caption_key,
+    check_given_deb,
     check_package,
     clean_caption,
     download_deb,
@@ -235,10 +236,14 @@ def prepare_openclipart(png_deb: Path | None = None, svg_deb: Path | None = None
     """Build the openclipart dataset in ``cache_dir()/"openclipart"`` and return that folder.
 
     Idempotent: a complete dataset already there is kept (delete the folder to rebuild). The .debs are
-    downloaded with ``apt-get download`` unless given.
+    downloaded with ``apt-get download`` unless given; given ones are checked even when the dataset is prepared.
     """
     root = _openclipart_root()
-    if is_prepared("openclipart", root, _read_manifest(root), progress):
+    manifest = _read_manifest(root)
+    for given, package in ((png_deb, PNG_PACKAGE), (svg_deb, SVG_PACKAGE)):
+        if given:  # a wrong file is an error, prepared or not
+            check_given_deb("openclipart", Path(given), package, root, manifest)
+    if is_prepared("openclipart", root, manifest, progress):
         return root
     with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
         png = Path(png_deb) if png_deb else download_deb(Path(folder), PNG_PACKAGE, "--openclipart-png-deb")

@@ -374,12 +374,15 @@ def is_prepared(name: str, root: Path, manifest: dict | None, progress: bool) ->
     return False
 
 
-def _note_other_version(deb: Path, control: dict[str, str], root: Path, manifest: dict) -> None:
-    """Say on stderr when ``deb`` is another version of the package than the prepared dataset was built from."""
-    built = manifest.get("source", {}).get("version")
-    if control.get("Version", "?") != built:
-        print(f"stamps: {deb} is version {control.get('Version', '?')}, the dataset in {root} was built from "
-              f"{built}: kept (delete {root} to rebuild it from {deb})", file=sys.stderr)
+def check_given_deb(name: str, deb: Path, package: str, root: Path, manifest: dict | None) -> None:
+    """A .deb the user passed for dataset ``name`` is checked whether or not the dataset is prepared: a missing file,
+    another package or a file that is not a .deb raises InputError; when the prepared dataset in ``root`` was built
+    from another version of ``package``, a note on stderr says so (the dataset is kept)."""
+    control = check_package(deb, package)
+    source = (manifest or {}).get("source", {})
+    if manifest is not None and source.get("package") == package and control.get("Version", "?") != source.get("version"):
+        print(f"{name}: {deb} is version {control.get('Version', '?')}, the dataset in {root} was built from "
+              f"{source.get('version')}: kept (delete {root} to rebuild it from {deb})", file=sys.stderr)
 
 
 def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
@@ -393,11 +396,10 @@ def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
-    control = check_package(Path(deb)) if deb is not None else None  # a wrong file is an error, prepared or not
     manifest = read_manifest(root)
+    if deb is not None:  # a wrong file is an error, prepared or not
+        check_given_deb("stamps", Path(deb), STAMPS_PACKAGE, root, manifest)
     if is_prepared("stamps", root, manifest, progress):
-        if control is not None:
-            _note_other_version(Path(deb), control, root, manifest)
         return root
     if deb is not None:
         manifest = _build(Path(deb), root, progress)

@@ -83,9 +83,17 @@ def test_prepare_builds_a_stamps_format_dataset(cache, fake_pysiogame, capsys):
 
     manifest = root / "manifest.json"
     before = manifest.stat().st_mtime_ns
-    fake_pysiogame.unlink()  # idempotent: not read again
-    prepare_art4apps(fake_pysiogame)
+    prepare_art4apps(fake_pysiogame)  # idempotent: checked, not unpacked again
     assert "already prepared" in capsys.readouterr().err and manifest.stat().st_mtime_ns == before
+
+
+def test_a_wrong_package_is_refused_when_art4apps_is_prepared(cache, fake_pysiogame, tmp_path, make_deb):
+    prepare_art4apps(fake_pysiogame, progress=False)
+    other = make_deb(tmp_path / "other.deb", _files(), package="tuxpaint-stamps-default")
+    with pytest.raises(InputError, match="not 'pysiogame'"):
+        prepare_art4apps(other, progress=False)
+    with pytest.raises(InputError, match="nowhere.deb: file not found"):
+        prepare_art4apps(tmp_path / "nowhere.deb", progress=False)
 
 
 def test_wrong_package_is_refused_and_leaves_nothing(cache, tmp_path, make_deb):
