@@ -15,7 +15,7 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
-from optical.experiment import headline_table, interval_note
+from optical.experiment import english_note, english_term, headline_table, interval_note
 from optical.studies import list_studies
 
 
@@ -103,14 +103,18 @@ if studies:  # a study's summary is written when its last seed finishes: reading
     st.subheader("Studies (several training seeds)")
     names = [study.study_id for study, _ in studies]
     summary = dict(zip(names, (m for _, m in studies)))[st.selectbox("Study", names)]
-    st.caption(f"mR, {interval_note(summary)}; runs {', '.join(summary.get('runs', []))}.")
+    study_english = english_note(summary)
+    st.caption(f"mR, {interval_note(summary)}; runs {', '.join(summary.get('runs', []))}."
+               + (f" Distillation: {study_english}." if study_english else ""))
     st.dataframe(headline_table(summary))
     st.markdown(f"**Verdict.** {summary.get('verdict', '')}")
 
 info, run = res.select_run(st)
 tables = res.run_tables(run)
 st.subheader("mR per language and method (%, 95% bootstrap CI)")
-st.caption("Languages from the most to the least pre-training data; unseen ones last. mR = mean of R@1/5/10 both ways.")
+english = english_note({"english_term": english_term(run.config)})
+st.caption("Languages from the most to the least pre-training data; unseen ones last. mR = mean of R@1/5/10 both ways."
+           + (f" Distillation: {english}." if english else ""))
 st.dataframe(tables["headline"])
 st.markdown(f"**Verdict.** {tables['verdict']}")
 st.subheader("Disparity across non-English languages (mR points)")

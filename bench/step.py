@@ -1,7 +1,11 @@
 """One OPTICAL train step vs one MSE step: same batch, same student, teacher states cached (budget <= 1.05x).
 
+Both with the experiment's loss settings (``LossConfig()``), so with the English term: each student also reads the
+English side of each pair (its distinct English sentences forwarded once per step, as ``train_student`` does) and
+its loss is the mean of the foreign and the English term; ``--foreign-only`` measures both without it.
+
     python bench/step.py [--batch 64] [--repeats 5] [--train-layers 4] [--device cpu|cuda] [--no-prefix]
-                         [--text-encoder NAME_OR_PATH]
+                         [--text-encoder NAME_OR_PATH] [--foreign-only]
 
 Uses the converted multilingual-e5-small (run `python -m optical prepare` first), or ``--text-encoder``, and real
 stamp captions.
@@ -21,16 +25,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optical.data import iter_bitext  # noqa: E402
 from optical.distill import DualEncoder  # noqa: E402
-from optical.distill import FrozenPrefix, forward_texts  # noqa: E402
+from optical.distill import FrozenPrefix, student_batch  # noqa: E402
 from optical.distill import teacher_targets  # noqa: E402
-from optical.distill.losses import create_loss  # noqa: E402
+from optical.distill.losses import LossConfig, create_loss  # noqa: E402
 from optical.encoders import create_text_encoder  # noqa: E402
 
 
-def step_seconds(student, targets, foreign, eng_idx, loss, optimizer, device, prefix) -> float:
-    """Wall time of one full step (forward, loss, backward, optimiser), as in training."""
+def step_seconds(student, targets, texts, n_foreign, eng_idx, loss, optimizer, device, prefix) -> float:
+    """Wall time of one full step (forward, loss, backward, optimiser), as in training: ``texts`` holds the
+    ``n_foreign`` foreign sentences, then the distinct English ones, pair k's English sentence is ``eng_idx[k]``."""
     t0 = time.perf_counter()
-    value = loss(forward_texts(student, foreign, eng_idx, prefix, device), targets.batch(eng_idx, device))
+    rows = torch.arange(n_foreign)
+    english_rows = eng_idx + n_foreign if loss.uses_english else None
+    out = student_batch(student, texts, rows, english_rows, prefix, device)
+    value = loss(out, targets.batch(eng_idx, device))
     optimizer.zero_grad()
     value.backward()
     optimizer.step()
@@ -47,29 +55,35 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-prefix", action="store_true", help="run the frozen layers at every step too")
     parser.add_argument("--text-encoder", default="multilingual-e5-small", help="built-in name or folder")
+    parser.add_argument("--foreign-only", action="store_true", help="no English term (LossConfig(english=False))")
     args = parser.parse_args()
     device = torch.device(args.device)
     pairs = []
-    for lang in ("de", "fr", "ga", "zu"):
-        pairs += list(iter_bitext("stamps", lang))[: args.batch // 4]
-    english = [en for en, _ in pairs]
+    share = args.batch // 4
+    for k, lang in enumerate(("de", "fr", "ga", "zu")):  # another slice per language: English sentences mostly
+        pairs += list(iter_bitext("stamps", lang))[k * share : (k + 1) * share]  # distinct, as in a shuffled batch
+    index: dict[str, int] = {}
+    eng_idx = torch.tensor([index.setdefault(en, len(index)) for en, _ in pairs])
+    english = list(index)
     foreign = [fo for _, fo in pairs]
     teacher = DualEncoder(create_text_encoder(args.text_encoder), 256, 1280).to(device).eval()
     targets = teacher_targets(teacher, english)
-    eng_idx = torch.arange(len(english))
-    prefix = None if args.no_prefix else FrozenPrefix.for_top_layers(teacher, args.train_layers, foreign)
-    print(f"batch {len(foreign)}, top {args.train_layers} layers trainable, frozen-layer cache: {prefix is not None}")
+    texts = foreign + english
+    prefix = None if args.no_prefix else FrozenPrefix.for_top_layers(teacher, args.train_layers, texts)
+    config = LossConfig(english=not args.foreign_only)
+    print(f"batch {len(foreign)} ({len(english)} distinct English), top {args.train_layers} layers trainable, "
+          f"frozen-layer cache: {prefix is not None}, English term: {'on' if config.english else 'off'}")
     methods = ("mse", "optical", "optical+mse")
     setups = {}
     for method in methods:
         student = teacher.text_side().to(device)
         student.freeze(args.train_layers)
         optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5)
-        setups[method] = (student, create_loss(method), optimizer)
+        setups[method] = (student, create_loss(method, config), optimizer)
     times: dict[str, list[float]] = {m: [] for m in methods}
     for repeat in range(args.repeats + 1):  # round-robin so machine noise hits every method alike; 0 = warm-up
         for method, (student, loss, optimizer) in setups.items():
-            seconds = step_seconds(student, targets, foreign, eng_idx, loss, optimizer, device, prefix)
+            seconds = step_seconds(student, targets, texts, len(foreign), eng_idx, loss, optimizer, device, prefix)
             if repeat:
                 times[method].append(seconds)
     results = {m: statistics.median(t) for m, t in times.items()}

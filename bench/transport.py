@@ -10,6 +10,11 @@ the best of ``--repeats`` interleaved runs, wall clock and process CPU time (ste
 machine); ratios are from that one run.
 
     python bench/transport.py [--device cpu|cuda] [--repeats 10] [--reg 0.05] [--tol 1e-6]
+    python bench/transport.py --max-iter 60 --tol 1e-4 --baseline 50,1e-6   # a setting against another, ours alone
+
+``--baseline N,TOL`` also times ours with ``n_iter=N, tol=TOL`` (interleaved with the rest) and prints the time of
+ours over it: what a change of the default cap and tolerance costs. ``error`` is ours' largest row-marginal error at
+stop (``TransportResult.error``).
 
 Without POT installed (the GPU check's machine: its 33 MB wheel does not travel) it times ours alone.
 """
@@ -47,11 +52,11 @@ def token_states(batch: int, n: int, m: int, dim: int, noise: float, device: str
     return S.to(device).requires_grad_(True), E.to(device)
 
 
-def ours(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int]:
+def ours(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int, float]:
     res = sinkhorn_plan(cost_matrix(S, E), reg, n_iter=max_iter, tol=tol)
     loss = res.value.mean()
     loss.backward()
-    return loss.item(), res.n_iter
+    return loss.item(), res.n_iter, float(res.error.max())
 
 
 def pot_loop(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter: int) -> tuple[float, int]:
@@ -78,14 +83,14 @@ def pot_batch(S: torch.Tensor, E: torch.Tensor, reg: float, tol: float, max_iter
     return loss.item(), res.log["n_iter"] + 1
 
 
-METHODS: dict[str, Callable[..., tuple[float, int]]] = {"ours": ours}
+METHODS: dict[str, Callable[..., tuple]] = {"ours": ours}  # (loss, iterations[, error at stop])
 if ot is not None:
     METHODS.update({"POT loop": pot_loop, "ot.batch": pot_batch})
 
 
 def best_times(
-    fns: dict[str, Callable[[], tuple[float, int]]], repeats: int, device: str
-) -> tuple[dict[str, tuple[float, int]], dict[str, tuple[float, float]]]:
+    fns: dict[str, Callable[[], tuple]], repeats: int, device: str
+) -> tuple[dict[str, tuple], dict[str, tuple[float, float]]]:
     """(loss, iterations) of a warm-up call and the best (wall, CPU) seconds of ``repeats`` interleaved calls."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     results = {name: fn() for name, fn in fns.items()}  # warm-up
@@ -104,12 +109,17 @@ def best_times(
 def bench_size(batch: int, n: int, m: int, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     """Best (wall, CPU) seconds of fwd+bwd per method at one size; prints one table row per method."""
     S, E = token_states(batch, n, m, args.dim, args.noise, args.device)
-    fns = {name: (lambda fn=fn: fn(S, E, args.reg, args.tol, args.max_iter)) for name, fn in METHODS.items()}
+    methods = {"ours": METHODS["ours"]} if args.baseline else METHODS
+    fns = {name: (lambda fn=fn: fn(S, E, args.reg, args.tol, args.max_iter)) for name, fn in methods.items()}
+    if args.baseline:
+        fns[BASELINE] = lambda: ours(S, E, args.reg, args.baseline[1], args.baseline[0])
     results, best = best_times(fns, args.repeats, args.device)
-    for name in METHODS:
-        loss, iters = results[name]
+    for name in fns:
+        loss, iters, *error = results[name]
         wall, cpu = best[name]
-        print(f"{batch:>4} {n:>4} {m:>4} {name:<9} {1e3 * wall:>10.2f} {1e3 * cpu:>10.2f} {iters:>6} {loss:>10.6f}")
+        shown = f"{error[0]:>9.1e}" if error else f"{'-':>9}"
+        print(f"{batch:>4} {n:>4} {m:>4} {name:<9} {1e3 * wall:>10.2f} {1e3 * cpu:>10.2f} {iters:>6} {loss:>10.6f} "
+              f"{shown}")
     return best
 
 
@@ -124,13 +134,19 @@ def main() -> None:
     parser.add_argument(
         "--noise", type=float, default=3.0, help="teacher-state noise (less: sharper plans, more iterations)"
     )
+    parser.add_argument("--baseline", type=_setting, metavar="N,TOL",
+                        help="also time ours at n_iter=N, tol=TOL and print ours' time over it (POT is left out)")
     args = parser.parse_args()
     print(f"device={args.device} threads={torch.get_num_threads()} reg={args.reg} tol={args.tol} d={args.dim}", end=" ")
     print(f"noise={args.noise}")
-    print(f"{'B':>4} {'n':>4} {'m':>4} {'method':<9} {'wall ms':>10} {'CPU ms':>10} {'iters':>6} {'loss':>10}")
-    ratios = []
+    print(f"{'B':>4} {'n':>4} {'m':>4} {'method':<9} {'wall ms':>10} {'CPU ms':>10} {'iters':>6} {'loss':>10} "
+          f"{'error':>9}")
+    ratios, against = [], []
     for size in SIZES:
         best = bench_size(*size, args)
+        if args.baseline:
+            against.append((size, [best["ours"][k] / best[BASELINE][k] for k in (0, 1)]))
+            continue
         if ot is None:
             continue
         ratios.append((size, {name: [best[name][k] / best["ours"][k] for k in (0, 1)] for name in BUDGET}))
@@ -139,6 +155,12 @@ def main() -> None:
             f"B={batch} n={n} m={m}: "
             + ", ".join(f"ours is {wall:.1f}x {name} (CPU time {cpu:.1f}x)" for name, (wall, cpu) in ratio.items())
         )
+    if args.baseline:
+        n_iter, tol = args.baseline
+        for (batch, n, m), (wall, cpu) in against:
+            print(f"B={batch} n={n} m={m}: ours (n_iter={args.max_iter}, tol={args.tol}) takes {wall:.2f}x the time "
+                  f"of n_iter={n_iter}, tol={tol} (CPU time {cpu:.2f}x)")
+        return
     if ot is None:
         print("POT is not installed: ours alone, no ratios")
         return
@@ -147,6 +169,18 @@ def main() -> None:
         "budget (first size, wall): "
         + ", ".join(f"{name} >= {x}x: {'met' if first[name][0] >= x else 'MISSED'}" for name, x in BUDGET.items())
     )
+
+
+BASELINE = "baseline"
+
+
+def _setting(text: str) -> tuple[int, float]:
+    """``--baseline N,TOL`` -> (N, TOL)."""
+    n_iter, _, tol = text.partition(",")
+    try:
+        return int(n_iter), float(tol)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N,TOL (e.g. 50,1e-6), got {text!r}") from None
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ Layout (format 1)::
     config.json         the ExperimentConfig
     status.json         {"format", "state": running|done|failed, "error", "traceback", "started", "finished",
                         "methods_done", "pid", "host", "device", "students": {method: {"best_epoch", "epochs_run",
-                        "val_mR"}} (the epoch each student's validation chose), "teacher" (its key in cache/teachers),
-                        "sweep" (the sweep that made the run, if any)}
+                        "val_mR"}} (the epoch each student's validation chose; optical+mse also "first_step": its
+                        terms' gradient norms at the first step and their ratio, before and after weighting),
+                        "teacher" (its key in cache/teachers), "sweep" (the sweep that made the run, if any),
+                        "plan_diagnostics" (how much alignment the OT plans carry per method, on a fixed sample of
+                        val pairs: ``optical.experiment.plan_statistics``; written when the run finishes)}
     teacher/            the teacher (DualEncoder folder): hard links to ``cache/teachers/<key>/``, which every run
                         with the same teacher settings, data and seed loads instead of training it again; its
                         ``training.json`` ({"best_epoch", "epochs_run", "val_mR"}: the epoch English val chose) is
@@ -23,7 +26,8 @@ Layout (format 1)::
                         "task2" for Multi30k
     metrics.json        per method x language recalls, CIs, disparity, paired differences: summarised from ranks/
                         (a partial one with fewer bootstrap draws after each method while running)
-                        (``metrics`` format 1: keys ``format``, ``languages``, ``methods``, ``resource``, ``results``)
+                        (``metrics`` format 1: keys ``format``, ``languages``, ``methods``, ``resource``, ``results``;
+                        ``plan_diagnostics``, from status.json, when the run recorded them)
     plans.json          transport-plan samples for the app
     .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 

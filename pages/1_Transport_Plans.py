@@ -5,7 +5,8 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
-from optical.errors import InputError
+from optical.errors import InputError, OpticalError
+from optical.experiment import plan_note, plan_table
 
 st.set_page_config(page_title="Transport plans · optical", page_icon="🌍", layout="wide")
 st.title("Transport plans")
@@ -24,6 +25,20 @@ languages = [lang for lang in gallery.captions if lang != "en" and gallery.test_
 if not languages or not students:
     res.stop_with("Pick at least one student; the run needs test captions in a language besides English.", "info")
 language = st.sidebar.selectbox("Language", languages)
+
+try:  # the run's plan diagnostics (metrics.json); a run without them, or unreadable, still draws plans below
+    summary = explore.load_metrics(run) if info.has_results else {}
+except OpticalError:
+    summary = {}
+diagnostics = plan_table(summary)
+st.subheader("How much alignment the plans carry")
+if diagnostics.empty:
+    st.caption("This run records no plan diagnostics (made before they were, or not finished): the heatmaps below "
+               "are its saved samples.")
+else:
+    st.caption(plan_note(summary).replace("<s>, </s>", "`<s>`, `</s>`"))  # markdown would read <s> as a tag
+    st.dataframe(diagnostics.style.format(
+        {"row error at stop": "{:.1e}", "iterations": "{:.0f}", "epsilon": "{:.4g}"}, precision=3, na_rep="-"))
 
 if st.radio("Sentence pair", ["From the test split", "Type both sentences"], horizontal=True) == "Type both sentences":
     foreign = st.text_input(f"Sentence in {language}", placeholder="ein roter Apfel")

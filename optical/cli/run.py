@@ -23,7 +23,8 @@ from optical.studies import Study, create_study, is_study, load_study, parse_see
 _CONFIG_FLAGS = (
     "config", "preset", "dataset", "root", "images", "languages", "methods", "mt", "mt_model", "bitext", "epochs",
     "teacher_epochs", "text_encoder", "seed", "seeds", "bitext_pairs", "run_id", "ot_reg", "ot_cost", "ot_iters",
-    "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m", "ot_layer", "teacher", "student_encoder",
+    "ot_reg_scale", "ot_tol", "ot_grad", "mse_weight", "ot_tokens", "ot_reg_m", "ot_layer", "teacher",
+    "student_encoder", "english_term", "weighting",
 )
 
 if TYPE_CHECKING:
@@ -67,10 +68,16 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
                    help="the students' text model (built-in, HF name or folder, e.g. xlm-roberta-base) plus a new "
                         "projection to the teacher's width (default: a copy of the teacher's text side)")
     p.add_argument("--ot-reg", type=float, help="OT entropic regularisation epsilon (> 0; default 0.05)")
+    p.add_argument("--ot-reg-scale", choices=["absolute", "relative"],
+                   help="what --ot-reg is measured in: absolute (default: the cost's units) or relative (each "
+                        "pair's cost spread, the std of its doubly centred cost: the same sharpness of plan "
+                        "whatever the scale of the costs) (ot.reg_scale)")
     p.add_argument("--ot-cost", help="OT token cost: cosine (default), sqeuclidean (unnormalised states; reg "
                                      "in their units) or sqeuclidean-mean (divided by its mean per pair)")
-    p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 50)")
-    p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on the marginals (default 1e-6)")
+    p.add_argument("--ot-iters", type=int, help="Sinkhorn iteration cap (default 60); the marginal error at stop "
+                                                "is recorded in the run's plan diagnostics")
+    p.add_argument("--ot-tol", type=float, help="Sinkhorn stopping tolerance on each pair's row marginal (L2; "
+                                                "default 1e-4)")
     p.add_argument("--ot-grad", help="OT gradient: envelope (default) or autodiff")
     p.add_argument("--ot-tokens", help="tokens that carry OT mass: all (default), no-special (not <s> </s>), "
                                        "content (nor the 'query:' prefix)")
@@ -81,7 +88,21 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitext-pairs", type=_pairs_cap, help="at most N bitext pairs per language, or 'all' "
                    "(default): the same sample for every method and seed")
     p.add_argument("--mse-weight", type=float, help="optical+mse: weight of the MSE term (default 1)")
+    p.add_argument("--weighting", choices=["scale-free", "fixed"],
+                   help="optical+mse: scale-free (default: each term divided by its own value at each step, so both "
+                        "gradients count whatever the terms' units) or fixed (the plain weighted sum) (ot.weighting)")
+    p.add_argument("--english-term", type=_on_off, metavar="on|off",
+                   help="on (default): every student also reads the English side of each pair, its loss the mean "
+                        "of the foreign and the English term (the same loss against the teacher's English states), "
+                        "for every method alike (mse, optical, ...); off: the foreign side only (ot.english)")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; with --resume it may differ from the run's")
+
+
+def _on_off(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {text!r}")
+    return value == "on"
 
 
 def _pairs_cap(text: str) -> int | str:
@@ -94,8 +115,9 @@ def _pairs_cap(text: str) -> int | str:
 
 
 # argparse dest -> ExperimentConfig.ot field
-_OT_FLAGS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol", "ot_grad": "grad",
-             "ot_tokens": "tokens", "ot_reg_m": "reg_m", "ot_layer": "layer", "mse_weight": "mse_weight"}
+_OT_FLAGS = {"ot_reg": "reg", "ot_reg_scale": "reg_scale", "ot_cost": "cost", "ot_iters": "n_iter", "ot_tol": "tol",
+             "ot_grad": "grad", "ot_tokens": "tokens", "ot_reg_m": "reg_m", "ot_layer": "layer",
+             "mse_weight": "mse_weight", "english_term": "english", "weighting": "weighting"}
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:

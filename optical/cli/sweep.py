@@ -15,8 +15,8 @@ from optical.runs import lock_run
 # flags that shape a new sweep; --resume keeps the sweep's own sweep.json and accepts none of them but --device
 _SWEEP_FLAGS = ("grid", "seeds", "sweep_id", "config", "preset", "dataset", "root", "images", "languages", "methods",
                 "mt", "mt_model", "bitext", "epochs", "teacher_epochs", "text_encoder", "ot_reg", "ot_cost", "ot_iters",
-                "ot_tol", "ot_grad", "ot_tokens", "ot_reg_m", "ot_layer", "bitext_pairs", "mse_weight", "teacher",
-                "student_encoder")
+                "ot_reg_scale", "ot_tol", "ot_grad", "ot_tokens", "ot_reg_m", "ot_layer", "bitext_pairs", "mse_weight",
+                "teacher", "student_encoder", "english_term", "weighting")
 
 
 def register(sub: Subparsers) -> None:

@@ -119,8 +119,10 @@ class TokenMass:
 
     roles : the student tokenizer's special and prefix ids, also the teacher's unless ``teacher_roles`` (a student
     with its own encoder reads another vocabulary); idf : side -> IDF table over that side's vocabulary
-    (``"student"``: the foreign side of the bitext, ``"teacher"``: the English side), or None for weights 1 on
-    every real token.
+    (``"student"``: the foreign side of the bitext, ``"teacher"``: the English side, ``"student-english"``: the
+    English side as the student tokenizes it, for the English term), or None for weights 1 on every real token.
+    The sides: ``"student"`` (the student reading the foreign sentence), ``"teacher"`` (the teacher reading the
+    English one) and ``"student-english"`` (the student reading the English one: the student's roles).
     """
 
     roles: TokenRoles
@@ -130,15 +132,22 @@ class TokenMass:
     @classmethod
     def from_bitext(
         cls, encoder: TextEncoder, student_ids: list[Tensor], teacher_ids: list[Tensor],
-        teacher_encoder: TextEncoder | None = None,
+        teacher_encoder: TextEncoder | None = None, student_english_ids: list[Tensor] | None = None,
     ) -> TokenMass:
         """Roles from the tokenizers (``encoder``: the student's; ``teacher_encoder``: the teacher's, when another),
-        IDF tables from the token ids of each side's training sentences."""
+        IDF tables from the token ids of each side's training sentences. ``student_english_ids``: the English
+        sentences as ``encoder`` tokenizes them (the ``"student-english"`` side); None: ``teacher_ids`` when the
+        teacher's tokenizer is the student's (``teacher_encoder`` None or of the same vocabulary), else no table
+        (``add`` for that side then raises)."""
         teacher = teacher_encoder or encoder
+        idf = {"student": idf_table(student_ids, len(encoder.tokenizer)),
+               "teacher": idf_table(teacher_ids, len(teacher.tokenizer))}
+        if student_english_ids is not None:
+            idf["student-english"] = idf_table(student_english_ids, len(encoder.tokenizer))
+        elif teacher.tokenizer is encoder.tokenizer or teacher.tokenizer.get_vocab() == encoder.tokenizer.get_vocab():
+            idf["student-english"] = idf["teacher"]
         return cls(
-            TokenRoles.from_encoder(encoder),
-            {"student": idf_table(student_ids, len(encoder.tokenizer)),
-             "teacher": idf_table(teacher_ids, len(teacher.tokenizer))},
+            TokenRoles.from_encoder(encoder), idf,
             TokenRoles.from_encoder(teacher_encoder) if teacher_encoder is not None else None,
         )
 
@@ -147,11 +156,16 @@ class TokenMass:
         ids, mask = features["input_ids"], features["attention_mask"]
         weights = mask.float()
         if self.idf is not None:
+            if side not in self.idf:
+                raise ValueError(f"TokenMass has no IDF table for the {side!r} side: build it with "
+                                 "from_bitext(..., student_english_ids=...) (the English sentences' ids as the "
+                                 "student tokenizes them)")
             weights = self.idf[side].to(ids.device)[ids] * weights  # (B, L)
         return {**features, "token_roles": self.side_roles(side).roles(ids, mask), "token_weights": weights}
 
     def side_roles(self, side: str) -> TokenRoles:
-        """The roles of ``side``'s tokenizer (``"student"`` or ``"teacher"``)."""
+        """The roles of ``side``'s tokenizer (``"student"``, ``"student-english"``: the student's, or
+        ``"teacher"``)."""
         return self.teacher_roles if side == "teacher" and self.teacher_roles is not None else self.roles
 
     def massless(self, ids: list[Tensor], side: str, tokens: str) -> list[int]:

@@ -114,6 +114,17 @@ def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
         offset += g.numel()
 
 
+def mean_over_processes(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The mean of ``tensor`` (detached) over the processes, on every rank (a collective: every rank must call it);
+    ``tensor`` detached in a single process. The scale-free ``optical+mse`` divides each term by it, the value of
+    the whole global batch."""
+    if not info.distributed:
+        return tensor.detach()
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total / info.world_size
+
+
 T = TypeVar("T")
 
 

@@ -53,6 +53,7 @@ class TrainState:
     best_score: float | None = None  # best validation score (None without validation)
     best_epoch: int = 0
     history: list[dict] = field(default_factory=list)
+    first_step: dict | None = None  # what ``fit``'s ``first_step`` recorded at step 0 (None: not asked, or older)
 
 
 def fit(
@@ -67,6 +68,7 @@ def fit(
     head_names: tuple[str, ...] = ("proj", "image_proj", "logit_scale"),
     desc: str = "train",
     on_epoch: Callable[[TrainState], None] | None = None,
+    first_step: Callable[[torch.Tensor], tuple[torch.Tensor, dict]] | None = None,
 ) -> TrainState:
     """Train ``model`` in place for ``config.epochs`` and leave its best (or last) weights in it.
 
@@ -78,6 +80,11 @@ def fit(
     at the end; training stops after ``config.patience`` epochs without improvement. Under several processes only
     rank 0 calls ``validate`` and its score is broadcast, so every rank keeps the same best epoch and stops at the
     same epoch.
+
+    ``first_step(shard) -> (loss, record)``, when given, replaces ``loss_fn`` at the run's very first step (step 0;
+    not at a resume past it): the same loss plus a JSON-able record (``train_student``: the gradient norms of the
+    loss's terms), kept in ``TrainState.first_step`` and so in every checkpoint, where a resumed run finds it.
+    Every later step calls ``loss_fn`` alone.
     """
     if n_examples <= 0:
         raise ValueError(f"{desc}: no training examples")
@@ -100,7 +107,10 @@ def fit(
             shard = batch[info.rank :: info.world_size]
             optimizer.zero_grad(set_to_none=True)
             with autocast:
-                loss = loss_fn(shard)
+                if first_step is not None and state.step == 0:
+                    loss, state.first_step = first_step(shard)
+                else:
+                    loss = loss_fn(shard)
             where = (desc, epoch, config.epochs, i + 1, len(batches), state.epoch, checkpoint_dir)
             value = float(loss.detach())
             if any_rank(not math.isfinite(value), info):  # every rank stops at the same step

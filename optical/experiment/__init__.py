@@ -54,10 +54,19 @@ _WHERE = {
     "verdict": "_metrics",
     "disparity_table": "_report",
     "format_report": "_report",
+    "english_note": "_report",
+    "english_term": "_methods",
     "headline_table": "_report",
     "interval_note": "_report",
     "recall_table": "_report",
     "paired_table": "_report",
+    "plan_lines": "_report",
+    "plan_note": "_report",
+    "plan_table": "_report",
+    "diagnostic_pairs": "_plans",
+    "encode_pairs": "_plans",
+    "plan_statistics": "_plans",
+    "transport_statistics": "_plans",
     "disparity_difference_table": "_report",
     "run_experiment": "_runner",
     "check_models": "_models",
@@ -116,10 +125,18 @@ if TYPE_CHECKING:
         MT_SYSTEMS,
         Method,
         comparisons,
+        english_term,
         register_method,
     )
     from optical.experiment._pairs import english_pairs
-    from optical.experiment._plans import plan_loss, transport_sample
+    from optical.experiment._plans import (
+        diagnostic_pairs,
+        encode_pairs,
+        plan_loss,
+        plan_statistics,
+        transport_sample,
+        transport_statistics,
+    )
     from optical.experiment._ranks import (
         has_ranks,
         load_ranks,
@@ -132,10 +149,14 @@ if TYPE_CHECKING:
     from optical.experiment._report import (
         disparity_difference_table,
         disparity_table,
+        english_note,
         format_report,
         headline_table,
         interval_note,
         paired_table,
+        plan_lines,
+        plan_note,
+        plan_table,
         recall_table,
     )
     from optical.experiment._runner import run_experiment

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from optical.data import BENCHMARKS, normalize_locale
 from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
+from optical.distill.losses.CombinedLoss import WEIGHTINGS
 from optical.distill.config import TrainConfig, cuda_index
 from optical.encoders import text_layer_count
 from optical.errors import InputError
 from optical.experiment._methods import METHODS, MT_SYSTEMS
-from optical.transport import COST_KINDS, GRAD_MODES
+from optical.transport import COST_KINDS, GRAD_MODES, REG_SCALES
 from optical.experiment._teacher_data import check_teacher_sources
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
@@ -20,7 +21,11 @@ CLIP_PREFIX = "clip:"  # ExperimentConfig.teacher_model: a pretrained CLIPModel 
 BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
 PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 # config keys of format-1 run folders written before the ``ot`` section -> its fields
-_FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight"}
+_FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight",
+                 "mse_english": "english"}
+# ``ot`` keys of older configs -> their fields now: ``mse_english`` (the English term of the MSE terms) is the
+# English term of every loss, ``english``
+RENAMED_OT_KEYS = {"mse_english": "english"}
 
 # Built-in benchmark languages spanning XLM-R's resource groups (see `python -m optical data stats`):
 # high: de fr es ru; low: eu ga gd km; unseen by XLM-R: ast an son zu.
@@ -95,7 +100,10 @@ class ExperimentConfig:
     def from_dict(cls, data: dict, source: str | Path = "<config>") -> ExperimentConfig:
         """Build from a dict (a JSON file's content); unknown keys and bad values name ``source``.
 
-        The flat keys of older run folders (``ot_reg``, ``ot_cost``, ``ot_iters``, ``mse_weight``) are read into ``ot``.
+        The flat keys of older run folders (``ot_reg``, ``ot_cost``, ``ot_iters``, ``mse_weight``) are read into ``ot``,
+        and the older name ``mse_english`` (in ``ot`` or flat) as ``ot.english`` (``english`` wins when both are given).
+        A config from before ``ot.weighting`` (flat keys, or an ``ot`` section with both weights and no weighting, as
+        every run folder wrote it) reads as ``"fixed"``: its ``optical+mse`` trained on the plain weighted sum.
         """
         data = dict(data)
         flat = {_FLAT_OT_KEYS[key]: data.pop(key) for key in list(data) if key in _FLAT_OT_KEYS}
@@ -103,10 +111,19 @@ class ExperimentConfig:
             if not isinstance(data.get("ot", {}), dict):
                 raise InputError("'ot' must be an object of loss settings", source)
             data["ot"] = {**flat, **data.get("ot", {})}
+        ot = data.get("ot")
+        if isinstance(ot, dict) and "weighting" not in ot and (flat or {"optical_weight", "mse_weight"} <= set(ot)):
+            # written before ``ot.weighting`` (flat keys, or a run's full ``ot`` section: both weights, no weighting):
+            # its optical+mse trained on the plain weighted sum, and reads so; a config naming only some settings
+            # gets the default
+            data["ot"] = {**ot, "weighting": "fixed"}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"unknown config keys {unknown}; expected some of {sorted(known)}", source)
+        if isinstance(data.get("ot"), dict) and any(key in data["ot"] for key in RENAMED_OT_KEYS):
+            renamed = {RENAMED_OT_KEYS.get(key, key): value for key, value in data["ot"].items()}
+            data["ot"] = {**renamed, **{key: v for key, v in data["ot"].items() if key not in RENAMED_OT_KEYS}}
         if "ot" in data:
             data["ot"] = _section(LossConfig, data["ot"], "ot", source)
         for key in ("teacher", "student"):
@@ -165,13 +182,15 @@ class ExperimentConfig:
             normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
         _choice("bitext_per_language", self.bitext_per_language, BITEXT_AMOUNTS, source)
-        if not isinstance(self.ot.mse_english, bool):
-            raise InputError(f"ot.mse_english must be true or false, got {self.ot.mse_english!r}", source)
+        if not isinstance(self.ot.english, bool):
+            raise InputError(f"ot.english must be true or false, got {self.ot.english!r}", source)
         if self.bitext_pairs is not None:
             _bound("bitext_pairs", self.bitext_pairs, 1, source, integer=True, meaning=" (or null / 'all': no cap)")
         _choice("ot.cost", self.ot.cost, COST_KINDS, source)
         _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
+        _choice("ot.reg_scale", self.ot.reg_scale, REG_SCALES, source)
         _choice("ot.tokens", self.ot.tokens, tuple(TOKEN_MODES), source)
+        _choice("ot.weighting", self.ot.weighting, WEIGHTINGS, source)
         _bound("ot.reg_m", self.ot.reg_m, 0, source, strict=True)
         _bound("ot.reg", self.ot.reg, 0, source, strict=True)
         _bound("ot.tol", self.ot.tol, 0, source, strict=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from optical.experiment._metrics import summarize_study
 from optical.experiment._ranks import load_ranks_folder
+from optical.experiment._methods import english_term
 from optical.runs import Run, RunFormatError
 
 EVALS = "evals"
@@ -115,6 +116,7 @@ def summarize_evaluations(runs: list[Run], name: str, n_boot: int | None = None,
             "distilled": settings[0]["distilled"],
             "precision": precisions[0],
             "complete": all(list(ranks) == s["methods"] for (ranks, _), s in zip(studies, settings)),
+            **({"english_term": term} if (term := english_term(config)) else {}),
         }
     )
     return body

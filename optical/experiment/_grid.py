@@ -25,6 +25,7 @@ _NOT_SWEPT = {
     "device": "the device is the same for every point (--device)",
 }
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
+_RENAMED = {"ot.mse_english": "ot.english"}  # older names of config keys (ExperimentConfig.from_dict reads them too)
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
@@ -36,7 +37,7 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
     grid: dict[str, list] = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
-        key = key.strip()
+        key = _RENAMED.get(key.strip(), key.strip())
         raw = [v.strip() for v in values.split(",")]
         if not sep or not key or not all(raw):
             raise InputError(f"--grid {spec!r}: expected KEY=V1,V2,... (e.g. ot.reg=0.01,0.05,0.2)")

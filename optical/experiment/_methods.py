@@ -48,6 +48,22 @@ class Method:
 METHODS: dict[str, Method] = {}  # name -> Method, in declaration order (the order comparisons are reported in)
 
 
+def english_term(config: dict) -> str | None:
+    """Which English term the students of a run were distilled with, from its ``config.json`` (a dict): ``"all"``
+    (``ot.english``: every student also read the English side), ``"none"`` (foreign only), ``"mse"`` (an older config
+    whose ``ot.mse_english`` gave the MSE terms alone an English term, the token losses none); None when the run
+    trains no student. A config with neither key predates the English term: foreign only."""
+    trained = [METHODS[m] for m in config.get("methods", []) if m in METHODS and METHODS[m].trained]
+    if not trained:
+        return None
+    ot = config.get("ot") if isinstance(config.get("ot"), dict) else {}
+    if "english" in ot:
+        return "all" if ot["english"] else "none"
+    if ot.get("mse_english") is not True:
+        return "none"
+    return "all" if all(m.loss == "mse" for m in trained) else "mse"
+
+
 def register_method(method: Method) -> Method:
     """Add ``method`` to ``METHODS``; config validation checks that its loss and baselines exist."""
     if method.name in METHODS:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from optical.experiment._methods import english_term
+
 DISPARITY_ROWS = ("mean", "std", "max_gap", "high_minus_low", "high_minus_unseen", "slope_log_size")
 
 
@@ -64,6 +66,76 @@ def notes(metrics: dict) -> list[str]:
     return lines
 
 
+# ``english_term`` -> what the report says of it
+ENGLISH_TERM_NOTES = {
+    "all": "students also read English (English term): each student's loss is the mean of its foreign term and the "
+           "same loss on its reading of the pair's English sentence (against the teacher's), for every method alike",
+    "none": "foreign only: the students read only the foreign side of each pair (no English term)",
+    "mse": "English term for mse alone (and optical+mse's MSE term): the token losses read the foreign side only "
+           "(a run configured before the English term was shared, ot.mse_english)",
+}
+
+
+def english_note(metrics: dict) -> str | None:
+    """The line saying whether the students also read English (``metrics["english_term"]``); None when unknown."""
+    return ENGLISH_TERM_NOTES.get(metrics.get("english_term"))
+
+
+# ``plan_diagnostics`` figures -> plan_table's columns
+PLAN_COLUMNS = {
+    "relative_entropy": "entropy / uniform",
+    "best_match_share": "best-match share",
+    "marked_mass": "special+prefix mass",
+    "epsilon": "epsilon",
+    "row_error": "row error at stop",
+    "iterations": "iterations",
+}
+
+
+def plan_table(metrics: dict) -> pd.DataFrame:
+    """The run's plan diagnostics (``metrics["plan_diagnostics"]``), one row per method (zero-shot: the teacher as
+    is, the reference), the columns of ``PLAN_COLUMNS``; empty for runs made before they were recorded."""
+    methods = (metrics.get("plan_diagnostics") or {}).get("methods", {})
+    rows = {m: {label: d.get(key) for key, label in PLAN_COLUMNS.items()} for m, d in methods.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(PLAN_COLUMNS.values()))
+    table.index.name = "method"
+    return table
+
+
+def plan_note(metrics: dict) -> str | None:
+    """What the plan diagnostics were measured on and with, and which methods' plans the iteration cap stopped
+    before the tolerance; None without diagnostics."""
+    diagnostics = metrics.get("plan_diagnostics")
+    if not diagnostics:
+        return None
+    settings = diagnostics.get("settings", {})
+    reg = f"reg {settings.get('reg')} ({settings.get('reg_scale', 'absolute')})"
+    iters = f"n_iter cap {settings.get('n_iter')}, tol {settings.get('tol')}"
+    runs = f" (means over {diagnostics['runs']} runs)" if diagnostics.get("runs", 1) > 1 else ""
+    line = (f"OPTICAL's plan between each student and the teacher on {diagnostics.get('pairs')} "
+            f"{diagnostics.get('split', 'val')} pairs{runs}; {reg}, {iters}, tokens {settings.get('tokens')}\n"
+            "  entropy / uniform: 1 for the uniform coupling, about 0.5 for a one-to-one alignment; best-match share: "
+            "a foreign token's\n  mass on its best English match; special+prefix mass: on cells of <s>, </s> or the "
+            "input prefix; row error: the largest at stop")
+    capped = [m for m, d in diagnostics.get("methods", {}).items() if d.get("converged") is False]
+    if capped:
+        line += (f"\n  not converged: the cap stopped {', '.join(capped)} above tol (row error at stop above it: "
+                 "raise --ot-iters)")
+    return line
+
+
+def plan_lines(metrics: dict) -> list[str]:
+    """The report's section on the transport plans: a blank line, a title, the note and the table (none without)."""
+    table = plan_table(metrics)
+    if table.empty:
+        return []
+    formats = {PLAN_COLUMNS["row_error"]: "{:.1e}".format, PLAN_COLUMNS["iterations"]: "{:.0f}".format,
+               PLAN_COLUMNS["epsilon"]: "{:.4g}".format}
+    text = table.astype(float).to_string(
+        formatters={c: formats.get(c, "{:.3f}".format) for c in table.columns}, na_rep="-")
+    return ["", "Transport plans: how much alignment they carry", plan_note(metrics), text]
+
+
 def disparity_table(metrics: dict) -> pd.DataFrame:
     """Disparity figures (rows) per method (columns), non-English languages."""
     data = {m: {k: d.get(k) for k in DISPARITY_ROWS} for m, d in metrics.get("disparity", {}).items()}
@@ -100,6 +172,12 @@ def _epoch_cell(epoch: int | None, score: float | None) -> str:
     return f"epoch {epoch}" + (f" (val mR {score:.1f})" if score is not None else " (no val set)")
 
 
+def _ratio_cell(raw: float | None, weighted: float | None, weighting: str | None) -> str:
+    if raw is None or weighted is None:
+        return "not recorded"
+    return f"{raw:.3g} -> {weighted:.3g} ({weighting})"
+
+
 def interval_note(metrics: dict) -> str:
     """What the summary's figures and intervals are: seeds averaged, what each bootstrap draw resamples."""
     n_seeds = metrics.get("n_seeds", 1)
@@ -131,6 +209,7 @@ def format_report(metrics: dict) -> str:
               if comparable else []),
             headline_table(metrics).to_string(),
             *notes(metrics),
+            *filter(None, [english_note(metrics)]),
             "",
             "Disparity across non-English languages (mR points; slope per 10x more CC-100 data)",
             _text(disparity_table(metrics), _NO_DISPARITY),
@@ -157,4 +236,12 @@ def format_report(metrics: dict) -> str:
             parts += ["", "Student epoch chosen on val (mean val mR over the foreign languages), per seed"]
             parts += [f"  {m}: " + ", ".join(_epoch_cell(e, v) for e, v in zip(s["best_epoch"], s["val_mR"]))
                       for m, s in students.items()]
+        measured = {m: s for m, s in (metrics.get("students") or {}).items() if "grad_ratio" in s}
+        if measured:
+            parts += ["", "First training step: |grad OT| / |grad MSE| (trainable parameters), unweighted -> as the "
+                          "loss weights them, per seed"]
+            parts += [f"  {m}: " + ", ".join(_ratio_cell(*cell) for cell in zip(s["grad_ratio"], s["weighted_grad_ratio"],
+                                                                             s["weighting"]))
+                      for m, s in measured.items()]
+        parts += plan_lines(metrics)
     return "\n".join(parts)

@@ -33,7 +33,13 @@ from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_exp
 from optical.experiment._methods import METHODS, Method
 from optical.experiment._models import new_student
 from optical.experiment._pairs import english_pairs
-from optical.experiment._plans import plan_loss, transport_sample
+from optical.experiment._plans import (
+    diagnostic_pairs,
+    encode_pairs,
+    plan_loss,
+    transport_sample,
+    transport_statistics,
+)
 from optical.experiment._teachers import (
     link_teacher,
     remember_teacher,
@@ -115,7 +121,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         if method.trained:
             if not _student_done(run, method.name) and distillation is None:
                 distillation = _Distillation.shared(config, data, teacher, key)
-                distillation.check_tokens(config.ot.tokens, _token_readers(methods, run))
+                distillation.check_tokens(config.ot.tokens, _token_readers(methods, run), config.ot.english)
             students[method.name] = _student(method, config, teacher, distillation, run, info)
         if main:
             encode = _memoized(_encoder(method, config, teacher, students, info))  # test's captions are test-full's
@@ -130,6 +136,10 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     if main:
         report(0.95, "saving transport-plan samples")
         _write_plans(run, config, data, teacher, students)
+        report(0.96, "measuring the transport plans")
+        t0 = time.time()
+        run.set_status(plan_diagnostics=_plan_diagnostics(config, data, teacher, students))
+        timing["plan_diagnostics_s"] = time.time() - t0
         report(0.97, "summarising the ranks")
         _write_metrics(run, summarize_ranks(run), timing)
     report(1.0, "done")
@@ -211,10 +221,13 @@ class _Distillation:
     english: list[str]  # the unique English sentences, rows of ``targets``
     targets: TeacherTargets
     prefix: FrozenPrefix | None  # over foreign + english
-    mass: TokenMass  # token roles and IDF weights over this bitext (foreign side: student, English: teacher)
+    # token roles and IDF weights over this bitext (foreign side: student, English: teacher and student-english)
+    mass: TokenMass
     val: list[tuple[RetrievalSet, np.ndarray]]  # each foreign language's val set and its images' embeddings (I, D)
     # ``ot.tokens`` mode -> the bitext sentences (quoted, with their language) in which it keeps no token
     massless: dict[str, list[str]]
+    # the same for the English sentences as the students tokenize them (read with the English term, ``ot.english``)
+    massless_english: dict[str, list[str]]
 
     @classmethod
     def build(cls, config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder) -> _Distillation:
@@ -233,7 +246,10 @@ class _Distillation:
         val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
         targets = teacher_targets(teacher, english, layer=config.ot.layer)  # the token states OPTICAL compares
         foreign_ids = token_ids(template.text, foreign)
-        mass = TokenMass.from_bitext(template.text, foreign_ids, targets.input_ids, teacher.text)
+        # the English sentences as the students read them (the English term): the teacher's ids unless they have
+        # their own encoder
+        english_ids = token_ids(template.text, english) if template is not teacher else targets.input_ids
+        mass = TokenMass.from_bitext(template.text, foreign_ids, targets.input_ids, teacher.text, english_ids)
         languages = [lang for lang, pairs in data.bitext.items() for _ in pairs]  # of each foreign sentence
         massless = {
             mode: list(dict.fromkeys(
@@ -242,13 +258,19 @@ class _Distillation:
             ))
             for mode in TOKEN_MODES
         }
-        return cls(english_index, foreign, english, targets, prefix, mass, val, massless)
+        massless_english = {
+            mode: [f"{english[i]!r} (en)" for i in mass.massless(english_ids, "student-english", mode)]
+            for mode in TOKEN_MODES
+        }
+        return cls(english_index, foreign, english, targets, prefix, mass, val, massless, massless_english)
 
-    def check_tokens(self, tokens: str, methods: list[str]) -> None:
+    def check_tokens(self, tokens: str, methods: list[str], english: bool = False) -> None:
         """InputError naming the bitext sentences in which the ``ot.tokens`` mode ``tokens`` keeps no token, when
         ``methods`` (those about to train that read it) are not empty: caught before training, not by the
-        transport in the middle of an epoch."""
-        empty = self.massless.get(tokens, [])
+        transport in the middle of an epoch. ``english``: the students also read the English sentences (the
+        English term), so those are checked as they tokenize them too."""
+        extra = self.massless_english.get(tokens, []) if english else []
+        empty = list(dict.fromkeys(self.massless.get(tokens, []) + extra))
         if not empty or not methods:
             return
         shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
@@ -310,7 +332,9 @@ def _student(
     if is_main_process(info):
         with atomic_dir(folder) as tmp:
             student.save(tmp)
-        run.set_status(students={**run.status.get("students", {}), method.name: _chosen(state)})
+        # optical+mse: the first step's gradient norms of its terms and their ratio, before and after weighting
+        chosen = {**_chosen(state), **({"first_step": state.first_step} if state.first_step else {})}
+        run.set_status(students={**run.status.get("students", {}), method.name: chosen})
     barrier(info)
     return student.eval()
 
@@ -347,6 +371,36 @@ def _memoized(encode: Encode) -> Encode:
 
 def _write_metrics(run: Run, summary: dict, timing: dict) -> None:
     atomic_write_json(run.path / "metrics.json", {**summary, "timing": timing})
+
+
+def _plan_diagnostics(
+    config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
+) -> dict:
+    """``status.json``'s ``plan_diagnostics`` (``summarize_runs`` carries it into ``metrics.json``): how much
+    alignment the run's OT plans carry, per trained student and for the teacher as is (``zero-shot``, the
+    reference), over one fixed sample of val pairs (test pairs when the run has no foreign val captions):
+    ``optical.experiment.plan_statistics`` of each (the teacher's English states encoded once), and the settings
+    and pairs it was measured with."""
+    split = "val" if data.val_foreign else "test"
+    if split == "val":
+        pairs = diagnostic_pairs(data.val_foreign, data.val.retrieval)
+    else:
+        pairs = diagnostic_pairs({k: v for k, v in data.test.items() if k != "en"}, data.test["en"])
+    loss = plan_loss(config.ot)
+    # batches of similar lengths: less padding to encode (the same pairs whatever the order)
+    texts = sorted(((foreign, english) for _lang, foreign, english in pairs), key=lambda p: (len(p[0]), len(p[1])))
+    methods, english = {}, None
+    for method, model in {"zero-shot": teacher, **students}.items():
+        batches = encode_pairs(model, teacher, texts, config.ot.layer, method, config.student.batch_size, english)
+        english = [t_out for _s_out, t_out in batches]  # the teacher's English states: the same for every method
+        methods[method] = transport_statistics(batches, loss)
+    return {
+        "split": split,
+        "pairs": len(pairs),
+        "languages": sorted({lang for lang, _, _ in pairs}),
+        "settings": {key: getattr(config.ot, key) for key in ("reg", "reg_scale", "n_iter", "tol", "tokens", "cost")},
+        "methods": methods,
+    }
 
 
 def _write_plans(

@@ -3,16 +3,18 @@
 from ._cost import COST_KINDS, cost_matrix, cosine_cost, sqeuclidean_cost
 from ._diagnostics import PlanDiagnostics, plan_diagnostics
 from ._masks import pair_mask, uniform_marginal
-from ._problem import GRAD_MODES, TransportResult
+from ._problem import GRAD_MODES, REG_SCALES, TransportResult, cost_spread
 from ._sinkhorn import sinkhorn_plan
 from ._unbalanced import sinkhorn_unbalanced_plan
 
 __all__ = [
     "COST_KINDS",
     "GRAD_MODES",
+    "REG_SCALES",
     "PlanDiagnostics",
     "TransportResult",
     "cost_matrix",
+    "cost_spread",
     "cosine_cost",
     "pair_mask",
     "plan_diagnostics",

@@ -12,6 +12,8 @@ from torch import Tensor
 from ._masks import check_mask, uniform_marginal
 
 GRAD_MODES = ("envelope", "autodiff")
+REG_SCALES = ("absolute", "relative")  # what ``reg`` is measured in: cost units, or each pair's cost spread
+_SPREAD_FLOOR = 1e-3  # relative reg: the spread is at least this share of the pair's mean |cost| (degenerate pairs)
 
 
 @dataclass
@@ -24,20 +26,30 @@ class TransportResult:
         Transport cost :math:`\\langle T_b, C_b \\rangle_F` of each pair.
     n_iter : int
         Sinkhorn iterations performed (one iteration = one row and one column update).
+    error : Tensor, shape (B,), or None
+        Each pair's stop-rule quantity when the iterations stopped (detached): for :func:`sinkhorn_plan` the
+        row-marginal error :math:`\\|T_b \\mathbf{1} - a_b\\|_2` (below ``tol`` unless ``n_iter`` ran out first);
+        for :func:`sinkhorn_unbalanced_plan` the largest change of the pair's log-scalings over the last iteration.
+        ``error.max()`` against ``tol`` says whether the plan converged or the cap stopped it.
     """
 
     plan: Tensor
     value: Tensor
     n_iter: int
+    error: Tensor | None = None
 
 
-def check_solver_args(cost: Tensor, reg: float, n_iter: int, tol: float, grad: str) -> None:
+def check_solver_args(
+    cost: Tensor, reg: float, n_iter: int, tol: float, grad: str, reg_scale: str = "absolute"
+) -> None:
     """Raise ValueError naming the first bad argument: ``cost`` must be (B, n, m), ``reg`` > 0, ``n_iter`` >= 1,
-    ``tol`` >= 0, ``grad`` one of ``GRAD_MODES``."""
+    ``tol`` >= 0, ``grad`` one of ``GRAD_MODES``, ``reg_scale`` one of ``REG_SCALES``."""
     if cost.dim() != 3:
         raise ValueError(f"cost must have shape (B, n, m); got {tuple(cost.shape)}")
     if not reg > 0:
         raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
+    if reg_scale not in REG_SCALES:
+        raise ValueError(f"unknown reg_scale {reg_scale!r}; expected one of {REG_SCALES}")
     if n_iter < 1:
         raise ValueError(f"n_iter must be >= 1; got {n_iter}")
     if tol < 0:
@@ -58,18 +70,54 @@ def marginals(
 
 
 def solve(
-    cost: Tensor, dtype: torch.dtype, grad: str, iterate: Callable[[Tensor], tuple[Tensor, int]]
+    cost: Tensor, dtype: torch.dtype, grad: str, iterate: Callable[[Tensor], tuple[Tensor, int, Tensor]]
 ) -> TransportResult:
-    """Run ``iterate`` (cost (B, n, m) -> plan (B, n, m), iterations) on ``cost`` in ``dtype`` with autocast off,
-    with autograd through it only for ``grad == "autodiff"``; the plan's cost <T, C>_F per pair."""
+    """Run ``iterate`` (cost (B, n, m) -> plan (B, n, m), iterations, error at stop (B,)) on ``cost`` in ``dtype``
+    with autocast off, with autograd through it only for ``grad == "autodiff"``; the plan's cost <T, C>_F per pair."""
     with torch.autocast(device_type=cost.device.type, enabled=False):
         cost = cost.to(dtype)
         if not torch.isfinite(cost).all():
             raise ValueError("cost has NaN or infinite entries")
         with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-            plan, done = iterate(cost)
+            plan, done, error = iterate(cost)
         value = (plan * cost).sum(dim=(1, 2))  # (B,)
-    return TransportResult(plan=plan, value=value, n_iter=done)
+    return TransportResult(plan=plan, value=value, n_iter=done, error=error.detach())
+
+
+def cost_spread(cost: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    r"""The spread of each pair's cost that its balanced plan sees, (B,), detached: the standard deviation under
+    :math:`a \otimes b` of the doubly centred cost
+
+    .. math::
+        \tilde C_{ij} = C_{ij} - \textstyle\sum_l \bar b_l C_{il} - \sum_k \bar a_k C_{kj}
+                        + \sum_{kl} \bar a_k \bar b_l C_{kl},
+        \qquad \mathrm{spread} = \big(\textstyle\sum_{ij} \bar a_i \bar b_j \tilde C_{ij}^2\big)^{1/2}
+
+    (:math:`\bar a, \bar b` the marginals normalised to mass 1; padding has weight 0). A balanced entropic plan
+    is unchanged when a constant is added to a row or a column of the cost, and :math:`\tilde C` is what is left of
+    the cost once those are taken out, so the spread measures only differences the plan can see: a special token
+    whose every cost is high adds nothing. It scales with the cost, so ``reg * spread`` makes the plan (and the
+    Sinkhorn iteration count) depend on :math:`C / \mathrm{spread}` alone, the same sharpness for every pair and
+    at every stage of training. A pair with nothing to align (one token on a side, or equal costs) has spread 0;
+    the spread is floored at 1e-3 of the pair's mean :math:`|C|` (any epsilon gives such a pair the same plan)."""
+    cost = cost.detach()
+    a = a / a.sum(dim=1, keepdim=True)  # (B, n)
+    b = b / b.sum(dim=1, keepdim=True)  # (B, m)
+    rows = (cost * b.unsqueeze(1)).sum(dim=2)  # (B, n)
+    cols = (cost * a.unsqueeze(2)).sum(dim=1)  # (B, m)
+    grand = (rows * a).sum(dim=1)  # (B,)
+    centred = cost - rows.unsqueeze(2) - cols.unsqueeze(1) + grand.view(-1, 1, 1)
+    weights = a.unsqueeze(2) * b.unsqueeze(1)  # (B, n, m), 0 on padding
+    spread = (weights * centred.square()).sum(dim=(1, 2)).sqrt()
+    floor = _SPREAD_FLOOR * (weights * cost.abs()).sum(dim=(1, 2))
+    spread = torch.maximum(spread, floor)
+    return torch.where(spread > 0, spread, torch.ones_like(spread))  # all costs 0: nothing to scale
+
+
+def epsilon(reg: float, reg_scale: str, cost: Tensor, a: Tensor, b: Tensor) -> float | Tensor:
+    """The entropic regularisation the iterations use: ``reg`` itself (``"absolute"``), or ``reg`` times each pair's
+    :func:`cost_spread` (``"relative"``), (B,), held constant in the gradient."""
+    return reg if reg_scale == "absolute" else reg * cost_spread(cost, a, b)
 
 
 def _marginal(

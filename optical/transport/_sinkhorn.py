@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ._masks import pair_mask
-from ._problem import TransportResult, check_solver_args, marginals, solve
+from ._problem import TransportResult, check_solver_args, epsilon, marginals, solve
 
 # A scaling above _BOUND sends the iteration back to the log domain (and is absorbed there). With kernel
 # entries at most 1, mass lost to their underflow stays below m * 1e-38 * _BOUND**2: under any tolerance.
@@ -25,6 +25,7 @@ def sinkhorn_plan(
     n_iter: int = 100,
     tol: float = 1e-6,
     grad: str = "envelope",
+    reg_scale: str = "absolute",
 ) -> TransportResult:
     r"""Solve a batch of entropic OT problems with log-domain Sinkhorn [1], batched over pairs.
 
@@ -54,7 +55,8 @@ def sinkhorn_plan(
     cost : Tensor, shape (B, n, m)
         Cost matrices; entries on padding rows or columns must be finite (they get no mass).
     reg : float
-        Entropic regularisation (epsilon), > 0. Smaller is sharper and needs more iterations.
+        Entropic regularisation (epsilon), > 0. Smaller is sharper and needs more iterations. In the cost's
+        units, or (``reg_scale="relative"``) in units of each pair's cost spread.
     a : Tensor, shape (B, n), optional
         Source weights (uniform over the unmasked tokens when None). Zero weight means padding.
     b : Tensor, shape (B, m), optional
@@ -78,11 +80,16 @@ def sinkhorn_plan(
         for the memory and time of one elementwise product. ``autodiff``: backpropagate through the
         iterations done (the plan is differentiable too); memory and time grow with the iterations.
         Gradients never reach ``a`` or ``b``.
+    reg_scale : {"absolute", "relative"}
+        ``absolute`` (default): epsilon is ``reg``. ``relative``: epsilon is ``reg`` times each pair's
+        :func:`optical.transport.cost_spread` (the standard deviation of its doubly centred cost, held constant
+        in the gradient), so that one ``reg`` gives plans of the same sharpness whatever the scale of the costs
+        (e5's cosine costs with an untrained head span about 0.2, a trained one's more; ``bench/plans.py``).
 
     Returns
     -------
     TransportResult
-        ``plan`` (B, n, m), ``value`` (B,), ``n_iter``.
+        ``plan`` (B, n, m), ``value`` (B,), ``n_iter``, ``error`` (B,): each pair's row-marginal error at stop.
 
     References
     ----------
@@ -103,24 +110,28 @@ def sinkhorn_plan(
     tensor([[[0.5000, 0.0000],
              [0.0000, 0.5000]]])
     """
-    check_solver_args(cost, reg, n_iter, tol, grad)
+    check_solver_args(cost, reg, n_iter, tol, grad, reg_scale)
     dtype, (a, mask_a), (b, mask_b) = marginals(cost, a, b, mask_a, mask_b)
     if not torch.allclose(a.sum(dim=1), b.sum(dim=1), rtol=1e-5, atol=0.0):
         raise ValueError("a and b must have the same total mass in every pair (balanced transport)")
-    return solve(cost, dtype, grad, lambda c: _iterate(c, reg, a, b, mask_a, mask_b, n_iter, tol))
+    return solve(
+        cost, dtype, grad,
+        lambda c: _iterate(c, epsilon(reg, reg_scale, c, a, b), a, b, mask_a, mask_b, n_iter, tol),
+    )
 
 
 def _iterate(
-    cost: Tensor, reg: float, a: Tensor, b: Tensor, mask_a: Tensor, mask_b: Tensor, n_iter: int, tol: float
-) -> tuple[Tensor, int]:
-    """Sinkhorn iterations; returns the plan (B, n, m) and the number of iterations done.
+    cost: Tensor, reg: float | Tensor, a: Tensor, b: Tensor, mask_a: Tensor, mask_b: Tensor, n_iter: int, tol: float
+) -> tuple[Tensor, int, Tensor]:
+    """Sinkhorn iterations at epsilon ``reg`` (a float, or (B,) per pair); returns the plan (B, n, m), the number
+    of iterations done and each pair's row-marginal error (B,) at stop.
 
     The plan is ``p[:, :, None] * kernel * q[:, None, :]``. Padding rows and columns of the kernel hold 1
     (never 0 / 0) while their scalings are 0 (no mass), so an iteration is two mat-vecs and two divisions.
     Checks (tolerance, scaling bound) cost a device sync, so they run after blocks of 1, 2, 4, then 8
     iterations; a block whose scalings pass the bound is undone and replaced by one exact log-domain iteration.
     """
-    log_kernel = cost / -reg  # (B, n, m)
+    log_kernel = cost / -(reg.view(-1, 1, 1) if isinstance(reg, Tensor) else reg)  # (B, n, m)
     log_a, log_b = a.log(), b.log()  # (B, n), (B, m); -inf on padding
     real = pair_mask(mask_a, mask_b)  # (B, n, m)
     p_reset, q_reset = mask_a.to(cost.dtype), mask_b.to(cost.dtype)
@@ -156,4 +167,5 @@ def _iterate(
             p, q = p_reset, q_reset
             rows = torch.bmm(q.unsqueeze(1), kernel_t).squeeze(1)
             done, block = done + 1, 1
-    return kernel * p.unsqueeze(2) * q.unsqueeze(1), done
+    error = torch.linalg.vector_norm(p * rows - a, dim=1)  # (B,): the plan's row sums are p * rows
+    return kernel * p.unsqueeze(2) * q.unsqueeze(1), done, error

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ._masks import pair_mask
-from ._problem import TransportResult, check_solver_args, marginals, solve
+from ._problem import TransportResult, check_solver_args, epsilon, marginals, solve
 
 _LOG_BOUND = math.log(1e8)  # scalings beyond exp(+-_LOG_BOUND) are absorbed into the log-scalings
 _MAX_BLOCK = 8  # most iterations between two checks (each check is a device sync)
@@ -26,6 +26,7 @@ def sinkhorn_unbalanced_plan(
     n_iter: int = 100,
     tol: float = 1e-6,
     grad: str = "envelope",
+    reg_scale: str = "absolute",
 ) -> TransportResult:
     r"""Batched unbalanced entropic OT (KL-relaxed marginals) by log-domain generalised Sinkhorn [1, 2].
 
@@ -76,11 +77,15 @@ def sinkhorn_unbalanced_plan(
         As in :func:`sinkhorn_plan`: ``envelope`` differentiates ``value`` with the plan held fixed (the
         exact gradient of the regularised optimum in ``cost``), ``autodiff`` backpropagates through the
         iterations.
+    reg_scale : {"absolute", "relative"}
+        As in :func:`sinkhorn_plan`: ``relative`` multiplies ``reg`` by each pair's
+        :func:`optical.transport.cost_spread`; ``reg_m`` stays in the cost's units.
 
     Returns
     -------
     TransportResult
-        ``plan`` (B, n, m), ``value`` (B,), ``n_iter``.
+        ``plan`` (B, n, m), ``value`` (B,), ``n_iter``, ``error`` (B,): each pair's largest change of its
+        log-scalings over the last iteration.
 
     References
     ----------
@@ -101,16 +106,19 @@ def sinkhorn_unbalanced_plan(
     tensor([[[0.5000, 0.0000],
              [0.0000, 0.5000]]])
     """
-    check_solver_args(cost, reg, n_iter, tol, grad)
+    check_solver_args(cost, reg, n_iter, tol, grad, reg_scale)
     if not reg_m > 0:
         raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
     dtype, (a, mask_a), (b, mask_b) = marginals(cost, a, b, mask_a, mask_b)
-    return solve(cost, dtype, grad, lambda c: _iterate(c, reg, reg_m, a, b, mask_a, mask_b, n_iter, tol))
+    return solve(
+        cost, dtype, grad,
+        lambda c: _iterate(c, epsilon(reg, reg_scale, c, a, b), reg_m, a, b, mask_a, mask_b, n_iter, tol),
+    )
 
 
 def _iterate(
     cost: Tensor,
-    reg: float,
+    reg: float | Tensor,
     reg_m: float,
     a: Tensor,
     b: Tensor,
@@ -118,8 +126,9 @@ def _iterate(
     mask_b: Tensor,
     n_iter: int,
     tol: float,
-) -> tuple[Tensor, int]:
-    r"""Generalised Sinkhorn; returns the plan (B, n, m) and the iterations done.
+) -> tuple[Tensor, int, Tensor]:
+    r"""Generalised Sinkhorn at epsilon ``reg`` (a float, or (B,) per pair); returns the plan (B, n, m), the
+    iterations done and each pair's largest log-scaling change (B,) over the last iteration.
 
     As in :func:`sinkhorn_plan`, the iteration runs on a kernel re-centred at the last absorbed log-scalings
     :math:`(f, g)`, :math:`M_{ij} = a_i b_j \exp(f_i + g_j - C_{ij}/\mathrm{reg})` (the plan there), with
@@ -129,8 +138,12 @@ def _iterate(
     is undone and replaced by one exact log-sum-exp iteration, absorbed into :math:`(f, g)`. Padding
     rows and columns of the kernel hold 1 and their scalings 0, so they carry no mass.
     """
-    phi = 1.0 if math.isinf(reg_m) else reg_m / (reg_m + reg)
-    log_kernel = cost / -reg  # (B, n, m)
+    if isinstance(reg, Tensor):  # per pair: phi (B, 1) against (B, n) and (B, m) scalings
+        phi = torch.ones_like(reg).unsqueeze(1) if math.isinf(reg_m) else (reg_m / (reg_m + reg)).unsqueeze(1)
+        log_kernel = cost / -reg.view(-1, 1, 1)  # (B, n, m)
+    else:
+        phi = 1.0 if math.isinf(reg_m) else reg_m / (reg_m + reg)
+        log_kernel = cost / -reg  # (B, n, m)
     log_a, log_b = a.log(), b.log()  # (B, n), (B, m); -inf on padding
     safe_a, safe_b = log_a.masked_fill(~mask_a, 0.0), log_b.masked_fill(~mask_b, 0.0)
     real = pair_mask(mask_a, mask_b)  # (B, n, m)
@@ -151,6 +164,7 @@ def _iterate(
 
     f, g = exact(torch.zeros_like(log_b))  # the first iteration from u = v = 0, as POT starts
     kernel, kernel_t, c, d = absorb(f, g)
+    error = torch.maximum(f.masked_fill(~mask_a, 0.0).abs().amax(dim=1), g.masked_fill(~mask_b, 0.0).abs().amax(dim=1))
     x, y = real_a, real_b
     done, block = 1, 1
     while done < n_iter:
@@ -161,13 +175,14 @@ def _iterate(
             x = c * torch.bmm(y.unsqueeze(1), kernel_t).squeeze(1).pow(-phi)  # (B, n)
             y = d * torch.bmm(x.unsqueeze(1), kernel).squeeze(1).pow(-phi)  # (B, m)
         log_x, log_y = torch.where(mask_a, x, 1.0).log(), torch.where(mask_b, y, 1.0).log()
-        change = torch.maximum(
-            (log_x - torch.where(mask_a, x_prev, 1.0).log()).abs().amax(),
-            (log_y - torch.where(mask_b, y_prev, 1.0).log()).abs().amax(),
-        )
+        changes = torch.maximum(
+            (log_x - torch.where(mask_a, x_prev, 1.0).log()).abs().amax(dim=1),
+            (log_y - torch.where(mask_b, y_prev, 1.0).log()).abs().amax(dim=1),
+        )  # (B,)
         bound = torch.maximum(log_x.abs().amax(), log_y.abs().amax())
-        change, bound = torch.stack((change, bound)).tolist()
+        change, bound = torch.stack((changes.amax(), bound)).tolist()
         if bound <= _LOG_BOUND:  # False for inf and NaN too
+            error = changes
             done += steps
             block = min(2 * block, _MAX_BLOCK)
             if change < tol:
@@ -177,4 +192,4 @@ def _iterate(
             kernel, kernel_t, c, d = absorb(f, g)
             x, y = real_a, real_b
             done, block = done + 1, 1
-    return (kernel * x.unsqueeze(2) * y.unsqueeze(1)).masked_fill(~real, 0.0), done
+    return (kernel * x.unsqueeze(2) * y.unsqueeze(1)).masked_fill(~real, 0.0), done, error

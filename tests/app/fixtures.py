@@ -25,6 +25,7 @@ from optical.experiment import (
     create_sweep,
     parse_grid,
     plan_loss,
+    plan_statistics,
     plan_sweep,
     summarize,
     summarize_evaluation,
@@ -185,11 +186,16 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
         }
         for method in METHODS
     }
+    loss = plan_loss(config.ot)
+    pairs = [(s[3][lang], s[0]) for lang in LANGUAGES[1:] for s in STAMPS]  # as the runner's plan_diagnostics
+    diagnostics = {"split": "test", "pairs": len(pairs), "languages": LANGUAGES[1:], "runs": 1,
+                   "settings": {"reg": loss.reg, "reg_scale": loss.reg_scale, "n_iter": loss.n_iter, "tol": loss.tol,
+                                "tokens": loss.tokens, "cost": loss.cost},
+                   "methods": {m: plan_statistics(model, teacher, pairs, loss) for m, model in students.items()}}
     metrics = summarize(ranks, n_boot=config.bootstrap, seed=0)
-    metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True})
+    metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True, "plan_diagnostics": diagnostics})
     atomic_write_json(path / "metrics.json", metrics)
 
-    loss = plan_loss(config.ot)
     plans = [
         {"method": method, "language": lang, **transport_sample(model, teacher, STAMPS[i][3][lang], STAMPS[i][0], loss)}
         for lang in LANGUAGES[1:]

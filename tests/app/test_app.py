@@ -48,6 +48,8 @@ def test_home_shows_runs_headline_and_verdict(cache):
     assert "[" in headline.value.loc["de", "optical"]  # value with its CI
     assert "slope_log_size" in disparity.value.index
     assert "Verdict" in texts(at.markdown)
+    # the run's config: every student also read the English side (the default)
+    assert "Distillation: students also read English (English term)" in texts(at.caption)
 
 
 def test_home_shows_the_teacher_and_its_english_recall_per_evaluated_dataset(cache):
@@ -165,7 +167,7 @@ def test_transport_page_heatmaps_for_saved_and_typed_pairs(cache):
     at = open_app(TRANSPORT)
     assert len(at.get("plotly_chart")) == 4  # plan and cost, for optical and mse
     assert "OPTICAL vs MSE" in texts(at.markdown)
-    alignments = at.dataframe[0].value
+    alignments = at.dataframe[1].value  # [0]: the plan diagnostics
     assert {"foreign", "english", "mass", "cost"} <= set(alignments.columns)
     at.radio[0].set_value("Type both sentences").run()
     assert "Type both sentences" in texts(at.info)  # nothing typed yet
@@ -177,6 +179,30 @@ def test_transport_page_heatmaps_for_saved_and_typed_pairs(cache):
     at.text_input[1].input("תפוח אדום").run()
     assert not at.exception and not at.error and len(at.get("plotly_chart")) == 4
     assert "only the first" in texts(at.warning)
+
+
+def test_transport_page_shows_the_plan_diagnostics_of_every_method(cache):
+    at = open_app(TRANSPORT)
+    table = at.dataframe[0].value
+    assert list(table.index) == ["zero-shot", "mse", "optical"]
+    assert {"entropy / uniform", "best-match share", "special+prefix mass", "row error at stop"} <= set(table.columns)
+    assert ((table["entropy / uniform"] > 0) & (table["entropy / uniform"] <= 1)).all()
+    assert ((table["best-match share"] > 0) & (table["best-match share"] <= 1)).all()
+    note = texts(at.caption)
+    assert "24 test pairs" in note and "reg 0.05 (absolute)" in note and "`<s>`" in note
+    assert "How much alignment the plans carry" in texts(at.subheader)
+
+
+def test_transport_page_without_plan_diagnostics_still_draws_plans(cache):
+    metrics_file = cache / "runs" / "tiny" / "metrics.json"
+    saved = metrics_file.read_text()
+    try:
+        metrics_file.write_text(json.dumps({k: v for k, v in json.loads(saved).items() if k != "plan_diagnostics"}))
+        at = open_app(TRANSPORT, run_id="tiny")
+        assert "records no plan diagnostics" in texts(at.caption)
+        assert len(at.get("plotly_chart")) == 4 and "foreign" in at.dataframe[0].value.columns
+    finally:
+        metrics_file.write_text(saved)
 
 
 @pytest.mark.parametrize(

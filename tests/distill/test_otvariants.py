@@ -118,7 +118,7 @@ def test_content_tokens_equal_the_loss_on_the_content_tokens_alone():
     assert OpticalLoss(tokens="all")(plain, teacher).equal(OpticalLoss()(plain, teacher))
     with pytest.raises(ValueError, match="needs 'token_roles'"):
         OpticalLoss(tokens="no-special")(plain, teacher)
-    combined = CombinedLoss(loss_fn, mse_weight=0.0)  # the combined loss applies the option too
+    combined = CombinedLoss(loss_fn, mse_weight=0.0, weighting="fixed")  # the combined loss applies the option too
     torch.testing.assert_close(combined(student, teacher), loss)
 
 

@@ -16,11 +16,12 @@ def test_old_flat_ot_keys_load_into_the_ot_section():
     del old["ot"]
     old.update(ot_reg=0.2, ot_cost="sqeuclidean", ot_iters=30, mse_weight=0.5)
     config = ExperimentConfig.from_dict(old)
-    assert config.ot == LossConfig(reg=0.2, cost="sqeuclidean", n_iter=30, mse_weight=0.5)
+    # its optical+mse trained on the plain weighted sum
+    assert config.ot == LossConfig(reg=0.2, cost="sqeuclidean", n_iter=30, mse_weight=0.5, weighting="fixed")
     assert "ot_reg" not in config.to_dict() and config.to_dict()["ot"]["reg"] == 0.2
     # a partial ``ot`` object keeps the other defaults; the new section wins over a flat key
     config = ExperimentConfig.from_dict({"ot": {"tol": 1e-4, "reg": 0.3}, "ot_reg": 0.1})
-    assert config.ot == LossConfig(reg=0.3, tol=1e-4)
+    assert config.ot == LossConfig(reg=0.3, tol=1e-4, weighting="fixed")  # a flat key: written before the option
     assert ExperimentConfig.from_dict(ExperimentConfig().to_dict()) == ExperimentConfig()
 
 
@@ -38,6 +39,60 @@ def test_ot_flags_on_the_command_line():
     assert config.languages == preset("quick").languages
 
 
+def test_old_mse_english_loads_as_the_shared_english_switch():
+    assert ExperimentConfig().ot.english is True  # the default: every student also reads English
+    for value in (True, False):
+        old = ExperimentConfig().to_dict()  # a config.json of a run from before the shared switch
+        del old["ot"]["english"]
+        old["ot"]["mse_english"] = value
+        config = ExperimentConfig.from_dict(old)
+        assert config.ot.english is value
+        assert "mse_english" not in config.to_dict()["ot"] and config.to_dict()["ot"]["english"] is value
+        flat = {"mse_english": value}  # also beside the flat keys of the oldest run folders
+        assert ExperimentConfig.from_dict(flat).ot.english is value
+    # both names: the new one wins
+    assert ExperimentConfig.from_dict({"ot": {"mse_english": True, "english": False}}).ot.english is False
+    # sweeps: --grid ot.english and its older name
+    assert parse_grid(["ot.english=true,false"]) == {"ot.english": [True, False]}
+    assert parse_grid(["ot.mse_english=false"]) == {"ot.english": [False]}
+
+
+def test_english_term_flag():
+    def config(*flags):
+        return config_from_args(build_parser().parse_args(["run", "--preset", "quick", *flags]))
+
+    assert config().ot.english is True
+    assert config("--english-term", "off").ot.english is False
+    assert config("--english-term", "ON").ot.english is True
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--english-term", "maybe"])
+    sweep = build_parser().parse_args(["sweep", "--grid", "ot.reg=0.1,0.2", "--english-term", "off"])
+    assert sweep.english_term is False
+
+
+def test_weighting_default_old_run_folders_and_flag():
+    assert ExperimentConfig().ot.weighting == "scale-free"  # the default: each term divided by its own value
+    old = ExperimentConfig().to_dict()  # a run folder's config.json from before the option: its full ``ot`` section
+    del old["ot"]["weighting"]
+    assert ExperimentConfig.from_dict(old).ot.weighting == "fixed"  # it trained on the plain weighted sum
+    # a hand-written config naming some settings gets the default; an explicit weighting is kept
+    assert ExperimentConfig.from_dict({"ot": {"reg": 0.1, "mse_weight": 0.5}}).ot.weighting == "scale-free"
+    assert ExperimentConfig.from_dict({**old, "ot": {**old["ot"], "weighting": "scale-free"}}).ot.weighting == (
+        "scale-free")
+    written = ExperimentConfig().to_dict()
+    assert written["ot"]["weighting"] == "scale-free" and ExperimentConfig.from_dict(written) == ExperimentConfig()
+
+    def config(*flags):
+        return config_from_args(build_parser().parse_args(["run", "--preset", "quick", *flags]))
+
+    assert config().ot.weighting == "scale-free"
+    assert config("--weighting", "fixed").ot.weighting == "fixed"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--weighting", "equal"])
+    assert build_parser().parse_args(["sweep", "--grid", "ot.reg=0.1", "--weighting", "fixed"]).weighting == "fixed"
+    assert parse_grid(["ot.weighting=fixed,scale-free"]) == {"ot.weighting": ["fixed", "scale-free"]}
+
+
 BAD = [
     ({"ot": {"cost": "l1"}}, "ot.cost must be one of \\['cosine', 'sqeuclidean', 'sqeuclidean-mean'\\], got 'l1'"),
     ({"ot": {"tokens": "nouns"}}, "ot.tokens must be one of \\['all', 'no-special', 'content'\\], got 'nouns'"),
@@ -49,6 +104,7 @@ BAD = [
     ({"ot": {"n_iter": 2.5}}, "ot.n_iter must be an integer >= 1"),
     ({"ot": {"tol": 0.0}}, "ot.tol must be a number > 0"),
     ({"ot": {"mse_weight": -1}}, "ot.mse_weight must be a number >= 0"),
+    ({"ot": {"weighting": "equal"}}, "ot.weighting must be one of \\['scale-free', 'fixed'\\], got 'equal'"),
     ({"ot": {"sinkhorn": 3}}, "'ot': .*sinkhorn.*expected some of \\['reg'"),
     ({"ot": 3}, "'ot' must be an object"),
     ({"bootstrap": 0}, "bootstrap must be an integer >= 1, got 0"),
@@ -68,7 +124,8 @@ BAD = [
     ({"dataset": "coco"}, "dataset must be one of \\['stamps', 'art4apps', 'captions', 'multi30k'\\]"),
     ({"methods": ["zero-shot", "bogus"]}, "unknown methods \\['bogus'\\]"),
     ({"bitext_per_language": "most"}, "bitext_per_language must be one of \\['equal', 'all'\\], got 'most'"),
-    ({"ot": {"mse_english": "yes"}}, "ot.mse_english must be true or false, got 'yes'"),
+    ({"ot": {"english": "yes"}}, "ot.english must be true or false, got 'yes'"),
+    ({"ot": {"mse_english": "yes"}}, "ot.english must be true or false, got 'yes'"),  # its older name
 ]
 
 

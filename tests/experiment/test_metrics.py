@@ -43,6 +43,34 @@ def test_summarize_hand_case_and_tables():
     assert "Disparity" in text and body["verdict"] in text
 
 
+def test_report_says_whether_the_students_also_read_english():
+    from optical.experiment import ExperimentConfig, english_term
+
+    body = summarize({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", "de"))}
+                      for m in ("zero-shot", "mse", "optical")}, n_boot=20)
+    assert "English term" not in format_report(body) and "foreign only" not in format_report(body)  # unknown
+    config = ExperimentConfig().to_dict()  # a run's config.json
+    assert english_term(config) == "all"
+    text = format_report({**body, "english_term": english_term(config)})
+    assert "students also read English (English term)" in text and "foreign only" not in text
+    config["ot"]["english"] = False
+    assert english_term(config) == "none"
+    text = format_report({**body, "english_term": "none"})
+    assert "foreign only" in text and "students also read English" not in text
+    # a run without students has no English term to speak of
+    assert english_term({**config, "methods": ["zero-shot", "translate-test"]}) is None
+    # older configs: ot.mse_english gave the MSE terms alone an English term; neither key: before the recipe
+    old = ExperimentConfig().to_dict()
+    del old["ot"]["english"]
+    assert english_term(old) == "none"
+    old["ot"]["mse_english"] = True
+    assert english_term(old) == "mse"
+    assert english_term({**old, "methods": ["zero-shot", "mse"]}) == "all"  # mse alone: every student read English
+    assert "the token losses read the foreign side only" in format_report({**body, "english_term": "mse"})
+    old["ot"]["mse_english"] = False
+    assert english_term(old) == "none"
+
+
 def test_verdict_without_a_compared_pair():
     assert verdict({}).startswith("No verdict yet")
     ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}

@@ -47,6 +47,14 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
         assert (run.student_dir(method) / "optical_model.json").is_file()
         assert not (run.student_dir(method) / "text").exists()  # only the delta on the run's text encoder
     assert not (run.teacher_dir / "text").exists()
+    # optical+mse's first step: its terms' gradient norms and their ratio, printed once and kept in status.json
+    students = run.status["students"]
+    first = students["optical+mse"]["first_step"]
+    assert first["weighting"] == "scale-free" and first["optical_grad_norm"] > 0 and first["mse_grad_norm"] > 0
+    assert first["weighted_grad_ratio"] == pytest.approx(first["grad_ratio"] * first["mse"] / first["optical"])
+    assert "first_step" not in students["mse"] and "first_step" not in students["optical"]
+    printed = [line for line in capsys.readouterr().err.splitlines() if "first step" in line]
+    assert len(printed) == 1 and printed[0].startswith("optical+mse: first step: |grad OT| / |grad MSE| =")
     training = run.teacher_training()  # the epoch the teacher's English val chose, linked from cache/teachers/<key>/
     assert 1 <= training["best_epoch"] <= training["epochs_run"] <= 2 and 0 <= training["val_mR"] <= 100
     assert json.loads((teachers_dir() / run.status["teacher"] / "training.json").read_text()) == training
@@ -73,9 +81,32 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     gallery = run.gallery()
     assert set(gallery["captions"]) == {"en", "de", "fr"}
 
+    # the plans' diagnostics, per trained student and for the teacher as is (zero-shot), on a fixed sample of val pairs
+    diagnostics = run.status["plan_diagnostics"]
+    assert metrics["plan_diagnostics"] == {**diagnostics, "runs": 1}
+    assert diagnostics["split"] == "val" and set(diagnostics["languages"]) == {"de", "fr"} and diagnostics["pairs"] > 0
+    assert diagnostics["settings"] == {"reg": 0.05, "reg_scale": "absolute", "n_iter": 60, "tol": 1e-4,
+                                       "tokens": "all", "cost": "cosine"}
+    assert list(diagnostics["methods"]) == ["zero-shot", "mse", "optical", "optical+mse"]
+    for figures in diagnostics["methods"].values():
+        assert figures["pairs"] == diagnostics["pairs"] and 1 <= figures["iterations"] <= 60
+        assert 0 < figures["relative_entropy"] <= 1 and 0 < figures["best_match_share"] <= 1
+        assert 0 < figures["marked_mass"] < 1 and figures["epsilon"] == pytest.approx(0.05)
+        # below the tolerance at stop, or stopped by the cap with the error above it (reported, not hidden)
+        assert figures["row_error"] < 1.01e-4 if figures["converged"] else figures["iterations"] == 60
     assert main(["report", "tiny"]) == 0
     out = capsys.readouterr().out
     assert "mR (mean of R@1/5/10" in out and "optical" in out
+    # metrics.json and the report carry optical+mse's first-step gradient ratio, unweighted -> weighted
+    ratios = metrics["students"]["optical+mse"]
+    assert ratios["weighting"] == ["scale-free"] and ratios["grad_ratio"] == [first["grad_ratio"]]
+    assert "grad_ratio" not in metrics["students"]["mse"]
+    assert "First training step: |grad OT| / |grad MSE|" in out
+    assert f"  optical+mse: {first['grad_ratio']:.3g} -> {first['weighted_grad_ratio']:.3g} (scale-free)" in out
+    assert "Transport plans: how much alignment they carry" in out and "best-match share" in out
+    assert f"{diagnostics['pairs']} val pairs; reg 0.05 (absolute), n_iter cap 60, tol 0.0001, tokens all" in out
+    # the default: every student also read the English side (the English term), and the report says so
+    assert metrics["english_term"] == "all" and "students also read English (English term)" in out
     assert main(["report", "tiny", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == metrics["results"]
     # the comparable val sets have ranks too: settings are chosen on them (report --split val)

@@ -18,8 +18,9 @@ class IdfOpticalLoss(OpticalLoss):
     the loss, in the spirit of IDF-weighted token matching [5].
 
     Args:
-        reg, cost, n_iter, tol, grad, tokens: as in :class:`OpticalLoss` (``tokens`` zeroes the weights of
-            the tokens it excludes).
+        reg, cost, n_iter, tol, grad, tokens, english: as in :class:`OpticalLoss` (``tokens`` zeroes the weights
+            of the tokens it excludes; the English term reads ``english_token_weights``, the IDF over the English
+            side as the student tokenizes it: ``TokenMass.add(..., "student-english")``).
 
     References:
         [1] Z. Huang, P. Yu, J. Allan. Improving Cross-lingual Information Retrieval on Low-Resource

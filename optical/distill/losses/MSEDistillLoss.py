@@ -15,7 +15,7 @@ class MSEDistillLoss(nn.Module):
     distillation and the ``mse`` baseline against which OPTICAL is compared. Only sentence vectors are
     matched; token states are ignored.
 
-    The reference recipe (``english=True``, the experiment's default through ``LossConfig.mse_english``) also maps
+    The reference recipe (``english=True``, the experiment's default through ``LossConfig.english``) also maps
     the student's reading of the English sentence onto the same target, as sentence-transformers'
     ``ParallelSentencesDataset`` does (each pair gives the examples (English, target) and (foreign, target)): the
     loss is the mean over those 2B rows, ``(mse(foreign) + mse(english)) / 2``.
@@ -52,15 +52,11 @@ class MSEDistillLoss(nn.Module):
             loss.backward()
     """
 
-    OPTIONS: tuple[str, ...] = ("mse_english",)  # what ``create_loss`` passes from a LossConfig
+    OPTIONS: tuple[str, ...] = ("english",)  # what ``create_loss`` passes from a LossConfig
 
     def __init__(self, english: bool = False):
         super().__init__()
         self.english = english
-
-    @classmethod
-    def from_options(cls, mse_english: bool = False) -> MSEDistillLoss:
-        return cls(english=mse_english)
 
     @property
     def uses_english(self) -> bool:
@@ -90,7 +86,7 @@ class MSEDistillLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, object]:
         """Hyperparameters, for logging."""
-        return {"mse_english": self.english}
+        return {"english": self.english}
 
     @property
     def citation(self) -> str:

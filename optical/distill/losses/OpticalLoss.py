@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from optical.distill._tokens import TOKEN_MODES, mass_mask
-from optical.transport import COST_KINDS, GRAD_MODES, TransportResult, cost_matrix, sinkhorn_plan
+from optical.transport import COST_KINDS, GRAD_MODES, REG_SCALES, TransportResult, cost_matrix, sinkhorn_plan
 
 
 class OpticalLoss(nn.Module):
@@ -25,7 +25,12 @@ class OpticalLoss(nn.Module):
             and need more iterations; large values spread each token's mass over the whole sentence.
         cost: ``"cosine"`` (default, scale-free) or ``"sqeuclidean"``.
         n_iter: Sinkhorn iteration cap.
-        tol: stop when the largest row-marginal violation (L2, per pair) is below this.
+        tol: stop when the largest row-marginal violation (L2, per pair) is below this; ``transport(...).error``
+            holds each pair's violation at stop (above ``tol`` only where the cap stopped the iterations).
+        reg_scale: ``"absolute"`` (default): ``reg`` is epsilon, in the cost's units. ``"relative"``: epsilon is
+            ``reg`` times each pair's cost spread (:func:`optical.transport.cost_spread`: the standard deviation of
+            the doubly centred cost, held constant in the gradient), so the plans' sharpness does not depend on the
+            scale of the costs, which differs between pairs, heads and stages of training (``bench/plans.py``).
         grad: ``"envelope"`` (default): the gradient goes through the cost with the plan held fixed;
             exact for the entropic OT cost, and the iterations cost no autograd memory or time, which
             keeps an OPTICAL step close to an MSE step. ``"autodiff"``: backpropagate through the
@@ -36,6 +41,11 @@ class OpticalLoss(nn.Module):
             (``optical.distill.losses.TokenMass`` adds it). Every sequence of e5 starts ``<s> ▁que ry :``
             and ends ``</s>``: about half of a short caption's tokens, and with ``"all"`` about half the plan's
             mass sits on them (``bench/token_mass.py``).
+        english: also transport the student's reading of each pair's English sentence (``english_token_embeddings``
+            (B, n', d), ``english_attention_mask`` (B, n'), and ``english_token_roles`` / ``english_token_weights``
+            where the foreign side has them) onto the same teacher states: the English term, as
+            :class:`MSEDistillLoss` has it; the loss is ``(L(foreign) + L(english)) / 2``. Default False (foreign
+            only); the experiment's default is ``LossConfig.english`` (True), for every method alike.
 
     References:
         [1] Z. Huang, P. Yu, J. Allan. Improving Cross-lingual Information Retrieval on Low-Resource
@@ -74,22 +84,27 @@ class OpticalLoss(nn.Module):
             plan = loss_fn.transport(student, teacher).plan[0]  # (n, m) soft alignment
     """
 
-    OPTIONS = ("reg", "cost", "n_iter", "tol", "grad", "tokens")  # what ``create_loss`` passes from a LossConfig
+    # what ``create_loss`` passes from a LossConfig
+    OPTIONS: tuple[str, ...] = ("reg", "cost", "n_iter", "tol", "grad", "tokens", "english", "reg_scale")
 
     def __init__(
         self,
         reg: float = 0.05,
         cost: str = "cosine",
-        n_iter: int = 50,
-        tol: float = 1e-6,
+        n_iter: int = 60,
+        tol: float = 1e-4,
         grad: str = "envelope",
         tokens: str = "all",
+        english: bool = False,
+        reg_scale: str = "absolute",
     ):
         super().__init__()
         if tokens not in TOKEN_MODES:
             raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
         if not reg > 0:
             raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
+        if reg_scale not in REG_SCALES:
+            raise ValueError(f"unknown reg_scale {reg_scale!r}; expected one of {REG_SCALES}")
         if cost not in COST_KINDS:
             raise ValueError(f"unknown cost {cost!r}; expected one of {COST_KINDS}")
         if grad not in GRAD_MODES:
@@ -102,9 +117,21 @@ class OpticalLoss(nn.Module):
         self.tol = tol
         self.grad = grad
         self.tokens = tokens
+        self.english = english
+        self.reg_scale = reg_scale
+
+    @property
+    def uses_english(self) -> bool:
+        """Whether the student's output must hold its reading of the English sentences (``english_*`` entries;
+        ``train_student`` adds them)."""
+        return self.english
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-        """Scalar loss from the encoders' output dicts (``token_embeddings``, ``attention_mask``)."""
+        """Scalar loss from the encoders' output dicts (``token_embeddings``, ``attention_mask``). With ``english``,
+        ``(L(foreign) + L(english)) / 2``: the English term transports the student's ``english_token_embeddings``
+        onto the same teacher states, both terms solved as one batch of 2B pairs (``with_english``)."""
+        if self.english:
+            student, teacher = with_english(student, teacher, type(self).__name__)
         return self.transport(student, teacher).value.mean()
 
     def transport(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> TransportResult:
@@ -162,7 +189,8 @@ class OpticalLoss(nn.Module):
     ) -> TransportResult:
         """The plan for ``cost`` (B, n, m) with marginals ``a`` (B, n), ``b`` (B, m) (None: uniform over the masks)."""
         return sinkhorn_plan(
-            cost, self.reg, a, b, mask_a=mask_a, mask_b=mask_b, n_iter=self.n_iter, tol=self.tol, grad=self.grad
+            cost, self.reg, a, b, mask_a=mask_a, mask_b=mask_b, n_iter=self.n_iter, tol=self.tol, grad=self.grad,
+            reg_scale=self.reg_scale,
         )
 
     def get_config_dict(self) -> dict[str, object]:
@@ -174,6 +202,8 @@ class OpticalLoss(nn.Module):
             "tol": self.tol,
             "grad": self.grad,
             "tokens": self.tokens,
+            "english": self.english,
+            "reg_scale": self.reg_scale,
         }
 
     @property
@@ -195,6 +225,37 @@ def _require(features: dict[str, Tensor], key: str, why: str) -> Tensor:
     if key not in features:
         raise ValueError(f"{why} needs {key!r} in both encoder output dicts (optical.distill.losses.TokenMass adds it)")
     return features[key]
+
+
+ENGLISH = "english_"  # key prefix of the student's reading of each pair's English sentence in its output dict
+_ROW_KEYS = ("token_embeddings", "attention_mask", "token_roles", "token_weights")  # what the token losses read
+
+
+def with_english(
+    student: dict[str, Tensor], teacher: dict[str, Tensor], loss: str = "the loss"
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """The foreign and the English term as one batch of 2B pairs: the student's rows (its reading of the foreign
+    sentences, then its ``english_*`` entries: its reading of each pair's English sentence), padded to a common
+    length, and the teacher's rows twice. Only the per-token entries (``token_embeddings``, ``attention_mask``,
+    ``token_roles``, ``token_weights``) are kept; a mean over the 2B pairs is ``(L(foreign) + L(english)) / 2``."""
+    english = {key[len(ENGLISH):]: value for key, value in student.items() if key.startswith(ENGLISH)}
+    keys = [key for key in _ROW_KEYS if key in student]
+    missing = [ENGLISH + key for key in keys if key not in english]
+    if missing:
+        raise ValueError(f"{loss}(english=True) needs the student's {missing}: its reading of each pair's English "
+                         "sentence (train_student adds them; TokenMass.add(..., 'student-english') the roles and "
+                         "weights)")
+    length = max(student["token_embeddings"].shape[1], english["token_embeddings"].shape[1])
+    rows = {key: torch.cat([_pad_to(student[key], length), _pad_to(english[key], length)]) for key in keys}
+    return rows, {key: torch.cat([value, value]) for key, value in teacher.items() if key in _ROW_KEYS}
+
+
+def _pad_to(values: Tensor, length: int) -> Tensor:
+    """``values`` (B, L) or (B, L, d) with zeros (padding: no mask, no role, no weight) up to ``length`` along L."""
+    extra = length - values.shape[1]
+    if extra == 0:
+        return values
+    return torch.nn.functional.pad(values, (0, 0) * (values.dim() - 2) + (0, extra))
 
 
 def _normalised(weights: Tensor | None) -> Tensor | None:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from optical.distill._tokens import TOKEN_MODES, mass_mask
 from optical.transport import COST_KINDS, cost_matrix
 
-from .OpticalLoss import _require
+from .OpticalLoss import _require, with_english
 
 
 class TokenNNLoss(nn.Module):
@@ -23,14 +23,16 @@ class TokenNNLoss(nn.Module):
     Args:
         cost: ``"cosine"`` (default), ``"sqeuclidean"`` or ``"sqeuclidean-mean"``, as :class:`OpticalLoss`.
         tokens: which tokens take part (``"all"``, ``"no-special"``, ``"content"``), as :class:`OpticalLoss`.
+        english: the English term, as :class:`OpticalLoss`: ``(L(foreign) + L(english)) / 2``, the English term
+            matching the student's ``english_token_embeddings`` to the same teacher tokens. Default False.
 
     Inputs: as :class:`OpticalLoss`: ``token_embeddings`` (B, n, d) and (B, m, d), ``attention_mask`` (B, n) and
     (B, m); ``token_roles`` too unless ``tokens="all"``.
     """
 
-    OPTIONS = ("cost", "tokens")  # what ``create_loss`` passes from a LossConfig
+    OPTIONS = ("cost", "tokens", "english")  # what ``create_loss`` passes from a LossConfig
 
-    def __init__(self, cost: str = "cosine", tokens: str = "all"):
+    def __init__(self, cost: str = "cosine", tokens: str = "all", english: bool = False):
         super().__init__()
         if cost not in COST_KINDS:
             raise ValueError(f"unknown cost {cost!r}; expected one of {COST_KINDS}")
@@ -38,6 +40,12 @@ class TokenNNLoss(nn.Module):
             raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
         self.cost = cost
         self.tokens = tokens
+        self.english = english
+
+    @property
+    def uses_english(self) -> bool:
+        """Whether the student's output must hold its reading of the English sentences (``english_*``)."""
+        return self.english
 
     def mass(self, features: dict[str, Tensor]) -> Tensor:
         """Which tokens of one side take part (B, L)."""
@@ -46,7 +54,9 @@ class TokenNNLoss(nn.Module):
         return mass_mask(_require(features, "token_roles", f"tokens={self.tokens!r}"), self.tokens)
 
     def forward(self, student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-        """Scalar loss from the encoders' output dicts."""
+        """Scalar loss from the encoders' output dicts (with ``english``, over the foreign and the English rows)."""
+        if self.english:
+            student, teacher = with_english(student, teacher, type(self).__name__)
         return self.compute_loss_from_embeddings(student["token_embeddings"], teacher["token_embeddings"],
                                                  self.mass(student), self.mass(teacher))
 
@@ -64,4 +74,4 @@ class TokenNNLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, object]:
         """Hyperparameters, for logging."""
-        return {"cost": self.cost, "tokens": self.tokens}
+        return {"cost": self.cost, "tokens": self.tokens, "english": self.english}

@@ -25,8 +25,9 @@ class UnbalancedOpticalLoss(OpticalLoss):
         reg_m: marginal relaxation tau (> 0). ``math.inf`` is :class:`OpticalLoss` exactly (same plan).
             The smaller, the less mass is transported where the cost is high (``bench/token_mass.py``
             prints the mass kept on real pairs).
-        reg, cost, n_iter, tol, grad, tokens: as in :class:`OpticalLoss`; ``tol`` bounds the change of the
-            log-scalings between two iterations.
+        reg, cost, n_iter, tol, grad, tokens, english, reg_scale: as in :class:`OpticalLoss`; ``tol`` bounds the
+            change of the log-scalings between two iterations; with ``reg_scale="relative"``, ``reg_m`` stays in
+            the cost's units.
 
     References:
         [1] Z. Huang, P. Yu, J. Allan. Improving Cross-lingual Information Retrieval on Low-Resource
@@ -54,9 +55,11 @@ class UnbalancedOpticalLoss(OpticalLoss):
 
     OPTIONS = (*OpticalLoss.OPTIONS, "reg_m")  # what ``create_loss`` passes from a LossConfig
 
-    def __init__(self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 50, tol: float = 1e-6,
-                 grad: str = "envelope", tokens: str = "all", reg_m: float = 1.0):
-        super().__init__(reg=reg, cost=cost, n_iter=n_iter, tol=tol, grad=grad, tokens=tokens)
+    def __init__(self, reg: float = 0.05, cost: str = "cosine", n_iter: int = 60, tol: float = 1e-4,
+                 grad: str = "envelope", tokens: str = "all", reg_m: float = 1.0, english: bool = False,
+                 reg_scale: str = "absolute"):
+        super().__init__(reg=reg, cost=cost, n_iter=n_iter, tol=tol, grad=grad, tokens=tokens, english=english,
+                         reg_scale=reg_scale)
         if not reg_m > 0:
             raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
         self.reg_m = reg_m
@@ -67,7 +70,7 @@ class UnbalancedOpticalLoss(OpticalLoss):
         """The unbalanced plan for ``cost`` (B, n, m); ``a`` (B, n), ``b`` (B, m) or None (uniform over the masks)."""
         return sinkhorn_unbalanced_plan(
             cost, self.reg, self.reg_m, a, b, mask_a=mask_a, mask_b=mask_b, n_iter=self.n_iter, tol=self.tol,
-            grad=self.grad,
+            grad=self.grad, reg_scale=self.reg_scale,
         )
 
     def get_config_dict(self) -> dict[str, object]:

@@ -30,17 +30,23 @@ LOSSES: dict[str, type[nn.Module]] = {
 def create_loss(name: str, config: LossConfig | None = None, **options: object) -> nn.Module:
     """The loss ``name`` (a key of ``LOSSES``) with the settings of ``config`` it takes, then ``options`` on top.
 
-    - ``"mse"``: :class:`MSEDistillLoss` (``mse_english``: the English side too, the reference recipe).
+    - ``"mse"``: :class:`MSEDistillLoss`.
     - ``"optical"``: :class:`OpticalLoss` (``reg``, ``cost``, ``n_iter``, ``tol``, ``grad``, ``tokens``).
     - ``"optical-uot"``: :class:`UnbalancedOpticalLoss` (those and ``reg_m``).
     - ``"optical-idf"``: :class:`IdfOpticalLoss` (as ``optical``; the batches carry IDF ``token_weights``).
     - ``"optical+mse"``: :class:`CombinedLoss` of both; ``optical_weight`` and ``mse_weight`` go to it,
-      ``mse_english`` to its MSE term, the rest to :class:`OpticalLoss`.
+      ``english`` to both terms, the rest to :class:`OpticalLoss`.
     - ``"token-nn"``: :class:`TokenNNLoss` (``cost``, ``tokens``): each student token to its nearest teacher token.
+
+    Every loss takes ``english`` (the English term: the student also reads each pair's English sentence and the
+    loss is ``(L(foreign) + L(english)) / 2``; class default False, ``LossConfig``'s True); ``mse_english``, its
+    older name, is read as ``english``.
     """
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; expected one of {list(LOSSES)}")
     cls = LOSSES[name]
+    if "mse_english" in options:  # the English term's older name (it applied to the MSE terms alone)
+        options = {"english": options.pop("mse_english"), **options}
     settings = {**(config.options(cls.OPTIONS) if config is not None else {}), **options}
     unknown = sorted(set(settings) - set(cls.OPTIONS))
     if unknown:
