@@ -1,5 +1,6 @@
 """The CUDA path in one go: a quick-preset-sized run on the GPU and the same run on the CPU beside it, the OT and
-step benches on the GPU, ``optical eval`` in bf16 on the GPU, a 2-process torchrun when there are 2 GPUs.
+step benches on the GPU, ``optical eval`` in bf16 on the GPU, ``pytest -m cuda``, a 2-process torchrun when there
+are 2 GPUs.
 
     python bench/gpu_check.py [--small] [--device auto|cpu|cuda]
 
@@ -125,6 +126,9 @@ def main() -> None:
         print(f"[{device}] optical eval --precision {precision} on the run's own dataset: {wall:.1f} s{gpu_peak()}",
               flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    if device == "cuda":  # the CUDA tests (tests/test_cuda.py), skipped everywhere else
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider"], cwd=REPO,
+                       env=env, check=True)
     for bench in (["bench/transport.py", "--device", device, "--repeats", "5"],
                   ["bench/step.py", "--device", device, "--text-encoder", str(tower), "--repeats", "5"]):
         print(f"[{device}] python {' '.join(bench)}", flush=True)

@@ -45,3 +45,13 @@ def _user_hash_store_untouched(tmp_path_factory):
         changed = set(json.loads(_read(user_store) or "{}")) - set(json.loads(before or "{}"))
         pytest.fail(f"the tests changed {user_store} (new entries: {sorted(changed)[:5]}); a test that hashes "
                     "weights must use a temporary OPTICAL_CACHE", pytrace=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` are skipped where torch sees no CUDA device (they run in scripts/gpu_check.sh)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run on a GPU: scripts/gpu_check.sh runs pytest -m cuda)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
