@@ -20,12 +20,10 @@ import gc
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ from optical import explore  # noqa: E402
 from optical.errors import MissingAssetError  # noqa: E402
 from optical.evaluate import FAISS_MIN_GALLERY, build_index  # noqa: E402
 from optical.paths import cache_dir  # noqa: E402
+from tests.app.server import free_port, wait_healthy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -44,12 +43,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--disable-sync",
 ]
 QUERIES = ["ein roter Apfel", "un bateau bleu", "an madra", "isihlahla esiluhlaza", "تفاحة حمراء", "🍎 on a table"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cache_with_a_run() -> tuple[Path, str]:
@@ -73,7 +66,7 @@ def cold_start(cache: Path, repeats: int) -> list[tuple[float, float]]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         for _ in range(repeats):
             page = browser.new_page()
-            port = _free_port()
+            port = free_port()
             command = [
                 sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
                 "--server.port", str(port), "--server.headless", "true",
@@ -84,12 +77,8 @@ def cold_start(cache: Path, repeats: int) -> list[tuple[float, float]]:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             try:
-                while True:
-                    try:
-                        urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1).close()
-                        break
-                    except OSError:
-                        time.sleep(0.05)
+                if not wait_healthy(f"http://127.0.0.1:{port}", server, timeout=120, poll=0.05):
+                    sys.exit(f"streamlit did not start on port {port}")
                 ready = time.perf_counter() - start
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.get_by_text("Verdict.").wait_for(timeout=120_000)

@@ -20,15 +20,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.app.server import free_port, wait_healthy  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 HEADLINE = "mR per language and method"
 
@@ -41,12 +43,6 @@ def _phase(name: str, command: list[str], cwd: Path, env: dict) -> float:
     seconds = time.perf_counter() - t0
     print(f"{name:44s} {seconds:7.1f} s", flush=True)
     return seconds
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -68,7 +64,7 @@ def main() -> None:
         total += _phase("pip install -r requirements.lock -e .",
                         [".venv/bin/pip", "install", "-q", "-r", "requirements.lock", "-e", "."], clone, env)
         total += _phase("python -m optical prepare", [".venv/bin/python", "-m", "optical", "prepare"], clone, env)
-        port = _free_port()
+        port = free_port()
         t0 = time.perf_counter()
         log = open(home / "streamlit.log", "wb")
         server = subprocess.Popen([".venv/bin/streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -76,15 +72,8 @@ def main() -> None:
                                    "--browser.gatherUsageStats", "false"], cwd=clone, env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.perf_counter() - t0 > 120:
-                    sys.exit(f"streamlit did not start:\n{(home / 'streamlit.log').read_text()[-3000:]}")
-                time.sleep(0.2)
+        if not wait_healthy(url, server, timeout=120):
+            sys.exit(f"streamlit did not start:\n{(home / 'streamlit.log').read_text()[-3000:]}")
         seconds = time.perf_counter() - t0
         total += seconds
         print(f"{'streamlit run app.py (health check answers)':44s} {seconds:7.1f} s", flush=True)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.app.fixtures import png_bytes
+from tests.app.server import free_port, wait_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -37,18 +35,12 @@ CHROMIUM_FLAGS = [
 TIMEOUT_MS = 60_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(app_cache, tmp_path_factory):
     """``streamlit run app.py`` on a free local port; yields its base URL."""
     if not CHROMIUM.is_file():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1",
@@ -59,17 +51,9 @@ def server(app_cache, tmp_path_factory):
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    if not wait_healthy(url, process, timeout=60):
+        process.kill()
+        pytest.fail(f"streamlit did not start:\n{log.read_text()[-3000:]}")
     yield url
     process.terminate()
     try:
