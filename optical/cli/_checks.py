@@ -101,6 +101,8 @@ def check_sweep_args(args: argparse.Namespace) -> None:
         check_refs([args.resume], "sweep id")
         return
     check_config_args(args)
+    if args.seeds is not None:
+        parse_seeds(args.seeds)  # the one seed parser: run --seeds and sweep --seeds take the same
     if args.sweep_id is not None:
         check_run_id(args.sweep_id, what="sweep id", under=sweeps_dir())
     if not args.grid:

@@ -11,6 +11,7 @@ from optical.cli._main import Subparsers
 from optical.cli.run import add_config_arguments, config_from_args
 from optical.errors import InputError
 from optical.runs import lock_run
+from optical.studies import parse_seeds
 
 # flags that shape a new sweep; --resume keeps the sweep's own sweep.json and accepts none of them but --device
 _SWEEP_FLAGS = ("grid", "seeds", "sweep_id", "config", "preset", "dataset", "root", "images", "languages", "methods",
@@ -31,18 +32,6 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(func=_sweep, seed=None)
 
 
-def _seeds(text: str | None) -> list[int]:
-    if text is None:
-        return [0]
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InputError(f"--seeds: expected comma-separated integers, e.g. 0,1,2; got {text!r}") from None
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise InputError(f"--seeds: expected distinct integers, e.g. 0,1,2; got {text!r}")
-    return seeds
-
-
 def _sweep(args: argparse.Namespace) -> int:
     if args.resume:
         given = [f"--{key.replace('_', '-')}" for key in _SWEEP_FLAGS if getattr(args, key) is not None]
@@ -50,7 +39,7 @@ def _sweep(args: argparse.Namespace) -> int:
             raise InputError(f"--resume continues the sweep with its own sweep.json; {', '.join(given)} cannot change "
                              "it (only --device can): drop them, or start a new sweep with --sweep-id NEW_ID")
     check_sweep_args(args)  # a bad argument fails before torch is imported
-    seeds = None if args.resume else _seeds(args.seeds)
+    seeds = None if args.resume else [0] if args.seeds is None else parse_seeds(args.seeds)
     from optical.experiment import (
         create_sweep,
         format_sweep_report,
