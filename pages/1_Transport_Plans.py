@@ -36,7 +36,13 @@ if diagnostics.empty:
     st.caption("This run records no plan diagnostics (made before they were, or not finished): the heatmaps below "
                "are its saved samples.")
 else:
-    st.caption(plan_note(summary).replace("<s>, </s>", "`<s>`, `</s>`"))  # markdown would read <s> as a tag
+    # the report's note is wrapped for a terminal: one caption here, and the cap's warning apart
+    lines = [line.strip() for line in plan_note(summary).splitlines()]
+    unconverged = [line for line in lines if line.startswith("not converged")]
+    note = " ".join(line for line in lines if line not in unconverged)
+    st.caption(note.replace("<s>, </s>", "`<s>`, `</s>`"))  # markdown would read <s> as a tag
+    for line in unconverged:
+        st.warning(line[0].upper() + line[1:])
     st.dataframe(diagnostics.style.format(
         {"row error at stop": "{:.1e}", "iterations": "{:.0f}", "epsilon": "{:.4g}"}, precision=3, na_rep="-"))
 

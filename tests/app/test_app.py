@@ -191,6 +191,26 @@ def test_transport_page_shows_the_plan_diagnostics_of_every_method(cache):
     note = texts(at.caption)
     assert "24 test pairs" in note and "reg 0.05 (absolute)" in note and "`<s>`" in note
     assert "How much alignment the plans carry" in texts(at.subheader)
+    assert "not converged" not in note  # the cap's warning stands apart (next test)
+
+
+@pytest.mark.parametrize("capped", [["mse"], []])
+def test_transport_page_warns_only_about_the_methods_the_cap_stopped(cache, monkeypatch, capped):
+    load = explore.load_metrics
+
+    def converged(run):
+        metrics = load(run)
+        for name, method in metrics["plan_diagnostics"]["methods"].items():
+            method["converged"] = name not in capped
+        return metrics
+
+    monkeypatch.setattr(explore, "load_metrics", converged)
+    at = open_app(TRANSPORT)
+    assert not at.exception
+    if capped:
+        assert texts(at.warning).startswith("Not converged: the cap stopped mse above tol")
+    else:
+        assert not at.warning
 
 
 def test_transport_page_without_plan_diagnostics_still_draws_plans(cache):
