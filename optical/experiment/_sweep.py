@@ -37,6 +37,9 @@ _DISPARITY_KEYS = {"mean mR": "mean", "std": "std", "high-minus-low": "high_minu
 BASELINE = "zero-shot"
 # each method against zero-shot at the same point and seeds: paired differences (shared bootstrap draws)
 DIFFERENCE_FIGURES = ("std - zero-shot", "mR en - zero-shot")
+# how much alignment each method's plans carry (the runs' plan diagnostics, status.json): figure -> key
+PLAN_FIGURES = {"plan best-match share": "best_match_share", "plan entropy / uniform": "relative_entropy",
+                "plan row error": "row_error"}
 # the research goal of a sweep: cut zero-shot's std by this share while English loses at most this many points
 GOAL_STD_CUT, GOAL_EN_DROP = 0.30, 1.0
 
@@ -183,7 +186,8 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test",
     """One row per point x method x figure of the sweep's finished runs, intervals over the point's seeds.
 
     Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES``, then for every method
-    but zero-shot ``DIFFERENCE_FIGURES``, its paired differences from zero-shot, then ``mR <language>``),
+    but zero-shot ``DIFFERENCE_FIGURES``, its paired differences from zero-shot, then ``mR <language>``, then
+    ``PLAN_FIGURES`` where the runs recorded plan diagnostics: mean over seeds, lo/hi their range),
     ``value``, ``lo``, ``hi`` (95%, ``summarize_study``: seeds, then test image groups, resampled), ``n_seeds``.
     Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these);
     ``evaluation``: each run's evaluation of that name (``optical eval``, e.g. on art4apps) instead of a split, runs
@@ -223,9 +227,25 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test",
                 lo, hi = result["ci"]["mR"]
                 rows.append({**base, "method": method, "figure": f"mR {lang}", "value": result["metrics"]["mR"],
                              "lo": lo, "hi": hi, "n_seeds": len(runs)})
+            rows += _plan_rows(base, method, runs)
     columns = ["point", *spec["grid"], "method", "figure", "value", "lo", "hi", "n_seeds"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({c: float for c in ("value", "lo", "hi")})
+
+
+def _plan_rows(base: dict, method: str, runs: list[Run]) -> list[dict]:
+    """``PLAN_FIGURES`` of ``method`` over the runs that recorded plan diagnostics: the mean over seeds, ``lo`` and
+    ``hi`` their smallest and largest (not an interval: a plan figure has no test-set resampling)."""
+    rows = []
+    recorded = [d["methods"][method] for run in runs
+                if method in ((run.status.get("plan_diagnostics") or {}).get("methods") or {})
+                for d in [run.status["plan_diagnostics"]]]
+    for figure, key in PLAN_FIGURES.items():
+        values = [v for d in recorded if (v := d.get(key)) is not None]
+        if values:
+            rows.append({**base, "method": method, "figure": figure, "value": sum(values) / len(values),
+                         "lo": min(values), "hi": max(values), "n_seeds": len(values)})
+    return rows
 
 
 def goal_table(frame: pd.DataFrame) -> pd.DataFrame:

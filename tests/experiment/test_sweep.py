@@ -143,6 +143,9 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tm
     defined = frame.dropna(subset=["value"])  # high-minus-low is undefined here: de and fr are both high-resource
     assert set(frame[frame["value"].isna()]["figure"]) == {"high-minus-low"}
     assert (defined["lo"] <= defined["value"] + 1e-9).all() and (defined["value"] <= defined["hi"] + 1e-9).all()
+    plans = frame[frame["figure"] == "plan best-match share"]  # the runs' plan diagnostics, per point and method
+    assert len(plans) == 4 and ((plans["value"] > 0) & (plans["value"] <= 1)).all()
+    assert set(frame["figure"]) >= {"plan entropy / uniform", "plan row error"}
     assert main(["report", "sw"]) == 0
     assert "bitext_pairs=4" in capsys.readouterr().out
     val = sweep_frame(sweep, split="val")  # the val split, where a point is chosen
