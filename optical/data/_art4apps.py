@@ -19,8 +19,6 @@ the SHA-1 of the word (``split_of``). The package's ``copyright`` file is copied
 from __future__ import annotations
 
 import hashlib
-import sys
-import tempfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -34,16 +32,13 @@ from optical.data._stamps import (
     SPLITS,
     StampsDataset,
     caption_key,
-    check_given_deb,
     check_package,
     clean_caption,
-    download_deb,
-    is_prepared,
     load_stamps,
+    prepare_from_deb,
     read_manifest,
     seal_manifest,
     split_of,
-    summary,
 )
 from optical.errors import InputError, MissingAssetError
 from optical.paths import cache_dir
@@ -218,16 +213,4 @@ def prepare_art4apps(deb: Path | None = None, progress: bool = True) -> Path:
     ``apt-get download pysiogame`` fetches one into a temporary folder.
     """
     root = _art4apps_root()
-    manifest = read_manifest(root)
-    if deb is not None:  # a wrong file is an error, prepared or not
-        check_given_deb("art4apps", Path(deb), ART4APPS_PACKAGE, root, manifest)
-    if is_prepared("art4apps", root, manifest, progress):
-        return root
-    if deb is not None:
-        manifest = _build(Path(deb), root)
-    else:
-        with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
-            manifest = _build(download_deb(Path(folder), ART4APPS_PACKAGE, _OPTION), root)
-    if progress:
-        print(f"art4apps: prepared {root}: {summary(manifest)}", file=sys.stderr)
-    return root
+    return prepare_from_deb("art4apps", root, ART4APPS_PACKAGE, _OPTION, lambda d: _build(d, root), deb, progress)

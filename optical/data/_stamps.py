@@ -32,6 +32,7 @@ import sys
 import tempfile
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -396,16 +397,26 @@ def prepare_stamps(deb: Path | None = None, progress: bool = True) -> Path:
     progress bar and a one-line summary on stderr.
     """
     root = _stamps_root(None)
+    return prepare_from_deb("stamps", root, STAMPS_PACKAGE, "--stamps-deb", lambda d: _build(d, root, progress), deb,
+                            progress)
+
+
+def prepare_from_deb(name: str, root: Path, package: str, option: str, build: Callable[[Path], dict],
+                     deb: Path | None, progress: bool) -> Path:
+    """Dataset ``name`` in ``root`` from one Debian ``package``: ``deb`` (checked even when the dataset is prepared,
+    ``check_given_deb``) or, when it is None, ``apt-get download`` into a temporary folder (``option`` is the flag
+    that passes a .deb instead); ``build(deb) -> manifest`` unpacks it. Nothing is done when ``root`` is prepared;
+    ``progress`` says so, or prints a one-line summary of what was built."""
     manifest = read_manifest(root)
     if deb is not None:  # a wrong file is an error, prepared or not
-        check_given_deb("stamps", Path(deb), STAMPS_PACKAGE, root, manifest)
-    if is_prepared("stamps", root, manifest, progress):
+        check_given_deb(name, Path(deb), package, root, manifest)
+    if is_prepared(name, root, manifest, progress):
         return root
     if deb is not None:
-        manifest = _build(Path(deb), root, progress)
+        manifest = build(Path(deb))
     else:
         with tempfile.TemporaryDirectory(prefix="optical-deb-") as folder:
-            manifest = _build(download_deb(Path(folder)), root, progress)
+            manifest = build(download_deb(Path(folder), package, option))
     if progress:
-        print(f"stamps: prepared {root}: {summary(manifest)}", file=sys.stderr)
+        print(f"{name}: prepared {root}: {summary(manifest)}", file=sys.stderr)
     return root
