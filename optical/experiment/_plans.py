@@ -11,7 +11,7 @@ from optical.data import RetrievalSet
 from optical.distill import ProjectedTextEncoder
 from optical.distill.losses import PREFIX, SPECIAL, LossConfig, OpticalLoss, TokenMass, TokenRoles, create_loss
 from optical.evaluate import check_finite
-from optical.transport import cost_matrix, cost_spread, plan_diagnostics, uniform_marginal
+from optical.transport import cost_matrix, cost_spread, plan_diagnostics
 
 PLAN_LOSS = "optical"  # the create_loss entry whose transport plans are drawn
 # sentence pairs whose plans each method's diagnostics average, shared out over the languages (each student reads
@@ -142,7 +142,7 @@ def transport_statistics(batches: list[tuple[dict[str, torch.Tensor], dict[str, 
     converged, n = True, 0
     for s_out, t_out in batches:
         result = loss.transport(s_out, t_out)
-        a, b = _marginal(loss, s_out), _marginal(loss, t_out)
+        a, b = loss.marginal(s_out), loss.marginal(t_out)
         marks = torch.tensor([SPECIAL, PREFIX], device=a.device)
         d = plan_diagnostics(result.plan, a, b, *(torch.isin(out["token_roles"], marks) for out in (s_out, t_out)))
         if loss.reg_scale == "relative":
@@ -161,11 +161,3 @@ def transport_statistics(batches: list[tuple[dict[str, torch.Tensor], dict[str, 
     return {**{key: value / n if n else None for key, value in sums.items()}, **worst, "converged": converged,
             "pairs": n}
 
-
-def _marginal(loss: OpticalLoss, features: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The marginal (B, L) ``loss`` transports for one side: its token weights normalised, or uniform over its mask."""
-    mask, weights = loss.mass(features)
-    if weights is None:
-        return uniform_marginal(mask.bool(), torch.float32)
-    weights = weights.detach().float() * mask.float()
-    return weights / weights.sum(dim=1, keepdim=True)

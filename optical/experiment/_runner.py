@@ -138,7 +138,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         _write_plans(run, config, data, teacher, students)
         report(0.96, "measuring the transport plans")
         t0 = time.time()
-        run.set_status(plan_diagnostics=_plan_diagnostics(config, data, teacher, students))
+        run.set_status(plan_diagnostics=_measure_plans(config, data, teacher, students))
         timing["plan_diagnostics_s"] = time.time() - t0
         report(0.97, "summarising the ranks")
         _write_metrics(run, summarize_ranks(run), timing)
@@ -373,7 +373,7 @@ def _write_metrics(run: Run, summary: dict, timing: dict) -> None:
     atomic_write_json(run.path / "metrics.json", {**summary, "timing": timing})
 
 
-def _plan_diagnostics(
+def _measure_plans(
     config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
 ) -> dict:
     """``status.json``'s ``plan_diagnostics`` (``summarize_runs`` carries it into ``metrics.json``): how much

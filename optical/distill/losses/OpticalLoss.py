@@ -6,7 +6,15 @@ import torch
 from torch import Tensor, nn
 
 from optical.distill._tokens import TOKEN_MODES, mass_mask
-from optical.transport import COST_KINDS, GRAD_MODES, REG_SCALES, TransportResult, cost_matrix, sinkhorn_plan
+from optical.transport import (
+    COST_KINDS,
+    GRAD_MODES,
+    REG_SCALES,
+    TransportResult,
+    cost_matrix,
+    sinkhorn_plan,
+    uniform_marginal,
+)
 
 
 class OpticalLoss(nn.Module):
@@ -151,6 +159,12 @@ class OpticalLoss(nn.Module):
         if self.tokens == "all":
             return features["attention_mask"], None
         return mass_mask(_require(features, "token_roles", f"tokens={self.tokens!r}"), self.tokens), None
+
+    def marginal(self, features: dict[str, Tensor]) -> Tensor:
+        """The marginal (B, L) this loss transports for one side, as :meth:`transport` solves with it: its token
+        weights normalised, or uniform over the tokens that carry mass."""
+        mask, weights = self.mass(features)
+        return uniform_marginal(mask.bool(), torch.float32) if weights is None else _normalised(weights)
 
     def compute_loss_from_embeddings(
         self,
