@@ -15,8 +15,9 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
-from optical.experiment import english_note, english_term, headline_table, interval_note
-from optical.studies import list_studies
+from optical.config import english_term
+from optical.results import english_note, headline_table, interval_note
+from optical.store import Study
 
 
 def home() -> None:
@@ -97,7 +98,7 @@ st.dataframe(
     hide_index=True,
 )
 
-studies = [(study, study.metrics()) for study in list_studies()]
+studies = [(study, study.metrics()) for study in Study.find_all()]
 studies = [(study, summary) for study, summary in studies if summary]
 if studies:  # a study's summary is written when its last seed finishes: reading it costs no bootstrap here
     st.subheader("Studies (several training seeds)")

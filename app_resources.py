@@ -17,8 +17,8 @@ import streamlit as st
 
 from optical import explore
 from optical.errors import OpticalError
-from optical.experiment import disparity_table, headline_table, load_sweep, recall_table, sweep_frame
-from optical.runs import Run, RunFormatError, load_run, new_run_id
+from optical.results import disparity_table, headline_table, recall_table, sweep_frame
+from optical.store import Run, RunFormatError, Sweep, load_run, new_run_id
 
 T = TypeVar("T")
 
@@ -109,11 +109,11 @@ def run_tables(run: Run, metric: str = "mR", evaluation: str | None = None) -> d
 
 @st.cache_data(show_spinner="Summarising the sweep's runs…", max_entries=8)
 def _sweep_table(path: str, done: int, split: str, evaluation: str | None, evaluated: tuple[str, ...]) -> pd.DataFrame:
-    return sweep_frame(load_sweep(path), split=split, evaluation=evaluation)
+    return sweep_frame(Sweep.load(path), split=split, evaluation=evaluation)
 
 
 def sweep_table(info: explore.SweepInfo, split: str = "test", evaluation: str | None = None) -> pd.DataFrame:
-    """A sweep's table (``optical.experiment.sweep_frame``) on ``split`` (``test`` or ``val``) or on its runs'
+    """A sweep's table (``optical.results.sweep_frame``) on ``split`` (``test`` or ``val``) or on its runs'
     ``evaluation``, summarised again when another of its runs finishes or is evaluated."""
     return or_stop(_sweep_table, str(info.sweep.path), info.done, split, evaluation, tuple(info.evaluations))
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from optical import explore  # noqa: E402
 from optical.errors import MissingAssetError  # noqa: E402
 from optical.evaluate import FAISS_MIN_GALLERY, build_index  # noqa: E402
-from optical.paths import cache_dir  # noqa: E402
+from optical.store import cache_dir  # noqa: E402
 from tests.app.server import free_port, wait_healthy  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -100,9 +100,9 @@ def _text_model():
     try:
         return ProjectedTextEncoder(create_text_encoder("multilingual-e5-small"), 256).eval(), "multilingual-e5-small"
     except MissingAssetError:
-        from tests.tiny_models import tiny_text_encoder
+        from tests.fakes import tiny_text_encoder
 
-        tiny = tiny_text_encoder(Path(tempfile.mkdtemp(prefix="optical-bench-")))
+        tiny = tiny_text_encoder()
         return ProjectedTextEncoder(tiny, 256).eval(), "tiny test BERT (run `python -m optical prepare` for e5)"
 
 
@@ -139,7 +139,7 @@ def _memory_gib() -> dict[str, float]:
 def app_memory(model) -> dict[str, float]:
     """Memory after loading a teacher and 3 students the way the app does (``explore.load_models``)."""
     from optical.distill import DualEncoder
-    from optical.runs import RUN_FORMAT, Run
+    from optical.store import RUN_FORMAT, Run
 
     run = Run(Path(tempfile.mkdtemp(prefix="optical-bench-run-")))
     teacher = DualEncoder(model.text, 256, 1280)

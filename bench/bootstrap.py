@@ -1,4 +1,4 @@
-"""Time of `summarize` (every bootstrap figure of a run's metrics.json) at the full preset's size.
+"""Time of `summarize_seed` (every bootstrap figure of a run's metrics.json) at the full preset's size.
 
 Issue 12's budget: `report` of the full preset (13 languages x 4 methods, about 140 + 140 queries each, 123 test
 image groups, 1,000 draws) in <= 10 s in all. Random ranks stand in for a run's (the cost depends only on the
@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optical.experiment import FULL_LANGUAGES, summarize, summarize_study  # noqa: E402
+from optical.config import FULL_LANGUAGES  # noqa: E402
+from optical.results import summarize_seed, summarize_seeds  # noqa: E402
 
 METHODS = ("zero-shot", "mse", "optical", "optical+mse")
 N_IMAGES, N_GROUPS, BUDGET_S = 140, 123, 10.0
@@ -65,10 +66,10 @@ def main() -> None:
     n_queries = sum(len(t) + len(i) for t, i in runs[0][0]["mse"].values())
     print(f"{len(groups)} languages x {len(METHODS)} methods, {n_queries} queries per method, {N_GROUPS} groups, "
           f"{args.draws} draws")
-    summarize(*runs[0], n_boot=10)  # warm-up (imports)
-    timed("summarize, by image group", lambda: summarize(*runs[0], n_boot=args.draws), args.repeats)
-    timed("summarize, by query", lambda: summarize(runs[0][0], None, n_boot=args.draws), args.repeats)
-    timed("summarize_study, 3 seeds, by image group", lambda: summarize_study(runs, n_boot=args.draws), args.repeats)
+    summarize_seed(*runs[0], n_boot=10)  # warm-up (imports)
+    timed("summarize_seed, by image group", lambda: summarize_seed(*runs[0], n_boot=args.draws), args.repeats)
+    timed("summarize_seed, by query", lambda: summarize_seed(runs[0][0], None, n_boot=args.draws), args.repeats)
+    timed("summarize_seeds, 3 seeds, by image group", lambda: summarize_seeds(runs, n_boot=args.draws), args.repeats)
 
 
 if __name__ == "__main__":

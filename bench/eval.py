@@ -32,13 +32,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optical.atomic import atomic_write_json  # noqa: E402
+from optical.store import RUN_FORMAT, atomic_write_json, cache_dir  # noqa: E402
 from optical.distill import DualEncoder, ProjectedTextEncoder, transformer_layers  # noqa: E402
-from optical.experiment import encode_shared, preset, shared_frozen_layers  # noqa: E402
-from optical.paths import cache_dir  # noqa: E402
-from optical.runs import RUN_FORMAT  # noqa: E402
+from optical.config import preset  # noqa: E402
+from optical.experiment import encode_shared, shared_frozen_layers  # noqa: E402
 from bench.timing import timed  # noqa: E402
-from tests.app.fixtures import png_bytes  # noqa: E402
+from tests.fakes import png_bytes  # noqa: E402
 
 LANGUAGES = ("en", "de", "fr", "es", "eu")
 WORDS = {
@@ -106,7 +105,7 @@ def main() -> None:
         cache = root / "cache"
         (cache / "runs").mkdir(parents=True)
         if args.tiny:
-            from tests.tiny_models import saved_tiny_text_encoder
+            from tests.fakes import saved_tiny_text_encoder
 
             text_encoder, args.train_layers = str(saved_tiny_text_encoder(root)), 1
         else:

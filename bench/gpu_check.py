@@ -28,9 +28,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optical.atomic import atomic_dir  # noqa: E402
+from optical.store import atomic_dir, cache_dir, runs_dir  # noqa: E402
 from optical.cli import main as optical  # noqa: E402
-from optical.paths import cache_dir, runs_dir  # noqa: E402
 
 # intfloat/multilingual-e5-small's config.json (the fields that shape the model)
 E5_SMALL = dict(vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,

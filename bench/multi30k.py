@@ -43,7 +43,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from optical.paths import cache_dir  # noqa: E402
+from optical.store import cache_dir  # noqa: E402
 
 LANGUAGES = ("de", "fr", "cs")
 # (task folder, split, caption files' name patterns, image list): what a multi30k run reads
@@ -294,7 +294,7 @@ def report(log: ChildLog, run: Path, wall: float, cpu: float, peak_gib: float, t
     shared, so that is the time on idle cores)."""
     import json
 
-    from optical.experiment import headline_table
+    from optical.results import headline_table
 
     encoding = [bar for bar in log.bars if bar.desc.startswith("encoding images")]
     encoded, seconds, spent = (sum(b.n for b in encoding), sum(b.seconds for b in encoding),

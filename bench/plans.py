@@ -43,7 +43,7 @@ def models(args: argparse.Namespace) -> dict[str, tuple[ProjectedTextEncoder, Pr
     """Method -> (student, teacher): e5 with an untrained head (zero-shot), or a run's teacher and students."""
     if args.run:
         from optical.explore import load_models
-        from optical.runs import load_run
+        from optical.store import load_run
 
         loaded = load_models(load_run(args.run))
         return {method: (model, loaded.teacher) for method, model in loaded.text_models.items()}

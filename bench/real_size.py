@@ -45,13 +45,12 @@ sys.path.insert(0, str(REPO))
 
 from bench.step import step_seconds  # noqa: E402
 from bench.timing import timed  # noqa: E402
-from optical.atomic import atomic_dir  # noqa: E402
+from optical.store import atomic_dir, cache_dir, models_dir, runs_dir  # noqa: E402
 from optical.data import iter_bitext  # noqa: E402
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, teacher_targets  # noqa: E402
 from optical.distill.losses import create_loss  # noqa: E402
 from optical.encoders import create_text_encoder  # noqa: E402
-from optical.experiment import FULL_LANGUAGES  # noqa: E402
-from optical.paths import cache_dir, models_dir, runs_dir  # noqa: E402
+from optical.config import FULL_LANGUAGES  # noqa: E402
 
 RUN_ID = "bench-real-size"
 TRAIN_LAYERS = 4  # the students' default (student_train_layers)

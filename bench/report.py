@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optical.atomic import atomic_write_json  # noqa: E402
-from optical.experiment import ExperimentConfig, summarize_ranks, write_groups, write_ranks  # noqa: E402
-from optical.runs import RUN_FORMAT, Run  # noqa: E402
+from optical.store import RUN_FORMAT, Run, atomic_write_json  # noqa: E402
+from optical.config import ExperimentConfig  # noqa: E402
+from optical.results import RankSource, write_groups, write_ranks  # noqa: E402
 
 
 def synthetic_run(folder: Path, n_images: int, n_boot: int) -> Run:
@@ -61,9 +61,9 @@ def main() -> None:
     print(f"synthetic run {folder}: {len(config['languages']) + 1} languages x {len(config['methods'])} methods x "
           f"{args.images} t2i + {args.images} i2t queries, {args.boot} bootstrap draws, ranks/ {size / 1024:.0f} KiB")
     t0 = time.perf_counter()
-    summary = summarize_ranks(run)
+    summary = RankSource().summarize([run])
     in_process = time.perf_counter() - t0
-    print(f"summarize_ranks (in process):            {in_process:6.2f} s  ({len(summary['paired'])} paired comparisons)")
+    print(f"RankSource.summarize (in process):      {in_process:6.2f} s  ({len(summary['paired'])} paired comparisons)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "optical", "report", str(folder)], env=env, capture_output=True, text=True)

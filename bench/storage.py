@@ -41,12 +41,12 @@ def main() -> None:
         root = Path(tmp)
         os.environ["OPTICAL_CACHE"] = str(root / "cache")
         from optical.data import prepare_stamps
-        from optical.experiment import ExperimentConfig, run_experiment
-        from optical.runs import create_run
-        from tests.data.conftest import _make_deb, _stamp_files
-        from tests.tiny_models import saved_tiny_text_encoder
+        from optical.config import ExperimentConfig
+        from optical.experiment import run_experiment
+        from optical.store import create_run
+        from tests.fakes import make_deb, saved_tiny_text_encoder, stamp_files
 
-        prepare_stamps(_make_deb(root / "stamps.deb", _stamp_files(40)), progress=False)
+        prepare_stamps(make_deb(root / "stamps.deb", stamp_files(40)), progress=False)
         config = ExperimentConfig(
             languages=["de", "fr"], text_encoder=str(saved_tiny_text_encoder(root)), embed_dim=8, bootstrap=50,
             plan_samples=2, teacher_train_layers=args.train_layers, student_train_layers=args.train_layers,

@@ -26,30 +26,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optical.experiment import (  # noqa: E402
-    ExperimentConfig,
-    create_sweep,
-    forget_shared,
-    parse_grid,
-    plan_sweep,
-    preset,
-    run_experiment,
-    run_sweep,
-)
-from optical.paths import teachers_dir  # noqa: E402
-from optical.runs import create_run  # noqa: E402
+from optical.config import ExperimentConfig, parse_grid, preset  # noqa: E402
+from optical.experiment import design_sweep, forget_shared, run_experiment, run_sweep, sweep_run_config  # noqa: E402
+from optical.store import Sweep, create_run, teachers_dir  # noqa: E402
 
 GRID = ["ot.reg=0.05,0.2", "bitext_pairs=8,all"]
 SEEDS = [0, 1]
 
 
 def tiny_config(root: Path) -> ExperimentConfig:
-    """A generated 40-stamp dataset and a tiny random text tower (what the run tests use)."""
+    """A generated 40-stamp dataset and the tests' tiny random text tower (``tests.fakes``)."""
     from optical.data import prepare_stamps
-    from tests.data.conftest import _make_deb, _stamp_files
-    from tests.tiny_models import saved_tiny_text_encoder
+    from tests.fakes import make_deb, saved_tiny_text_encoder, stamp_files
 
-    prepare_stamps(_make_deb(root / "stamps.deb", _stamp_files(40)), progress=False)
+    prepare_stamps(make_deb(root / "stamps.deb", stamp_files(40)), progress=False)
     config = ExperimentConfig(
         languages=["de", "fr"], methods=["zero-shot", "mse", "optical"],
         text_encoder=str(saved_tiny_text_encoder(root)), embed_dim=8, bootstrap=50, plan_samples=2, teacher_train_layers=-1, student_train_layers=-1,
@@ -98,7 +88,7 @@ def main() -> None:
         run_experiment(warm, create_run(warm.to_dict(), "warm-up"), progress=lambda f, m: None)
         shutil.rmtree(teachers_dir())
         forget_shared()
-        sweep = create_sweep(plan_sweep(base, grid, seeds, "reuse"))
+        sweep = Sweep.create(design_sweep(base, grid, seeds, "reuse"))
         t0 = time.perf_counter()
         run_sweep(sweep, progress=False)
         reuse = time.perf_counter() - t0
@@ -108,7 +98,7 @@ def main() -> None:
         for point, seed, _ in sweep.planned():
             forget_shared()
             shutil.rmtree(teachers_dir(), ignore_errors=True)
-            config = sweep.config(point, seed)
+            config = sweep_run_config(sweep, point, seed)
             run = create_run(config.to_dict(), f"alone_{point['name']}_s{seed}")
             run_experiment(config, run, progress=lambda f, m: None)
         alone = time.perf_counter() - t0

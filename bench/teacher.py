@@ -34,7 +34,8 @@ from optical.distill import DualEncoder, FrozenPrefix, clip_loss, train_teacher 
 from optical.distill.distributed import init_distributed  # noqa: E402
 from optical.encoders import create_image_encoder, create_text_encoder, encode_image_files  # noqa: E402
 from optical.evaluate import retrieval_metrics, retrieval_ranks  # noqa: E402
-from optical.experiment import ExperimentConfig, load_experiment_data, teacher_pairs  # noqa: E402
+from optical.config import ExperimentConfig  # noqa: E402
+from optical.experiment import load_experiment_data, teacher_pairs  # noqa: E402
 
 ALL = ["dataset", "openclipart", "imagenet-prototypes"]
 SETTINGS: dict[str, dict] = {

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from optical.encoders import create_text_encoder
-from optical.paths import models_dir
+from optical.store import models_dir
 
 E5 = "multilingual-e5-small"
 

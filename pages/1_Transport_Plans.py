@@ -6,7 +6,7 @@ import streamlit as st
 import app_resources as res
 from optical import explore
 from optical.errors import InputError, OpticalError
-from optical.experiment import plan_note, plan_table
+from optical.results import plan_note, plan_table
 
 st.set_page_config(page_title="Transport plans · optical", page_icon="🌍", layout="wide")
 st.title("Transport plans")

@@ -5,7 +5,7 @@ import streamlit as st
 
 import app_resources as res
 from optical import explore
-from optical.experiment import GOAL_EN_DROP, GOAL_STD_CUT, goal_table
+from optical.results import GOAL_EN_DROP, GOAL_STD_CUT, goal_table
 
 st.set_page_config(page_title="Sweeps · optical", page_icon="🌍", layout="wide")
 st.title("Sweeps")

@@ -1,4 +1,5 @@
-"""Shared test setup: never touch the network, keep torch on few threads, leave the user's hash store alone."""
+"""Shared test setup: never touch the network, keep torch on few threads, leave the user's hash store alone;
+the tiny Multi30k tree, which data and experiment tests use."""
 
 import os
 
@@ -14,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from optical.paths import cache_dir  # noqa: E402
+from optical.store import cache_dir  # noqa: E402
 
 _SESSION_CACHE = os.environ.get("OPTICAL_CACHE")  # the user's own, when set
 
@@ -45,6 +46,14 @@ def _user_hash_store_untouched(tmp_path_factory):
         changed = set(json.loads(_read(user_store) or "{}")) - set(json.loads(before or "{}"))
         pytest.fail(f"the tests changed {user_store} (new entries: {sorted(changed)[:5]}); a test that hashes "
                     "weights must use a temporary OPTICAL_CACHE", pytrace=False)
+
+
+@pytest.fixture
+def multi30k(tmp_path) -> tuple[Path, Path]:
+    """``(root, images)``: the tiny Multi30k tree of ``tests.fakes.write_multi30k``."""
+    from tests.fakes import write_multi30k
+
+    return write_multi30k(tmp_path)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,6 +6,7 @@ and the results-on-disk modules load without torch."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +16,20 @@ PACKAGE = REPO / "optical"
 
 # Bottom to top. A unit (a subpackage, or a top-level module of optical) may import units of a lower layer only.
 LAYERS: list[set[str]] = [
-    {"errors", "paths", "atomic", "lazy"},  # foundations
-    {"transport", "data"},  # optimal transport; datasets
-    {"encoders", "evaluate", "runs"},  # towers; metrics from ranks; run folders
-    {"studies", "galleries", "distill"},  # studies over runs; stored galleries; models, losses and training
+    {"errors"},  # foundations
+    {"store"},  # folders: cache paths, atomic writes, locks, runs, studies, sweeps, stored galleries
+    {"data"},  # datasets
+    {"config"},  # the experiment's settings, torch-free
+    {"transport"},  # optimal transport
+    {"encoders", "evaluate"},  # towers; metrics from ranks
+    {"results", "distill"},  # ranks, summaries and tables on disk; models, losses and training
     {"experiment"},  # the pipeline
     {"explore"},  # what the app reads
     {"cli"},
     {"__main__"},
 ]
-TORCH_FREE = ("optical.errors", "optical.paths", "optical.atomic", "optical.runs", "optical.studies",
-              "optical.galleries", "optical.data", "optical.evaluate", "optical.cli")
+TORCH_FREE = ("optical.errors", "optical.store", "optical.data", "optical.config", "optical.evaluate",
+              "optical.results", "optical.cli")
 
 
 def _unit(path: Path) -> str:
@@ -81,7 +85,7 @@ def test_the_checker_sees_an_upward_import_and_streamlit(tmp_path):
     (tmp_path / "optical" / "data" / "_ok.py").write_text("from optical.errors import InputError\n")
     assert _violations(tmp_path / "optical") == [
         "optical/transport/_probe.py:1: streamlit (the library does not import streamlit)",
-        "optical/transport/_probe.py:4: optical.experiment (transport, layer 1, imports experiment, layer 4)",
+        "optical/transport/_probe.py:4: optical.experiment (transport, layer 4, imports experiment, layer 7)",
     ]
 
 
@@ -90,3 +94,24 @@ def test_the_foundations_and_results_on_disk_load_without_torch():
             "heavy = sorted(m for m in ('torch', 'transformers', 'streamlit') if m in sys.modules)\nprint(heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_report_of_a_run_loads_without_torch(tmp_path):
+    code = """
+import sys
+import numpy as np
+from optical.cli import main
+from optical.config import ExperimentConfig
+from optical.results import write_groups, write_ranks
+from optical.store import create_run
+run = create_run(ExperimentConfig(languages=["de"], methods=["zero-shot"], bootstrap=20).to_dict(), "r")
+groups = np.arange(4)
+write_groups(run, "test", [[f"{i}.png"] for i in range(4)])
+ranks = {lang: (np.array([0, 1, 0, 2]), np.array([0, 0, 1, 3])) for lang in ("en", "de")}
+write_ranks(run, "test", "zero-shot", ranks, {lang: (groups, groups) for lang in ranks})
+assert main(["report", "r"]) == 0
+print(sorted(m for m in ("torch", "transformers", "streamlit") if m in sys.modules))
+"""
+    env = {**os.environ, "OPTICAL_CACHE": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert "zero-shot" in out.stdout and out.stdout.strip().splitlines()[-1] == "[]", out.stdout

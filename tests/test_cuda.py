@@ -8,7 +8,7 @@ import torch
 
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings
 from optical.transport import cost_matrix, sinkhorn_plan
-from tests.tiny_models import tiny_text_encoder
+from tests.fakes import tiny_text_encoder
 
 pytestmark = pytest.mark.cuda
 TEXTS = ["der hund", "ein roter apfel und ein gruener baum", "a dog", "das haus"]
@@ -23,9 +23,9 @@ def test_sinkhorn_on_cuda_equals_the_cpu():
 
 
 @torch.no_grad()
-def test_frozen_layer_cache_on_cuda_equals_the_cpu_and_runs_in_bf16(tmp_path):
+def test_frozen_layer_cache_on_cuda_equals_the_cpu_and_runs_in_bf16():
     torch.manual_seed(0)
-    model = ProjectedTextEncoder(tiny_text_encoder(tmp_path, layers=3), 8).eval()
+    model = ProjectedTextEncoder(tiny_text_encoder(layers=3), 8).eval()
     cpu = shared_prefix_embeddings({"m": model}, TEXTS, n_frozen=1)["m"]
     model.cuda()
     gpu = shared_prefix_embeddings({"m": model}, TEXTS, n_frozen=1)["m"]

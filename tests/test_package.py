@@ -23,7 +23,7 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OPTICAL_CACHE"}
     env.update(PYTHONPATH=str(target), XDG_CACHE_HOME=str(tmp_path / "xdg"))
     script = (
-        "import optical, optical.paths as p, optical.encoders as e; "
+        "import optical, optical.store as p, optical.encoders as e; "
         "print(optical.__file__); print(p.cache_dir()); print(sorted(e.list_encoders()))"
     )
     out = subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -38,7 +38,7 @@ def test_installed_package_runs_outside_the_checkout(tmp_path):
 
 
 def test_checkout_uses_its_own_cache_folder(monkeypatch):
-    from optical.paths import cache_dir
+    from optical.store import cache_dir
 
     monkeypatch.delenv("OPTICAL_CACHE", raising=False)
     assert cache_dir() == REPO / "cache"

@@ -5,18 +5,13 @@ table together (a study's: over seeds; a sweep's: per point). Torch is imported 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from optical.cli._checks import check_eval_args
 from optical.cli._main import Subparsers
+from optical.config import EVAL_PRECISIONS, MT_SYSTEMS
 from optical.data import BENCHMARKS
 from optical.errors import InputError
-from optical.experiment import EVAL_PRECISIONS, MT_SYSTEMS
-from optical.runs import Run, load_run
-from optical.studies import resolve_runs
-
-if TYPE_CHECKING:
-    from optical.experiment import Sweep
+from optical.store import Run, Sweep, load_run, resolve_runs
 
 
 def register(sub: Subparsers) -> None:
@@ -40,16 +35,9 @@ def register(sub: Subparsers) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     languages = check_eval_args(args)  # a bad argument (or run) fails before torch is imported
-    from optical.experiment import (
-        format_report,
-        format_sweep_report,
-        is_sweep,
-        load_sweep,
-        summarize_evaluations,
-        sweep_frame,
-    )
+    from optical.results import RankSource, format_report, format_sweep_report, sweep_frame
 
-    sweep = load_sweep(args.run[0]) if len(args.run) == 1 and is_sweep(args.run[0]) else None
+    sweep = Sweep.load(args.run[0]) if len(args.run) == 1 and Sweep.exists(args.run[0]) else None
     runs = _finished_runs(sweep) if sweep is not None else resolve_runs(args.run)[0]
     name = args.name or args.dataset
     from optical.experiment import evaluate_run  # the model stack
@@ -64,15 +52,13 @@ def _eval(args: argparse.Namespace) -> int:
     if sweep is not None:
         print(format_sweep_report(sweep, sweep_frame(sweep, evaluation=name)))
     else:
-        print(format_report(metrics if len(runs) == 1 else summarize_evaluations(runs, name)))
+        print(format_report(metrics if len(runs) == 1 else RankSource(evaluation=name).summarize(runs)))
     return 0
 
 
 def _finished_runs(sweep: Sweep) -> list[Run]:
     """The sweep's finished runs in plan order; InputError when none is."""
-    from optical.experiment import run_state
-
-    runs = [load_run(run_id) for _, _, run_id in sweep.planned() if run_state(run_id) == "done"]
+    runs = sweep.finished_runs()
     if not runs:
         raise InputError(f"sweep {sweep.sweep_id} has no finished run to evaluate yet")
     return runs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from optical.cli._main import Subparsers
 from optical.errors import InputError
-from optical.runs import Run, load_run
+from optical.store import Run, load_run
 
 TEACHER_ALIASES = ("zero-shot", "teacher")
 _POOL_CODE = {

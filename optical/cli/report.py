@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from optical.cli._checks import check_refs
 from optical.cli._main import Subparsers
-from optical.runs import Run, RunFormatError, check_run_id
-from optical.studies import resolve_runs
+from optical.store import Run, RunFormatError, Sweep, check_run_id, resolve_runs
+
+if TYPE_CHECKING:
+    from optical.results import RankSource
 
 
 def register(sub: Subparsers) -> None:
@@ -31,30 +34,23 @@ def _report(args: argparse.Namespace) -> int:
     check_refs(args.run, "run, study or sweep id")
     if args.eval is not None:
         check_run_id(args.eval, what="evaluation name", under="RUN/evals")
-    from optical.experiment import (  # pandas: imported when the command runs, not when the CLI parses
-        format_report,
-        format_sweep_report,
-        has_ranks,
-        is_sweep,
-        load_sweep,
-        summarize_runs,
-        sweep_frame,
-    )
+    from optical.results import RankSource, format_report, format_sweep_report, sweep_frame  # pandas: when it runs
 
-    if len(args.run) == 1 and is_sweep(args.run[0]):
-        sweep = load_sweep(args.run[0])
+    source = RankSource(args.split, args.eval)
+    if len(args.run) == 1 and Sweep.exists(args.run[0]):
+        sweep = Sweep.load(args.run[0])
         frame = sweep_frame(sweep, split=args.split, evaluation=args.eval)
         print(frame.to_json(orient="records", indent=2) if args.json else format_sweep_report(sweep, frame))
         return 0
     runs, notes = resolve_runs(args.run)
     if len(runs) == 1 and len(args.run) == 1 and not notes:
-        return _report_run(runs[0], args.json, args.eval, args.split)
+        return _report_run(runs[0], source, args.json)
     if args.eval:
-        return _report_evaluations(runs, args.eval, args.json)
-    with_ranks = [run for run in runs if has_ranks(run, args.split)]
+        return _report_evaluations(runs, source, args.json)
+    with_ranks = [run for run in runs if source.has(run)]
     if not with_ranks:
         raise RunFormatError(f"{', '.join(args.run)}: no run has results yet")
-    metrics = summarize_runs(with_ranks, split=args.split)
+    metrics = source.summarize(with_ranks)
     if args.json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
@@ -67,15 +63,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_evaluations(runs: list[Run], name: str, as_json: bool) -> int:
-    """Evaluation ``name`` of a study's runs, summarised together; every run must have it."""
-    from optical.experiment import format_report, has_evaluation, summarize_evaluations
+def _report_evaluations(runs: list[Run], source: RankSource, as_json: bool) -> int:
+    """The evaluation of ``source`` of a study's runs, summarised together; every run must have it."""
+    from optical.results import format_report
 
-    missing = [run.run_id for run in runs if not has_evaluation(run, name)]
+    name = source.evaluation
+    missing = [run.run_id for run in runs if not source.has(run)]
     if missing:
         raise RunFormatError(f"runs {', '.join(missing)} have no evaluation {name!r}: make it with `python -m optical "
                              f"eval RUN --dataset DATASET --name {name}` for each")
-    metrics = summarize_evaluations(runs, name)
+    metrics = source.summarize(runs)
     if as_json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
@@ -85,16 +82,14 @@ def _report_evaluations(runs: list[Run], name: str, as_json: bool) -> int:
     return 0
 
 
-def _report_run(run: Run, as_json: bool, evaluation: str | None = None, split: str = "test") -> int:
-    from optical.experiment import format_report, has_ranks, summarize_evaluation, summarize_runs
+def _report_run(run: Run, source: RankSource, as_json: bool) -> int:
+    from optical.results import format_report
 
     status, state, failure = run.status, run.state, run.failure()
     # the summary is a pure function of ranks/ (no model is loaded); runs from before ranks/ keep their metrics.json
-    if evaluation:
-        metrics = summarize_evaluation(run, evaluation)
-    elif has_ranks(run, split):
-        metrics = summarize_runs([run], split=split)
-    elif split == "val":
+    if source.evaluation or source.has(run):
+        metrics = source.summarize([run])
+    elif source.split == "val":
         raise RunFormatError(f"run {run.run_id} has no val ranks (made before `report --split val` existed, or "
                              "not finished)")
     elif (run.path / "metrics.json").is_file():
@@ -104,9 +99,9 @@ def _report_run(run: Run, as_json: bool, evaluation: str | None = None, split: s
     if as_json:
         print(json.dumps(metrics, indent=2, ensure_ascii=False))
         return 0
-    if evaluation:
-        print(f"run {run.run_id} evaluated on {metrics['dataset']} (evaluation {evaluation!r})\n")
-    elif split == "val":
+    if source.evaluation:
+        print(f"run {run.run_id} evaluated on {metrics['dataset']} (evaluation {source.evaluation!r})\n")
+    elif source.split == "val":
         print(f"run {run.run_id}, comparable val sets (choose settings here; report test)\n")
     elif state != "done":
         print(f"run {run.run_id} is {failure or state}")

@@ -4,20 +4,17 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import ExitStack
 
 from optical.cli._checks import check_sweep_args
 from optical.cli._main import Subparsers
-from optical.cli.run import add_config_arguments, config_from_args
+from optical.cli.run import config_from_args
+from optical.config import add_config_flags, resume_refused
 from optical.errors import InputError
-from optical.runs import lock_run
-from optical.studies import parse_seeds
+from optical.store import Sweep, parse_seeds
 
-# flags that shape a new sweep; --resume keeps the sweep's own sweep.json and accepts none of them but --device
-_SWEEP_FLAGS = ("grid", "seeds", "sweep_id", "config", "preset", "dataset", "root", "images", "languages", "methods",
-                "mt", "mt_model", "bitext", "epochs", "teacher_epochs", "text_encoder", "ot_reg", "ot_cost", "ot_iters",
-                "ot_reg_scale", "ot_tol", "ot_grad", "ot_tokens", "ot_reg_m", "ot_layer", "bitext_pairs", "mse_weight",
-                "teacher", "student_encoder", "english_term", "weighting")
+# sweep's own flags that shape a new sweep; --resume keeps the sweep's own sweep.json and accepts none of them (nor
+# the config flags, but --device: optical.config.resume_refused)
+_NEW_SWEEP_FLAGS = ("--grid", "--seeds", "--sweep-id")
 
 
 def register(sub: Subparsers) -> None:
@@ -28,38 +25,34 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seeds", help="comma-separated training seeds (default: 0)")
     p.add_argument("--sweep-id", help="sweep folder name under cache/sweeps; runs are named <id>_<point>_s<seed>")
     p.add_argument("--resume", metavar="ID", help="continue a killed sweep: run its points not done yet")
-    add_config_arguments(p)
+    add_config_flags(p, leave_out=("--seed",))  # its seeds are --seeds
     p.set_defaults(func=_sweep, seed=None)
 
 
 def _sweep(args: argparse.Namespace) -> int:
     if args.resume:
-        given = [f"--{key.replace('_', '-')}" for key in _SWEEP_FLAGS if getattr(args, key) is not None]
+        own = [flag for flag in _NEW_SWEEP_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
+        given = own + resume_refused(args)
         if given:
             raise InputError(f"--resume continues the sweep with its own sweep.json; {', '.join(given)} cannot change "
                              "it (only --device can): drop them, or start a new sweep with --sweep-id NEW_ID")
     check_sweep_args(args)  # a bad argument fails before torch is imported
     seeds = None if args.resume else [0] if args.seeds is None else parse_seeds(args.seeds)
-    from optical.experiment import (
-        create_sweep,
-        format_sweep_report,
-        load_sweep,
-        parse_grid,
-        plan_sweep,
-        run_sweep,
-        sweep_frame,
-    )
-    from optical.paths import sweeps_dir
+    from optical.config import parse_grid
+    from optical.distill.distributed import world_info_from_env
+    from optical.experiment import design_sweep, run_sweep, start_sweep
+    from optical.results import format_sweep_report, sweep_frame
 
+    rank, world_size, _ = world_info_from_env()
+    if world_size > 1 and not (args.sweep_id or args.resume):
+        raise InputError("under torchrun, pass --sweep-id ID (or --resume ID) so every process runs the same sweep")
     if args.resume:
-        sweep_id = load_sweep(sweeps_dir() / args.resume).sweep_id
+        sweep = Sweep.load(args.resume, writable=True)
     else:
-        spec = plan_sweep(config_from_args(args), parse_grid(args.grid), seeds, args.sweep_id)
-        sweep_id = spec["sweep_id"]
-    with ExitStack() as stack:
-        stack.enter_context(lock_run(sweeps_dir() / sweep_id))
-        sweep = load_sweep(sweeps_dir() / sweep_id) if args.resume else create_sweep(spec)
+        sweep = start_sweep(design_sweep(config_from_args(args), parse_grid(args.grid), seeds, args.sweep_id))
+    if rank == 0:
         print(f"sweep folder: {sweep.path} ({len(sweep.planned())} runs)", flush=True)
-        run_sweep(sweep, device=args.device)
-    print(format_sweep_report(sweep, sweep_frame(sweep)))
+    run_sweep(sweep, device=args.device)
+    if rank == 0:
+        print(format_sweep_report(sweep, sweep_frame(sweep)))
     return 0

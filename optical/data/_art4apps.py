@@ -22,7 +22,7 @@ import hashlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from optical.atomic import atomic_dir, atomic_write_bytes
+from optical.store import atomic_dir, atomic_write_bytes, cache_dir
 from optical.data._deb import iter_files
 from optical.data._languages import normalize_locale
 from optical.data._stamps import (
@@ -41,7 +41,6 @@ from optical.data._stamps import (
     split_of,
 )
 from optical.errors import InputError, MissingAssetError
-from optical.paths import cache_dir
 
 ART4APPS_PACKAGE = "pysiogame"
 _IMAGES = "usr/share/games/pysiogame/res/images/art4apps/"

@@ -18,9 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from optical.atomic import atomic_dir, atomic_write_bytes, atomic_write_json
+from optical.store import atomic_dir, atomic_write_bytes, atomic_write_json, cache_dir
 from optical.errors import InputError, MissingAssetError
-from optical.paths import cache_dir
 
 IMAGENET_CLASSES = 1000
 _INFO = "timm/data/_info/"

@@ -31,7 +31,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from optical.atomic import atomic_dir, atomic_write_bytes
+from optical.store import atomic_dir, atomic_write_bytes, cache_dir
 from optical.data._deb import iter_files
 from optical.data._stamps import (
     MANIFEST_FORMAT,
@@ -52,7 +52,6 @@ from optical.data._stamps import (
     summary,
 )
 from optical.errors import InputError, MissingAssetError
-from optical.paths import cache_dir
 
 PNG_PACKAGE = "openclipart-png"
 SVG_PACKAGE = "openclipart-svg"

@@ -38,11 +38,10 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import atomic_dir, atomic_write_json, cache_dir
 from optical.data._deb import ar_members, iter_files, read_control
 from optical.data._languages import normalize_locale
 from optical.errors import InputError, MissingAssetError
-from optical.paths import cache_dir
 
 STAMPS_PACKAGE = "tuxpaint-stamps-default"
 SPLITS = ("train", "val", "test")

@@ -26,7 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from optical.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from optical.store import atomic_dir, atomic_write_json, atomic_write_text
 from optical.encoders import TextEncoder, base_reference, create_text_encoder, encode_sentences
 from optical.errors import MissingAssetError, OpticalError
 

@@ -12,13 +12,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from optical.config import TrainConfig
 from optical.distill._models import ProjectedTextEncoder
 from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill._tokens import TokenMass
 from optical.distill.distributed import DistInfo, is_main_process, mean_over_processes
 from optical.distill.losses.CombinedLoss import describe_gradient_ratio
 from optical.distill.losses.OpticalLoss import ENGLISH
-from optical.distill.train import TrainConfig, TrainState, fit
+from optical.distill.train import TrainState, fit
 
 
 @dataclass

@@ -9,10 +9,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from optical.config import TrainConfig
 from optical.distill._models import DualEncoder
 from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.distill.distributed import DistInfo
-from optical.distill.train import TrainConfig, TrainState, fit
+from optical.distill.train import TrainState, fit
 
 
 def clip_loss(text: torch.Tensor, image: torch.Tensor, groups: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:

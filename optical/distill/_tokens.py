@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from optical.config import TOKEN_MODES
 from optical.encoders import TextEncoder
 
 PAD, CONTENT, SPECIAL, PREFIX = 0, 1, 2, 3  # token role codes
@@ -63,18 +64,21 @@ class TokenRoles:
         return roles.masked_fill(~mask, PAD)
 
 
-TOKEN_MODES = {  # ``tokens`` option of the OT losses -> the roles that carry mass
-    "all": (CONTENT, SPECIAL, PREFIX),
-    "no-special": (CONTENT, PREFIX),
-    "content": (CONTENT,),
-}
+# ``tokens`` option of the OT losses (optical.config.TOKEN_MODES: all, no-special, content) -> the roles that carry mass
+_MASS_ROLES = dict(zip(TOKEN_MODES, ((CONTENT, SPECIAL, PREFIX), (CONTENT, PREFIX), (CONTENT,))))
+
+
+def check_tokens(tokens: str) -> None:
+    """ValueError unless ``tokens`` is one of ``TOKEN_MODES`` (a library argument check; a user's setting is
+    validated once, as ``ot.tokens``, by ``optical.config``)."""
+    if tokens not in _MASS_ROLES:
+        raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
 
 
 def mass_mask(roles: Tensor, tokens: str) -> Tensor:
     """True (B, L) where a token of role code ``roles`` (B, L) carries mass under the ``tokens`` mode."""
-    if tokens not in TOKEN_MODES:
-        raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
-    return torch.isin(roles, torch.tensor(TOKEN_MODES[tokens], device=roles.device))
+    check_tokens(tokens)
+    return torch.isin(roles, torch.tensor(_MASS_ROLES[tokens], device=roles.device))
 
 
 def massless(ids: list[Tensor], roles: TokenRoles, tokens: str, batch_size: int = 1024) -> list[int]:

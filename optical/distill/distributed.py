@@ -20,7 +20,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from optical.distill.config import cuda_index
+from optical.config import cuda_index
 from optical.errors import InputError
 
 

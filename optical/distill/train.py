@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from optical.atomic import atomic_dir
-from optical.distill.config import TrainConfig  # torch-free: config validation reads it
+from optical.store import atomic_dir
+from optical.config import TrainConfig
 from optical.distill.distributed import (
     DistInfo,
     any_rank,

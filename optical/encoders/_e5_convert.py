@@ -40,7 +40,7 @@ import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import atomic_dir, atomic_write_json
 from optical.encoders._factory import builtin_config, converted_dir
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder
 from optical.encoders._weights import (MANIFEST, WEIGHTS_FILE, DamagedAssetError, manifest_record, verify_package_file,

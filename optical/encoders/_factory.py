@@ -23,7 +23,7 @@ from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import CONFIG_NAME, TextEncoder, quiet_transformers
 from optical.encoders._weights import WEIGHTS_FILE, verify_package_file, weights_sha256
 from optical.errors import MissingAssetError
-from optical.paths import models_dir
+from optical.store import models_dir
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_MAX_LENGTH = 64

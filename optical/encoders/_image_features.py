@@ -17,11 +17,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from optical.atomic import atomic_write_bytes
+from optical.store import atomic_write_bytes, features_dir
 from optical.data import open_rgb
 from optical.encoders._image_tower import ImageEncoder
 from optical.errors import InputError
-from optical.paths import features_dir
 
 
 def image_key(encoder_name: str, data: bytes) -> str:

@@ -23,7 +23,7 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from optical import __version__
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import atomic_dir, atomic_write_json
 from optical.encoders._weights import WEIGHTS_FILE, verify_weights
 from optical.errors import MissingAssetError
 

@@ -23,9 +23,8 @@ import importlib.metadata
 import json
 from pathlib import Path, PurePosixPath
 
-from optical.atomic import atomic_write_json
+from optical.store import atomic_write_json, cache_dir
 from optical.errors import MissingAssetError
-from optical.paths import cache_dir
 
 MANIFEST = "conversion.json"
 WEIGHTS_FILE = "model.safetensors"

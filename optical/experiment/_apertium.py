@@ -16,9 +16,8 @@ from pathlib import Path
 
 import langcodes
 
-from optical.atomic import atomic_write_json
+from optical.store import atomic_write_json, cache_dir
 from optical.errors import MissingAssetError
-from optical.paths import cache_dir
 
 ENGLISH = ("en", "eng")
 INSTALL_HINT = "apt-get install apertium apertium-eng-spa apertium-eu-en (Debian; other pairs: apt-cache search apertium)"

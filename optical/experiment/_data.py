@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from optical.config import ExperimentConfig
 from optical.data import (
     RetrievalSet,
     benchmark_retrieval_set,
@@ -21,7 +22,6 @@ from optical.data import (
 )
 from optical.encoders import ImageEncoder, encode_image_files
 from optical.errors import InputError
-from optical.experiment._config import ExperimentConfig
 
 
 @dataclass

@@ -16,30 +16,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import Run, atomic_dir, atomic_write_json
+from optical.config import METHODS, TOKEN_MODES, ExperimentConfig, Method
 from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.distill import FrozenPrefix
 from optical.distill import TeacherTargets, teacher_targets, train_student
 from optical.distill import train_teacher
-from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group
-from optical.distill.losses import LOSSES, TOKEN_MODES, TokenMass, token_ids
+from optical.distill.distributed import DistInfo, barrier, is_main_process, process_group, world_info_from_env
+from optical.distill.losses import LOSSES, TokenMass, method_loss, token_ids
 from optical.distill.train import TrainState
 from optical.data import RetrievalSet, common_images
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.errors import InputError
 from optical.evaluate import check_finite, retrieval_metrics, retrieval_ranks
-from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
-from optical.experiment._methods import METHODS, Method
-from optical.experiment._models import new_student
+from optical.experiment._model_check import new_student
 from optical.experiment._pairs import english_pairs
-from optical.experiment._plans import (
-    diagnostic_pairs,
-    encode_pairs,
-    plan_loss,
-    transport_sample,
-    transport_statistics,
-)
+from optical.experiment._ranking import Encode, EvalSet, method_ranks, write_gallery
+from optical.experiment._teacher_data import teacher_pairs
 from optical.experiment._teachers import (
     link_teacher,
     remember_teacher,
@@ -48,17 +42,15 @@ from optical.experiment._teachers import (
     store_teacher,
     teacher_key,
 )
-from optical.experiment._ranks import (
-    gallery_groups,
-    ranks_written,
-    summarize_ranks,
-    write_groups,
-    write_ranks,
-)
-from optical.experiment._scoring import Encode, EvalSet, method_ranks, write_gallery
 from optical.experiment._translate import translate_test_encoder
-from optical.experiment._teacher_data import teacher_pairs
-from optical.runs import Run
+from optical.experiment._transport_plans import (
+    diagnostic_pairs,
+    encode_pairs,
+    plan_loss,
+    transport_sample,
+    transport_statistics,
+)
+from optical.results import RankSource, gallery_groups, ranks_written, write_groups, write_ranks
 
 Progress = Callable[[float, str], None]
 PARTIAL_BOOTSTRAP = 100  # bootstrap draws of the partial metrics.json written after each method but the last
@@ -68,21 +60,23 @@ def run_experiment(config: ExperimentConfig, run: Run, *, progress: Progress | N
     """Run (or resume) every method of ``config`` into ``run`` and return ``metrics.json``'s content.
 
     ``progress(fraction, message)`` is called at each stage (the app draws it). Completed stages are reused
-    when the run folder already holds them; a crash marks the run ``failed`` and re-raises. Under torchrun the
-    process group is destroyed on the way out, so a crash on one rank does not leave the others waiting.
+    when the run folder already holds them. A crash, from the start of the process group on, marks the run
+    ``failed`` (the one place that records a failure: ``launch_run`` and the sweeps call this) and re-raises. Under
+    torchrun the process group is destroyed on the way out, so a crash on one rank does not leave the others
+    waiting; rank 0 writes the status.
     """
-    with process_group(config.device) as info:
-        report = _reporter(progress, info)
-        try:
-            metrics = _run(config, run, info, report)
-        except BaseException as err:
-            if is_main_process(info):
-                run.mark_failed(err)
-            raise
-        if is_main_process(info):
-            run.set_status(state="done", finished=time.time())
-            run.prune_work()
-        return metrics
+    main = world_info_from_env()[0] == 0
+    try:
+        with process_group(config.device) as info:
+            metrics = _run(config, run, info, _reporter(progress, info))
+    except BaseException as err:
+        if main:
+            run.mark_failed(err)
+        raise
+    if main:
+        run.set_status(state="done", finished=time.time())
+        run.prune_work()
+    return metrics
 
 
 def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -> dict:
@@ -130,7 +124,8 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
                     write_ranks(run, name, method.name, method_ranks(encode, ev, method.name), ev.groups)
             run.set_status(methods_done=[m.name for m in methods[: i + 1]])
             if i < len(methods) - 1:  # the app shows results as each method finishes
-                _write_metrics(run, summarize_ranks(run, n_boot=min(PARTIAL_BOOTSTRAP, config.bootstrap)), timing)
+                partial = RankSource().summarize([run], n_boot=min(PARTIAL_BOOTSTRAP, config.bootstrap))
+                _write_metrics(run, partial, timing)
         timing[f"{method.name}_s"] = time.time() - t0
         barrier(info)
     if main:
@@ -141,7 +136,7 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
         run.set_status(plan_diagnostics=_measure_plans(config, data, teacher, students))
         timing["plan_diagnostics_s"] = time.time() - t0
         report(0.97, "summarising the ranks")
-        _write_metrics(run, summarize_ranks(run), timing)
+        _write_metrics(run, RankSource().summarize([run]), timing)
     report(1.0, "done")
     return run.metrics() if main else {}
 
@@ -324,7 +319,7 @@ def _student(
     student = new_student(config, teacher).to(info.device)
     student.freeze(config.student_train_layers)
     state = train_student(
-        student, distillation.targets, distillation.english_index, distillation.foreign, method.create_loss(config.ot),
+        student, distillation.targets, distillation.english_index, distillation.foreign, method_loss(method, config.ot),
         config.student, info, run.path / "work" / method.name, desc=method.name, prefix=distillation.prefix,
         mass=distillation.mass, english=distillation.english,
         validate=(lambda: distillation.val_mr(student, method.name)) if distillation.val else None,
@@ -376,7 +371,7 @@ def _write_metrics(run: Run, summary: dict, timing: dict) -> None:
 def _measure_plans(
     config: ExperimentConfig, data: ExperimentData, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
 ) -> dict:
-    """``status.json``'s ``plan_diagnostics`` (``summarize_runs`` carries it into ``metrics.json``): how much
+    """``status.json``'s ``plan_diagnostics`` (``RankSource.summarize`` carries it into ``metrics.json``): how much
     alignment the run's OT plans carry, per trained student and for the teacher as is (``zero-shot``, the
     reference), over one fixed sample of val pairs (test pairs when the run has no foreign val captions):
     ``optical.experiment.plan_statistics`` of each (the teacher's English states encoded once), and the settings

@@ -26,11 +26,11 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from optical.config import ExperimentConfig, check_teacher_sources
 from optical.data import (
     RetrievalSet,
     benchmark_retrieval_set,
@@ -43,12 +43,8 @@ from optical.data import (
 )
 from optical.encoders import EfficientNetLite, ImageEncoder, create_image_encoder, encode_image_files
 from optical.errors import InputError, MissingAssetError
+from optical.experiment._data import ExperimentData
 
-if TYPE_CHECKING:  # _config validates sources with this module's check, so only type names come from there
-    from optical.experiment._config import ExperimentConfig
-    from optical.experiment._data import ExperimentData
-
-TEACHER_SOURCES = ("dataset", "stamps", "openclipart", "imagenet-prototypes", "captions:DIR")
 NEAR_COPY_COSINE = 0.9  # measured: stamps that are OpenClipart drawings re-rendered score 0.92-1.0
 
 
@@ -68,18 +64,6 @@ class TeacherPairs:
         self.features = torch.cat([self.features, features.float()])
         self.groups += groups if groups is not None else [caption_key(c) for c in captions]
         self.counts[name] = self.counts.get(name, 0) + len(captions)
-
-
-def check_teacher_sources(sources: list[str], source: str | Path = "<config>") -> None:
-    """``InputError`` for an unknown source name or a ``captions:`` source without a folder."""
-    if not isinstance(sources, list) or not sources:
-        raise InputError(f"'teacher_sources' must be a non-empty list of {', '.join(TEACHER_SOURCES)}", source)
-    for name in sources:
-        if not isinstance(name, str) or not (name in TEACHER_SOURCES[:-1] or name.startswith("captions:")):
-            raise InputError(f"unknown teacher source {name!r}; expected some of {', '.join(TEACHER_SOURCES)}",
-                             source)
-        if name.startswith("captions:") and not (Path(name.removeprefix("captions:")) / "captions.tsv").is_file():
-            raise InputError(f"teacher source {name!r}: no captions.tsv in that folder", source)
 
 
 def prototype_features(classifier: torch.nn.Linear, reference: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

@@ -20,12 +20,10 @@ from typing import TypeVar
 
 import torch
 
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import TEACHER_TRAINING, atomic_dir, atomic_write_json, teachers_dir
+from optical.config import ExperimentConfig
 from optical.distill import DualEncoder
-from optical.experiment._config import ExperimentConfig
 from optical.experiment._data import ExperimentData
-from optical.paths import teachers_dir
-from optical.runs import TEACHER_TRAINING
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from optical.experiment._apertium import apertium_pair, apertium_translate
 
 if TYPE_CHECKING:
     from optical.distill import DualEncoder
-    from optical.experiment._config import ExperimentConfig
+    from optical.config import ExperimentConfig
 
 
 def translate_test_encoder(

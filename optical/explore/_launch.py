@@ -16,14 +16,14 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from optical.paths import REPO_ROOT, cache_dir
+from optical.store import REPO_ROOT, cache_dir
 
 _PROGRESS = re.compile(r"^\[\s*(\d+)%\]\s*(.*)$")
 
 
 def experiment_commands(preset: str, run_id: str, python: str = sys.executable) -> list[list[str]]:
     """The commands the app runs: make the offline assets (idempotent), then the experiment into ``run_id``.
-    The full preset's teacher also trains on OpenClipart (``FULL_TEACHER_SOURCES`` of optical.experiment)."""
+    The full preset's teacher also trains on OpenClipart (``FULL_TEACHER_SOURCES`` of optical.config)."""
     extras = ["--with", "openclipart"] if preset == "full" else []
     return [
         [python, "-m", "optical", "prepare", *extras],

@@ -19,7 +19,8 @@ def plan_for_pair(
     runs; ``ot.layer`` chooses the token states) and returns the same dict as the run's ``plans.json`` entries:
     tokens of both sides, ``plan``, ``cost`` and ``loss`` = <T, C>.
     """
-    from optical.experiment import ExperimentConfig, plan_loss, transport_sample
+    from optical.config import ExperimentConfig
+    from optical.experiment import plan_loss, transport_sample
 
     ot = ExperimentConfig.from_dict(config).ot
     return transport_sample(student, teacher, foreign, english, plan_loss(ot), layer=ot.layer)

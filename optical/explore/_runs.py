@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from optical.errors import OpticalError
-from optical.runs import Run, RunFormatError, list_runs
+from optical.results import evaluation_dir, evaluation_gallery, evaluation_metrics, list_evaluations
+from optical.store import Run, RunFormatError, gallery_images, list_runs, missing_images
 
 if TYPE_CHECKING:
     import faiss
@@ -105,7 +106,7 @@ def default_run(infos: list[RunInfo]) -> RunInfo:
 def resource_fit(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Points and least-squares lines of a metric against log10 CC-100 size, per method.
 
-    ``table`` is ``optical.experiment.recall_table`` output. English and languages without a size (unseen by
+    ``table`` is ``optical.results.recall_table`` output. English and languages without a size (unseen by
     XLM-R) are left out, as in ``optical.evaluate.disparity``. Returns ``(points, fits)``: points with a
     ``log10_gib`` column; fits with ``method, slope, intercept, n`` (slope: points per 10x more data).
     """
@@ -141,8 +142,8 @@ def load_models(run: Run) -> RunModels:
 
     A model folder that is missing, of another format or damaged raises an OpticalError naming it.
     """
+    from optical.config import METHODS
     from optical.distill import DualEncoder, ProjectedTextEncoder
-    from optical.experiment import METHODS
 
     config = run.config
     if not (run.teacher_dir / "optical_model.json").is_file():
@@ -204,10 +205,7 @@ class Gallery:
 def load_gallery(run: Run, evaluation: str | None = None) -> Gallery:
     """Read ``gallery.json`` and ``gallery.npy`` of the run's test split, or of its evaluation ``evaluation``
     (``RUN/evals/<name>/``); RunFormatError when they are missing or disagree. Image paths resolve against this
-    machine's cache or the recorded dataset folder (``optical.galleries``), so a copied run folder finds them."""
-    from optical.experiment import evaluation_dir, evaluation_gallery
-    from optical.galleries import gallery_images, missing_images
-
+    machine's cache or the recorded dataset folder (``optical.store.gallery_images``), so a copied run folder finds them."""
     data = run.gallery() if evaluation is None else evaluation_gallery(run, evaluation)
     folder = run.path if evaluation is None else evaluation_dir(run, evaluation)
     file = folder / "gallery.npy"
@@ -232,15 +230,11 @@ def load_gallery(run: Run, evaluation: str | None = None) -> Gallery:
 
 def describe_evaluations(run: Run) -> list[str]:
     """What the pages' "Evaluation set" selector offers: ``TEST_SPLIT`` (the run's own) then each evaluation."""
-    from optical.experiment import list_evaluations
-
     return [TEST_SPLIT, *list_evaluations(run)]
 
 
 def load_metrics(run: Run, evaluation: str | None = None) -> dict:
     """``metrics.json`` of the run's test split (``Run.metrics``) or of its evaluation ``evaluation``."""
-    from optical.experiment import evaluation_metrics
-
     return run.metrics() if evaluation is None else evaluation_metrics(run, evaluation)
 
 

@@ -10,9 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from optical.experiment import DIFFERENCE_FIGURES, SWEEP_FIGURES, Sweep, list_evaluations, load_sweep, run_state
-from optical.paths import runs_dir, sweeps_dir
-from optical.runs import Run, RunFormatError
+from optical.results import DIFFERENCE_FIGURES, SWEEP_FIGURES, list_evaluations
+from optical.store import RunFormatError, Sweep
 
 METHOD = "method"  # the colour choice that draws one line per method
 
@@ -37,24 +36,19 @@ class SweepInfo:
 
 def describe_sweeps(root: Path | None = None) -> list[SweepInfo]:
     """The readable sweeps under ``cache/sweeps`` (newest first); damaged ones are left out."""
-    root = root or sweeps_dir()
     found = []
-    folders = [p for p in root.iterdir() if (p / "sweep.json").is_file()] if root.is_dir() else []
-    for path in sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True):
+    for sweep in Sweep.find_all(root):
         try:
-            sweep = load_sweep(path)
-            spec = sweep.spec
-            states = {run_id: run_state(run_id) for _, _, run_id in sweep.planned()}
+            grid, total, done = sweep.data["grid"], len(sweep.run_ids()), sweep.finished_runs()
         except (RunFormatError, KeyError, TypeError):
             continue
-        done = [run_id for run_id, state in states.items() if state == "done"]
-        evaluations = sorted({name for run_id in done for name in list_evaluations(Run(runs_dir() / run_id))})
-        found.append(SweepInfo(sweep, spec["grid"], spec["seeds"], len(done), len(states), evaluations))
+        evaluations = sorted({name for run in done for name in list_evaluations(run)})
+        found.append(SweepInfo(sweep, grid, sweep.seeds, len(done), total, evaluations))
     return found
 
 
 def sweep_figures(frame: pd.DataFrame) -> list[str]:
-    """The statistics a sweep's table (``optical.experiment.sweep_frame``) can plot: mean mR, std,
+    """The statistics a sweep's table (``optical.results.sweep_frame``) can plot: mean mR, std,
     high-minus-low (where defined), each method's paired differences from zero-shot, then each language's mR."""
     present = list(dict.fromkeys(frame.dropna(subset=["value"])["figure"]))  # languages in the summary's order
     first = [*SWEEP_FIGURES, *DIFFERENCE_FIGURES]

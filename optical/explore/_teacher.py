@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optical.experiment import evaluation_metrics, list_evaluations
-from optical.runs import Run, RunFormatError
+from optical.results import evaluation_metrics, list_evaluations
+from optical.store import Run, RunFormatError
 
 CLIP_PREFIX = "clip:"  # config ``teacher_model``: a pretrained CLIPModel used as is
 TEACHER_METHOD = "zero-shot"  # the method that is the teacher applied as is
@@ -59,7 +59,7 @@ def teacher_recall(run: Run) -> pd.DataFrame:
 
 
 def _row(dataset: str, metrics: dict) -> dict:
-    """The table row of one metrics.json (``summarize`` output)."""
+    """The table row of one metrics.json (``RankSource.summarize`` output)."""
     english = (metrics.get("results", {}).get(TEACHER_METHOD) or {}).get("en")
     if TEACHER_METHOD not in metrics.get("methods", []):
         cell = "not evaluated (no zero-shot method)"

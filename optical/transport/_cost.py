@@ -5,9 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from optical.config import COST_KINDS
+
 from ._masks import check_mask, pair_mask
 
-COST_KINDS = ("cosine", "sqeuclidean", "sqeuclidean-mean")
 _EPS = 1e-12  # smallest norm, as in torch.nn.functional.normalize
 
 
@@ -39,7 +40,14 @@ def sqeuclidean_cost(S: Tensor, E: Tensor) -> Tensor:
     return (sq_s + sq_e - 2.0 * torch.bmm(S, E.transpose(1, 2))).clamp_min(0.0)
 
 
-_COSTS = {"cosine": cosine_cost, "sqeuclidean": sqeuclidean_cost, "sqeuclidean-mean": sqeuclidean_cost}
+_COSTS = dict(zip(COST_KINDS, (cosine_cost, sqeuclidean_cost, sqeuclidean_cost)))  # kind -> function
+
+
+def check_cost_kind(kind: str) -> None:
+    """ValueError unless ``kind`` is one of ``COST_KINDS`` (a library argument check, as POT's; a user's setting is
+    validated once, with its config key, by ``optical.config``)."""
+    if kind not in _COSTS:
+        raise ValueError(f"unknown cost kind {kind!r}; expected one of {COST_KINDS}")
 
 
 def cost_matrix(
@@ -72,8 +80,7 @@ def cost_matrix(
     cost : Tensor, shape (B, n, m)
         Entries that involve a padding token are 0 (they carry no mass in the plan).
     """
-    if kind not in _COSTS:
-        raise ValueError(f"unknown cost kind {kind!r}; expected one of {COST_KINDS}")
+    check_cost_kind(kind)
     if S.dim() != 3 or E.dim() != 3:
         raise ValueError(f"S and E must be (B, n, d) and (B, m, d); got shapes {tuple(S.shape)} and {tuple(E.shape)}")
     if S.shape[0] != E.shape[0] or S.shape[2] != E.shape[2]:

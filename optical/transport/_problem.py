@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from optical.config import GRAD_MODES, REG_SCALES
+
 from ._masks import check_mask, uniform_marginal
 
-GRAD_MODES = ("envelope", "autodiff")
-REG_SCALES = ("absolute", "relative")  # what ``reg`` is measured in: cost units, or each pair's cost spread
 _SPREAD_FLOOR = 1e-3  # relative reg: the spread is at least this share of the pair's mean |cost| (degenerate pairs)
 
 
@@ -40,12 +40,25 @@ class TransportResult:
 
 
 def check_solver_args(
-    cost: Tensor, reg: float, n_iter: int, tol: float, grad: str, reg_scale: str = "absolute"
+    cost: Tensor, reg: float, n_iter: int, tol: float, grad: str, reg_scale: str = "absolute",
+    reg_m: float | None = None,
 ) -> None:
-    """Raise ValueError naming the first bad argument: ``cost`` must be (B, n, m), ``reg`` > 0, ``n_iter`` >= 1,
-    ``tol`` >= 0, ``grad`` one of ``GRAD_MODES``, ``reg_scale`` one of ``REG_SCALES``."""
+    """Raise ValueError naming the first bad argument: ``cost`` must be (B, n, m), the rest as
+    :func:`check_solver_options`."""
     if cost.dim() != 3:
         raise ValueError(f"cost must have shape (B, n, m); got {tuple(cost.shape)}")
+    check_solver_options(reg, n_iter, tol, grad, reg_scale, reg_m)
+
+
+def check_solver_options(
+    reg: float, n_iter: int, tol: float, grad: str, reg_scale: str = "absolute", reg_m: float | None = None
+) -> None:
+    """Raise ValueError naming the first bad option: ``reg`` > 0, ``n_iter`` >= 1, ``tol`` >= 0, ``grad`` one of
+    ``GRAD_MODES``, ``reg_scale`` one of ``REG_SCALES``, ``reg_m`` (unbalanced problems) > 0.
+
+    Plain argument checks of a library function, as POT's solvers make; a user's setting is validated once, with its
+    config key, by ``optical.config`` (``ExperimentConfig.validate``), before any of this runs.
+    """
     if not reg > 0:
         raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
     if reg_scale not in REG_SCALES:
@@ -56,6 +69,8 @@ def check_solver_args(
         raise ValueError(f"tol must be >= 0; got {tol}")
     if grad not in GRAD_MODES:
         raise ValueError(f"unknown grad mode {grad!r}; expected one of {GRAD_MODES}")
+    if reg_m is not None and not reg_m > 0:
+        raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
 
 
 def marginals(

@@ -106,9 +106,7 @@ def sinkhorn_unbalanced_plan(
     tensor([[[0.5000, 0.0000],
              [0.0000, 0.5000]]])
     """
-    check_solver_args(cost, reg, n_iter, tol, grad, reg_scale)
-    if not reg_m > 0:
-        raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
+    check_solver_args(cost, reg, n_iter, tol, grad, reg_scale, reg_m)
     dtype, (a, mask_a), (b, mask_b) = marginals(cost, a, b, mask_a, mask_b)
     return solve(
         cost, dtype, grad,

@@ -7,37 +7,23 @@ import io
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
-from PIL import Image
 
-from optical.atomic import atomic_write_bytes, atomic_write_json
+from optical.config import ExperimentConfig, parse_grid
 from optical.distill._models import DualEncoder, ProjectedTextEncoder
-from optical.experiment import (
-    ExperimentConfig,
-    create_sweep,
-    parse_grid,
-    plan_loss,
-    plan_statistics,
-    plan_sweep,
-    summarize,
-    summarize_evaluation,
-    transport_sample,
-    write_groups,
-    write_ranks,
-)
-from optical.runs import RUN_FORMAT, TEACHER_TRAINING, Run
+from optical.experiment import design_sweep, plan_loss, plan_statistics, sweep_run_config, transport_sample
+from optical.results import RankSource, summarize_seed, write_groups, write_ranks
+from optical.store import RUN_FORMAT, TEACHER_TRAINING, Run, Sweep, atomic_write_bytes, atomic_write_json
 from optical.encoders import create_text_encoder
-from tests.tiny_models import saved_tiny_text_encoder
+from tests.fakes import CLIP_DIM, png_bytes, tiny_towers
 
-IMAGE_DIM = 1280  # EfficientNet-Lite0 features: the fixture's config names that tower
+IMAGE_DIM = CLIP_DIM  # the tiny CLIP image tower's features: the fixture's config names that tower
 # (english caption, group, colour, {language: caption}) per gallery image; images 0 and 1 share a caption group
 STAMPS = [
     ("a red apple", "apple", (220, 30, 30), {"de": "ein roter apfel", "fr": "une pomme rouge", "ga": "ull dearg", "zu": "i apula"}),
@@ -83,26 +69,6 @@ def build_runs(root: Path) -> dict[str, Path]:
     return {name: runs / name for name in ("tiny", "failed", "interrupted", "old-format", "no-metrics")}
 
 
-def png_bytes(colour=(200, 30, 30), size=(40, 24), alpha: bool = True) -> bytes:
-    """A small PNG: a coloured disc on a transparent (or white) background."""
-    img = Image.new("RGBA", size, (0, 0, 0, 0) if alpha else (255, 255, 255, 255))
-    img.paste((*colour, 255), (size[0] // 4, size[1] // 4, 3 * size[0] // 4, 3 * size[1] // 4))
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def huge_png(width: int, height: int) -> bytes:
-    """A one-colour 1-bit PNG of any size, written row by row (a few KB; PIL would need the pixels in memory)."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    packer, row = zlib.compressobj(9), b"\x00" + b"\xff" * ((width + 7) // 8)  # filter byte + white pixels
-    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-
-
 def _write_images(folder: Path) -> list[Path]:
     paths = []
     for i, (_, _, colour, _) in enumerate(STAMPS):
@@ -136,7 +102,7 @@ def _tiny_eval(folder: Path, teacher: DualEncoder, images: list[Path], rng: np.r
                                                 "groups": [p.stem for p in shown], "captions": captions})
     ranks = {m: {lang: (rng.integers(0, 4, size=4), rng.integers(0, 4, size=4)) for lang in EVAL_CAPTIONS}
              for m in METHODS}
-    metrics = summarize(ranks, n_boot=50, seed=0)
+    metrics = summarize_seed(ranks, n_boot=50, seed=0)
     metrics.update({"format": 1, "eval": "drawings", "dataset": "art4apps", "distilled": LANGUAGES[1:],
                     "precision": "bf16", "complete": True, "timing": {}})
     atomic_write_json(folder / "metrics.json", metrics)
@@ -147,12 +113,11 @@ def _tiny_eval(folder: Path, teacher: DualEncoder, images: list[Path], rng: np.r
 
 
 def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
-    text_path = saved_tiny_text_encoder(models)
     config = ExperimentConfig(
-        languages=LANGUAGES[1:], methods=METHODS, text_encoder=str(text_path), embed_dim=16, bootstrap=50, plan_samples=2
+        languages=LANGUAGES[1:], methods=METHODS, **tiny_towers(models), embed_dim=16, bootstrap=50, plan_samples=2
     )
     atomic_write_json(path / "config.json", config.to_dict())
-    teacher = DualEncoder(create_text_encoder(text_path), config.embed_dim, IMAGE_DIM)
+    teacher = DualEncoder(create_text_encoder(config.text_encoder), config.embed_dim, IMAGE_DIM)
     teacher.freeze(1)  # as the experiment trains it: the run folders store the delta on the tiny base
     teacher.save(path / "teacher")
     atomic_write_json(path / "teacher" / TEACHER_TRAINING, TINY_TEACHER_TRAINING)
@@ -192,7 +157,7 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
                    "settings": {"reg": loss.reg, "reg_scale": loss.reg_scale, "n_iter": loss.n_iter, "tol": loss.tol,
                                 "tokens": loss.tokens, "cost": loss.cost},
                    "methods": {m: plan_statistics(model, teacher, pairs, loss) for m, model in students.items()}}
-    metrics = summarize(ranks, n_boot=config.bootstrap, seed=0)
+    metrics = summarize_seed(ranks, n_boot=config.bootstrap, seed=0)
     metrics.update({"format": 1, "dataset": "stamps", "timing": {}, "complete": True, "plan_diagnostics": diagnostics})
     atomic_write_json(path / "metrics.json", metrics)
 
@@ -222,7 +187,7 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
     ``SWEEP_EVAL``; returns the sweep folder."""
     base = ExperimentConfig(languages=LANGUAGES[1:], methods=METHODS, bootstrap=50)
     with mock.patch.dict(os.environ, {"OPTICAL_CACHE": str(root)}):
-        sweep = create_sweep(plan_sweep(base, parse_grid(SWEEP_GRID), [0, 1], sweep_id))
+        sweep = Sweep.create(design_sweep(base, parse_grid(SWEEP_GRID), [0, 1], sweep_id))
         planned = sweep.planned()
     group_ids = {g: i for i, g in enumerate(dict.fromkeys(s[1] for s in STAMPS))}
     gids = np.array([group_ids[s[1]] for s in STAMPS])
@@ -230,7 +195,7 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
     rng = np.random.default_rng(1)
     for index, (point, seed, run_id) in enumerate(planned):
         run = Run(root / "runs" / run_id)
-        atomic_write_json(run.path / "config.json", sweep.config(point, seed).to_dict())
+        atomic_write_json(run.path / "config.json", sweep_run_config(sweep, point, seed).to_dict())
         run.set_status(state="done", error=None, started=0.0, finished=1.0, methods_done=METHODS, sweep=sweep_id)
         for split in ("test", "val"):
             write_groups(run, split, groups)
@@ -244,5 +209,5 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
             shutil.copytree(run.path / "ranks" / "test", folder / "ranks")
             atomic_write_json(folder / "eval.json", {"dataset": "art4apps", "root": None, "images": None,
                                                      "languages": LANGUAGES, "methods": METHODS, "distilled": ["de"]})
-            atomic_write_json(folder / "metrics.json", summarize_evaluation(run, SWEEP_EVAL))
+            atomic_write_json(folder / "metrics.json", RankSource(evaluation=SWEEP_EVAL).summarize([run]))
     return sweep.path

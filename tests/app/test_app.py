@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 import app_resources
 from optical import explore
-from tests.app.fixtures import TINY_TEACHER_KEY, huge_png, png_bytes
+from tests.app.fixtures import TINY_TEACHER_KEY
+from tests.fakes import huge_png, png_bytes
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.fixtures import png_bytes
 from tests.app.server import free_port, wait_healthy
+from tests.fakes import png_bytes
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,10 @@ from PIL import Image
 from optical import explore
 from optical.errors import InputError, OpticalError
 from optical.evaluate import disparity
-from optical.experiment import recall_table, summarize
-from optical.runs import TEACHER_TRAINING, RunFormatError, load_run
-from tests.app.fixtures import STAMPS, TINY_TEACHER_KEY, huge_png, png_bytes
+from optical.results import recall_table, summarize_seed
+from optical.store import TEACHER_TRAINING, RunFormatError, load_run
+from tests.app.fixtures import STAMPS, TINY_TEACHER_KEY
+from tests.fakes import huge_png, png_bytes
 
 
 def test_clean_query_keeps_any_script_and_explains_changes():
@@ -93,7 +94,7 @@ def test_describe_teacher_names_towers_data_layers_key_and_best_epoch(cache):
     facts = explore.describe_teacher(load_run("tiny"))
     assert facts["teacher key"] == TINY_TEACHER_KEY
     assert facts["best epoch"] == "3 of 5 run, English val mR 41.3"
-    assert facts["training data"] == "dataset" and facts["image encoder"] == "efficientnet-lite0"
+    assert facts["training data"] == "dataset" and facts["image encoder"].endswith("tiny-clip")
     assert facts["text encoder"].endswith("tiny-text")
     assert facts["trained layers"] == "teacher top 4 layers + heads, students top 4 layers + heads"
 
@@ -129,11 +130,11 @@ def test_teacher_recall_lists_the_test_split_then_every_evaluation(cache, tmp_pa
     copy = tmp_path / "run"
     shutil.copytree(run.path, copy)
     rng = np.random.default_rng(0)
-    german = summarize({m: {"de": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))} for m in ("zero-shot", "mse")},
+    german = summarize_seed({m: {"de": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))} for m in ("zero-shot", "mse")},
                        n_boot=20, seed=0)
     (copy / "evals" / "german").mkdir()
     (copy / "evals" / "german" / "metrics.json").write_text(json.dumps({**german, "dataset": "captions"}))
-    students = summarize({"mse": {"en": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))}}, n_boot=20, seed=0)
+    students = summarize_seed({"mse": {"en": (rng.integers(0, 4, 4), rng.integers(0, 4, 4))}}, n_boot=20, seed=0)
     (copy / "evals" / "students").mkdir()
     (copy / "evals" / "students" / "metrics.json").write_text(json.dumps({**students, "dataset": "art4apps"}))
     (copy / "evals" / "broken").mkdir()

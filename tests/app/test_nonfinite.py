@@ -6,8 +6,8 @@ import torch
 
 from optical import explore
 from optical.errors import NonFiniteError
-from optical.runs import load_run
-from tests.app.fixtures import png_bytes
+from optical.store import load_run
+from tests.fakes import png_bytes
 
 
 def test_search_with_a_nan_model_or_gallery_names_it(cache):

@@ -9,7 +9,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from optical import explore
-from optical.experiment import goal_table, load_sweep, sweep_frame
+from optical.results import goal_table, sweep_frame
+from optical.store import Sweep
 from tests.app.fixtures import SWEEP_EVAL, build_sweep
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "4_Sweeps.py"
@@ -86,7 +87,7 @@ def test_damaged_sweep_is_left_out(tmp_path, monkeypatch):
     (tmp_path / "sweeps" / "bad").mkdir()
     (tmp_path / "sweeps" / "bad" / "sweep.json").write_text("{not json")
     assert [info.sweep.sweep_id for info in explore.describe_sweeps()] == ["good"]
-    assert load_sweep("good").spec["seeds"] == [0, 1]
+    assert Sweep.load("good").data["seeds"] == [0, 1]
 
 
 def test_differences_from_zero_shot_are_paired_and_feed_the_goal_table(sweep_cache):

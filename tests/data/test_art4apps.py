@@ -16,7 +16,7 @@ from optical.data import (
     stamps_retrieval_set,
 )
 from optical.errors import InputError, MissingAssetError
-from tests.data.conftest import _png_bytes
+from tests.fakes import solid_png
 
 IMAGES = "usr/share/games/pysiogame/res/images/art4apps/"
 PO = "usr/share/games/pysiogame/i18n/custom/a4a_po/"
@@ -29,7 +29,7 @@ def po(**entries: str) -> bytes:
 
 
 def _files() -> dict[str, bytes]:
-    jpg = _png_bytes(mode="RGB", color=(1, 2, 3))  # the content is not decoded while preparing
+    jpg = solid_png(mode="RGB", color=(1, 2, 3))  # the content is not decoded while preparing
     words = {"animals/cow": ("Kuh", "ptegléška"), "animals/frog": ("Frosch", "gnašká"),
              "food/ice_cream": ("Eiscreme", "ice cream"), "food/pizza": ("Pizza", ""),
              **{f"things/thing{i}": (f"Ding {i}", f"thing {i} lkt") for i in range(30)}}

@@ -15,8 +15,8 @@ from optical.data import (
     split_of,
 )
 from optical.errors import InputError
-from tests.data.conftest import captions_rows
 from tests.data.test_cli_data import run
+from tests.fakes import captions_rows
 
 
 def test_groups_split_and_several_captions(tmp_path, write_captions):

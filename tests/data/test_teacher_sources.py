@@ -22,7 +22,7 @@ from optical.data import (
     split_of,
 )
 from optical.errors import InputError, MissingAssetError
-from tests.data.conftest import _png_bytes
+from tests.fakes import solid_png
 
 PNG = "usr/share/openclipart/png/"
 SVG = "usr/share/openclipart/svg/"
@@ -69,14 +69,14 @@ def test_captions_drop_collection_titles_frequent_keywords_and_the_creator():
 
 
 def _openclipart_debs(tmp_path, make_deb):
-    red, blue, green = (_png_bytes(color=c) for c in ((250, 0, 0, 255), (0, 0, 250, 255), (0, 250, 0, 255)))
+    red, blue, green = (solid_png(color=c) for c in ((250, 0, 0, 255), (0, 0, 250, 255), (0, 250, 0, 255)))
     drawings = {  # stem -> (png bytes, title, keywords)
         "animals/cat_jane_doe_01": (red, "Cat", ["animal", "pet"]),
         "animals/cat_copy": (red, "Copy Cat", ["animal"]),  # the bytes of the first: dropped
-        **{f"shapes/star{i}": (_png_bytes(color=(i, 9, 9, 255)), "", ["star"]) for i in range(1, 6)},  # 5 x "star"
+        **{f"shapes/star{i}": (solid_png(color=(i, 9, 9, 255)), "", ["star"]) for i in range(1, 6)},  # 5 x "star"
         "food/apple": (blue, "Red apple", ["fruit"]),
         "food/no_png": (green, "Pear", []),
-        "food/huge": (_png_bytes(size=(2049, 2048)), "Huge melon", []),
+        "food/huge": (solid_png(size=(2049, 2048)), "Huge melon", []),
     }
     svgs = {f"{SVG}{stem}.svg": svg(title, keywords) for stem, (_, title, keywords) in drawings.items()}
     pngs = {f"{PNG}{stem}.png": data for stem, (data, _, _) in drawings.items() if stem != "food/no_png"}

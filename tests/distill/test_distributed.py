@@ -18,9 +18,9 @@ SCRIPT = textwrap.dedent(
     from optical.distill._models import DualEncoder
     from optical.distill._teacher import train_teacher
     from optical.distill.distributed import process_group
-    from optical.distill.train import TrainConfig
+    from optical.config import TrainConfig
     from tests.distill.test_training import CAPTIONS
-    from tests.tiny_models import tiny_text_encoder
+    from tests.fakes import tiny_text_encoder
 
     out, case = Path(sys.argv[1]), sys.argv[2]
     # rank 1 computes a slightly different score at epoch 3: alone it would see an improvement and go on
@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
     try:
         with process_group("cpu") as info:
             torch.manual_seed(0)
-            teacher = DualEncoder(tiny_text_encoder(out / f"tok{info.rank}"), embed_dim=8, image_dim=6)
+            teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=6)
             teacher.freeze(-1)
             if case == "crash" and info.rank == 0:
                 validate = lambda: 1 / 0

@@ -11,7 +11,7 @@ import torch
 
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings
 from optical.encoders import TextEncoder, create_text_encoder
-from tests.tiny_models import saved_tiny_clip, saved_tiny_xlmr, tiny_text_encoder
+from tests.fakes import saved_tiny_clip, saved_tiny_xlmr, tiny_text_encoder
 
 # lengths from 1 word to 9: every batch pads, so a wrong padding mask shows
 TEXTS = ["der hund", "ein roter apfel und ein gruener baum und das blaue auto", "a dog", "das haus",
@@ -23,7 +23,7 @@ IMPLEMENTATIONS = ("eager", "sdpa")
 def _tower(kind: str, folder: Path, seed: int = 0) -> TextEncoder:
     """A tiny random tower of ``kind`` with 3 (BERT, XLM-R) or 2 (CLIP) transformer layers."""
     if kind == "bert":
-        return tiny_text_encoder(folder, layers=3, seed=seed)
+        return tiny_text_encoder(layers=3, seed=seed)
     if kind == "xlmr":
         return create_text_encoder(saved_tiny_xlmr(folder / "xlmr", layers=3, seed=seed))
     return create_text_encoder(saved_tiny_clip(folder / "clip", seed=seed))  # pooling "clip"

@@ -11,18 +11,18 @@ from torch import nn
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, teacher_targets, train_student
 from optical.distill.distributed import DistInfo
 from optical.distill.losses import LossConfig, create_loss
-from optical.distill.train import TrainConfig
+from optical.config import TrainConfig
 from optical.experiment import plan_loss, transport_sample
-from tests.tiny_models import tiny_text_encoder
+from tests.fakes import tiny_text_encoder
 
 ENGLISH = ["a red apple", "a green tree", "the blue car", "a dog"]
 FOREIGN = ["ein roter apfel", "der gruene baum", "das blaue auto", "der hund"]
 HIDDEN, DIM = 32, 8  # the tiny tower's width, the projection's: token states of a layer k are HIDDEN wide
 
 
-def _model(tmp_path, layers: int = 3) -> ProjectedTextEncoder:
+def _model(layers: int = 3) -> ProjectedTextEncoder:
     torch.manual_seed(0)
-    return ProjectedTextEncoder(tiny_text_encoder(tmp_path, hidden=HIDDEN, layers=layers), DIM).eval()
+    return ProjectedTextEncoder(tiny_text_encoder(hidden=HIDDEN, layers=layers), DIM).eval()
 
 
 def _hidden_states(model: ProjectedTextEncoder, features: dict) -> tuple[torch.Tensor, ...]:
@@ -31,8 +31,8 @@ def _hidden_states(model: ProjectedTextEncoder, features: dict) -> tuple[torch.T
 
 
 @torch.no_grad()
-def test_layer_minus_one_is_unchanged_and_layer_k_is_the_hidden_state_after_layer_k(tmp_path):
-    model = _model(tmp_path)
+def test_layer_minus_one_is_unchanged_and_layer_k_is_the_hidden_state_after_layer_k():
+    model = _model()
     features = model.tokenize(FOREIGN)
     default, minus_one = model(features), model(features, -1)
     hidden = _hidden_states(model, features)
@@ -52,8 +52,8 @@ def test_layer_minus_one_is_unchanged_and_layer_k_is_the_hidden_state_after_laye
 
 
 @torch.no_grad()
-def test_the_frozen_layer_cache_gives_the_same_states_of_any_trainable_layer(tmp_path):
-    model = _model(tmp_path)
+def test_the_frozen_layer_cache_gives_the_same_states_of_any_trainable_layer():
+    model = _model()
     prefix = FrozenPrefix.for_top_layers(model, 2, FOREIGN)  # layer 1 frozen (cached), layers 2 and 3 train
     assert prefix.n_frozen == 1
     idx = torch.tensor([2, 0, 3])
@@ -68,8 +68,8 @@ def test_the_frozen_layer_cache_gives_the_same_states_of_any_trainable_layer(tmp
 
 
 @torch.no_grad()
-def test_teacher_targets_hold_the_states_of_their_layer(tmp_path):
-    teacher = _model(tmp_path)
+def test_teacher_targets_hold_the_states_of_their_layer():
+    teacher = _model()
     last, second = teacher_targets(teacher, ENGLISH), teacher_targets(teacher, ENGLISH, layer=2)
     assert (last.layer, second.layer) == (-1, 2)
     assert torch.equal(last.sentence_embedding, second.sentence_embedding)
@@ -96,7 +96,7 @@ class _Spy(nn.Module):
 
 @pytest.mark.parametrize("cached", [False, True])
 def test_the_student_aligns_the_states_of_the_targets_layer(tmp_path, cached):
-    teacher = _model(tmp_path)
+    teacher = _model()
     targets = teacher_targets(teacher, ENGLISH, layer=2)
     student = ProjectedTextEncoder(teacher.text, DIM)
     student.proj.load_state_dict(teacher.proj.state_dict())
@@ -116,8 +116,8 @@ def test_the_student_aligns_the_states_of_the_targets_layer(tmp_path, cached):
 
 
 @torch.no_grad()
-def test_plan_samples_compare_the_states_of_the_layer(tmp_path):
-    student = _model(tmp_path)
+def test_plan_samples_compare_the_states_of_the_layer():
+    student = _model()
     loss = plan_loss(LossConfig(layer=2))
     last, second = (transport_sample(student, student, FOREIGN[0], ENGLISH[0], loss, layer=k) for k in (-1, 2))
     assert len(second["plan"]) == len(last["plan"]) and second["cost"] != last["cost"]

@@ -7,13 +7,13 @@ from safetensors.torch import load_file, save_file
 from optical.distill._models import DualEncoder, ProjectedTextEncoder, read_model_config
 from optical.errors import MissingAssetError
 from optical.encoders import create_text_encoder
-from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
+from tests.fakes import saved_tiny_text_encoder, tiny_text_encoder
 
 import pytest
 
 
-def test_projected_outputs_have_projected_width(tmp_path):
-    model = ProjectedTextEncoder(tiny_text_encoder(tmp_path), embed_dim=16)
+def test_projected_outputs_have_projected_width():
+    model = ProjectedTextEncoder(tiny_text_encoder(), embed_dim=16)
     out = model(model.tokenize(["a red apple", "the dog"]))
     b, length = out["attention_mask"].shape
     assert out["token_embeddings"].shape == (b, length, 16)
@@ -23,8 +23,8 @@ def test_projected_outputs_have_projected_width(tmp_path):
     assert torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)
 
 
-def test_freeze_keeps_word_embeddings_and_lower_layers_frozen(tmp_path):
-    model = ProjectedTextEncoder(tiny_text_encoder(tmp_path), embed_dim=8)
+def test_freeze_keeps_word_embeddings_and_lower_layers_frozen():
+    model = ProjectedTextEncoder(tiny_text_encoder(), embed_dim=8)
     model.freeze(1)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "proj.weight" in trainable
@@ -100,7 +100,7 @@ def test_all_layers_trainable_stores_all_but_the_word_embeddings(tmp_path):
 
 
 def test_tower_without_base_is_saved_in_full(tmp_path):
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=12)  # built in memory: no source
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=12)  # built in memory: no source
     teacher.freeze(1)
     teacher.save(tmp_path / "teacher")
     assert (tmp_path / "teacher" / "text" / "model.safetensors").is_file()
@@ -117,7 +117,7 @@ def _write_format_1(model: ProjectedTextEncoder, folder, heads: dict, kind: str,
 
 
 def test_format_1_folders_still_load_and_share(tmp_path):
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=12)
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=12)
     _write_format_1(teacher, tmp_path / "teacher", teacher.heads(), "dual", image_dim=12)
     student = teacher.text_side()
     student.freeze(1)
@@ -133,7 +133,7 @@ def test_format_1_folders_still_load_and_share(tmp_path):
 
 
 def test_heads_load_strictly_naming_missing_keys(tmp_path):
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=12)
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=12)
     heads = {k: v for k, v in teacher.heads().items() if k != "proj.weight"}
     _write_format_1(teacher, tmp_path / "old", heads, "dual", image_dim=12)
     with pytest.raises(MissingAssetError, match=r"missing \['proj.weight'\]"):

@@ -9,17 +9,17 @@ import torch
 from optical.distill._models import DualEncoder
 from optical.distill._student import teacher_targets, train_student
 from optical.distill.losses import TokenMass, TokenRoles, create_loss, token_ids
-from optical.distill.train import TrainConfig
+from optical.config import TrainConfig
 from optical.errors import NonFiniteError
 from tests.distill.test_training import CAPTIONS, CPU, FOREIGN
-from tests.tiny_models import tiny_text_encoder
+from tests.fakes import tiny_text_encoder
 
 
-def _train(tmp_path, work, epochs: int = 3, bad_step: int | None = None, bad_grad: bool = False) -> torch.Tensor:
+def _train(work, epochs: int = 3, bad_step: int | None = None, bad_grad: bool = False) -> torch.Tensor:
     """Distil a tiny student with MSE (2 steps per epoch); the loss is NaN at 1-based call ``bad_step`` or, with
     ``bad_grad``, finite with a NaN gradient there. Returns the projection's final weights."""
     torch.manual_seed(0)
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=6)
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=6)
     student = teacher.text_side()
     student.freeze(-1)
     targets = teacher_targets(teacher, CAPTIONS)
@@ -41,15 +41,15 @@ def _train(tmp_path, work, epochs: int = 3, bad_step: int | None = None, bad_gra
 
 
 def test_a_nan_loss_stops_training_at_its_step_and_keeps_the_last_good_checkpoint_for_resume(tmp_path):
-    straight = _train(tmp_path, tmp_path / "a")
+    straight = _train(tmp_path / "a")
     work = tmp_path / "b"
     with pytest.raises(NonFiniteError, match=r"^mse: the training loss is nan at epoch 2/3, step 2/2; .* the "
                                              r"checkpoint of epoch 1 .* is kept for --resume"):
-        _train(tmp_path, work, bad_step=4)
+        _train(work, bad_step=4)
     state = json.loads((work / "checkpoint" / "trainer_state.json").read_text())
     assert state["epoch"] == 1 and state["step"] == 2  # nothing was written after the bad step
     assert (work / "checkpoint" / "optimizer.pt").is_file()
-    resumed = _train(tmp_path, work)  # the cause gone (here: the NaN), the run continues from epoch 2
+    resumed = _train(work)  # the cause gone (here: the NaN), the run continues from epoch 2
     assert torch.isfinite(resumed).all()
     assert torch.allclose(straight, resumed, atol=1e-6)
 
@@ -58,12 +58,12 @@ def test_a_nan_gradient_stops_training_before_the_weights_change(tmp_path):
     work = tmp_path / "w"
     with pytest.raises(NonFiniteError, match=r"^mse: the training gradient norm is nan at epoch 1/3, step 1/2; "
                                              r"training stopped and no epoch had finished"):
-        _train(tmp_path, work, bad_step=1, bad_grad=True)
+        _train(work, bad_step=1, bad_grad=True)
     assert not (work / "checkpoint").exists()
 
 
-def test_massless_finds_sentences_whose_mask_keeps_no_token(tmp_path):
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=6)
+def test_massless_finds_sentences_whose_mask_keeps_no_token():
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=6)
     texts = ["a red apple", "", "☃", "the car"]  # empty, and one unknown character: [CLS] [UNK] [SEP]
     ids = token_ids(teacher.text, texts)
     mass = TokenMass(TokenRoles.from_encoder(teacher.text))

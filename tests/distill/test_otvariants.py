@@ -20,7 +20,7 @@ from optical.distill.losses import (
     token_ids,
 )
 from optical.encoders import TextEncoder
-from tests.tiny_models import tiny_text_encoder
+from tests.fakes import tiny_text_encoder
 
 LENGTHS_S = [5, 2, 4]
 LENGTHS_T = [3, 6, 6]
@@ -46,14 +46,14 @@ def _features(seed=0, weights=False):
     return side(LENGTHS_S, 5), side(LENGTHS_T, 6)
 
 
-def _e5_like(tmp_path) -> TextEncoder:
+def _e5_like() -> TextEncoder:
     """The tiny BERT reading every text with e5's ``"query: "`` prefix."""
-    tiny = tiny_text_encoder(tmp_path)
+    tiny = tiny_text_encoder()
     return TextEncoder(tiny.model, tiny.tokenizer, name="tiny-e5", prefix="query: ", max_length=32)
 
 
-def test_roles_find_the_prefix_from_the_tokenizer(tmp_path):
-    encoder = _e5_like(tmp_path)
+def test_roles_find_the_prefix_from_the_tokenizer():
+    encoder = _e5_like()
     roles = TokenRoles.from_encoder(encoder)
     tok = encoder.tokenizer
     assert roles.prefix_ids == tuple(tok("query:", add_special_tokens=False)["input_ids"])
@@ -71,8 +71,8 @@ def test_roles_find_the_prefix_from_the_tokenizer(tmp_path):
         mass_mask(codes, "nouns")
 
 
-def test_roles_without_a_prefix(tmp_path):
-    encoder = tiny_text_encoder(tmp_path)
+def test_roles_without_a_prefix():
+    encoder = tiny_text_encoder()
     roles = TokenRoles.from_encoder(encoder)
     feats = encoder.tokenize(["a dog"])
     assert roles.prefix_ids == () and roles.roles(feats["input_ids"], feats["attention_mask"]).tolist() == [
@@ -80,12 +80,12 @@ def test_roles_without_a_prefix(tmp_path):
     ]
 
 
-def test_idf_by_hand_and_token_mass(tmp_path):
+def test_idf_by_hand_and_token_mass():
     idf = idf_table([torch.tensor([0, 5, 5, 2]), torch.tensor([0, 6, 2])], vocab_size=8)
     assert idf[0] == idf[2] == 1.0  # in every sentence: the minimum
     assert idf[5] == idf[6] == pytest.approx(math.log(3 / 2) + 1)
     assert idf[7] == pytest.approx(math.log(3) + 1)  # never seen: the maximum
-    encoder = _e5_like(tmp_path)
+    encoder = _e5_like()
     english = ["a dog", "a cat", "a red apple"]
     mass = TokenMass.from_bitext(encoder, token_ids(encoder, ["der hund"]), token_ids(encoder, english))
     feats = encoder.tokenize(english)

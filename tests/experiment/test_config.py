@@ -7,8 +7,9 @@ from optical.cli.run import config_from_args
 from optical.distill.losses import LossConfig
 from optical.encoders import text_layer_count
 from optical.errors import InputError, MissingAssetError
-from optical.experiment import ExperimentConfig, parse_grid, preset
-from tests.tiny_models import saved_tiny_text_encoder
+from optical.config import ExperimentConfig, parse_grid, preset
+from optical.experiment import check_models
+from tests.fakes import saved_tiny_text_encoder
 
 
 def test_old_flat_ot_keys_load_into_the_ot_section():
@@ -148,9 +149,11 @@ def test_ot_layer_must_be_a_layer_the_students_train(tmp_path, monkeypatch):
     text = str(saved_tiny_text_encoder(tmp_path))  # 2 transformer layers
     assert text_layer_count(text) == 2
 
-    def config(layer, student_layers):
-        return ExperimentConfig.from_dict({"text_encoder": text, "student_train_layers": student_layers,
-                                           "ot": {"layer": layer}}, "my.json")
+    def config(layer, student_layers):  # the layer count is read from the tower by check_models
+        config = ExperimentConfig.from_dict({"text_encoder": text, "student_train_layers": student_layers,
+                                             "ot": {"layer": layer}}, "my.json")
+        check_models(config, "my.json")
+        return config
 
     assert config(2, 1).ot.layer == 2 and config(1, -1).ot.layer == 1 and config(1, 5).ot.layer == 1
     assert config(-1, 0).ot.layer == -1  # the default needs no layer count
@@ -166,7 +169,7 @@ def test_ot_layer_must_be_a_layer_the_students_train(tmp_path, monkeypatch):
             config(bad, -1)
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "empty"))  # the built-in e5 is not prepared there
     with pytest.raises(MissingAssetError, match="multilingual-e5-small text model is missing: run `python -m optical"):
-        ExperimentConfig.from_dict({"ot": {"layer": 12}})
+        check_models(ExperimentConfig.from_dict({"ot": {"layer": 12}}))
 
 
 def test_ot_layer_flag_and_grid(tmp_path):

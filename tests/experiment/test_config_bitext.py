@@ -5,7 +5,7 @@ import json
 import pytest
 
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig
+from optical.config import ExperimentConfig
 
 
 @pytest.mark.parametrize(

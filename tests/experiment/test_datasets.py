@@ -10,14 +10,11 @@ import pytest
 from optical.cli import run as run_cli
 from optical.data import captions_bitext, load_captions, prepare_stamps
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig, run_experiment
+from optical.config import ExperimentConfig, parse_bitext_flag
+from optical.experiment import run_experiment
 from optical.experiment._data import _bitext
-from optical.runs import create_run, load_run
-from tests.data.conftest import _make_deb as make_deb
-from tests.data.conftest import _stamp_files as stamp_files
-from tests.data.conftest import _write_captions, captions_rows
-from tests.data.conftest import multi30k  # noqa: F401  (fixture)
-from tests.tiny_models import saved_tiny_text_encoder
+from optical.store import create_run, load_run
+from tests.fakes import captions_rows, make_deb, stamp_files, tiny_towers, write_captions
 
 REAL_MULTI30K = Path(os.environ.get("OPTICAL_MULTI30K")
                      or Path(__file__).resolve().parents[2].parent / "shared" / "multi30k")
@@ -25,7 +22,7 @@ REAL_MULTI30K = Path(os.environ.get("OPTICAL_MULTI30K")
 
 def _tiny(tmp_path: Path, **settings) -> ExperimentConfig:
     config = ExperimentConfig(
-        languages=["de", "fr"], text_encoder=str(saved_tiny_text_encoder(tmp_path)), embed_dim=8, bootstrap=20,
+        languages=["de", "fr"], **tiny_towers(tmp_path), embed_dim=8, bootstrap=20,
         plan_samples=1, teacher_train_layers=-1, student_train_layers=-1, methods=["zero-shot", "mse", "optical"],
         **settings,
     ).to_dict()
@@ -34,9 +31,9 @@ def _tiny(tmp_path: Path, **settings) -> ExperimentConfig:
     return ExperimentConfig.from_dict(config)
 
 
-def test_run_on_a_captions_folder_with_multi30k_bitext(tmp_path, monkeypatch, multi30k):  # noqa: F811
+def test_run_on_a_captions_folder_with_multi30k_bitext(tmp_path, monkeypatch, multi30k):
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
-    root = _write_captions(tmp_path / "mine", captions_rows(40))
+    root = write_captions(tmp_path / "mine", captions_rows(40))
     m30k_root, _ = multi30k
     config = _tiny(tmp_path, dataset="captions", root=str(root), bitext={"de": f"multi30k:{m30k_root}"})
     own = {lang: list(dict.fromkeys(captions_bitext(load_captions(root), lang))) for lang in ("de", "fr")}
@@ -67,11 +64,11 @@ def test_captions_config_needs_root_and_bitext_is_validated(tmp_path):
 
 
 def test_bitext_flag():
-    assert run_cli.parse_bitext_flag("de=multi30k:/a/b,fr=multi30k:/a/b") == {"de": "multi30k:/a/b",
-                                                                              "fr": "multi30k:/a/b"}
-    assert run_cli.parse_bitext_flag("de=en.txt,de.txt,cs=x.tsv") == {"de": "en.txt,de.txt", "cs": "x.tsv"}
+    assert parse_bitext_flag("de=multi30k:/a/b,fr=multi30k:/a/b") == {"de": "multi30k:/a/b",
+                                                                      "fr": "multi30k:/a/b"}
+    assert parse_bitext_flag("de=en.txt,de.txt,cs=x.tsv") == {"de": "en.txt,de.txt", "cs": "x.tsv"}
     with pytest.raises(InputError, match="LANG=SOURCE"):
-        run_cli.parse_bitext_flag("multi30k:/a")
+        parse_bitext_flag("multi30k:/a")
     parser = argparse.ArgumentParser()
     run_cli.register(parser.add_subparsers())
     args = parser.parse_args(["run", "--languages", "de", "--bitext", "de=en.txt,de.txt"])

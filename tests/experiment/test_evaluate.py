@@ -10,34 +10,15 @@ import torch
 from optical.cli import main
 from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.errors import InputError
-from optical.experiment import (
-    ExperimentConfig,
-    apertium_translate,
-    evaluate_run,
-    list_evaluations,
-    load_ranks,
-    run_experiment,
-    summarize_evaluation,
-    summarize_evaluations,
-)
-from optical.experiment._scoring import encode_shared, shared_frozen_layers
-from optical.runs import create_run, load_run
-from tests.app.fixtures import png_bytes
-from tests.tiny_models import tiny_text_encoder
+from optical.config import ExperimentConfig
+from optical.experiment import apertium_translate, evaluate_run, run_experiment
+from optical.experiment._ranking import encode_shared, shared_frozen_layers
+from optical.results import RankSource, list_evaluations
+from optical.store import create_run, load_run
+from tests.fakes import png_bytes, tiny_text_encoder
 
 needs_apertium = pytest.mark.skipif(shutil.which("apertium") is None,
                                     reason="Debian's apertium is not installed (apt-get install apertium apertium-eng-spa)")
-
-
-@pytest.fixture
-def finished_run(tiny_setup):
-    """A finished tiny run (zero-shot, mse, optical) distilled on German only; students train the top layer."""
-    tiny_setup.update(languages=["de"], methods=["zero-shot", "mse", "optical"], student_train_layers=1)
-    tiny_setup["student"]["epochs"] = 1
-    config = ExperimentConfig.from_dict(tiny_setup)
-    run = create_run(config.to_dict(), "done-run")
-    run_experiment(config, run, progress=lambda f, m: None)
-    return load_run("done-run")
 
 
 def test_eval_on_the_runs_own_test_split_reproduces_its_ranks(finished_run, capsys):
@@ -46,13 +27,14 @@ def test_eval_on_the_runs_own_test_split_reproduces_its_ranks(finished_run, caps
     folder = finished_run.path / "evals" / "again"
     assert {p.name for p in (folder / "ranks").iterdir()} == {"zero-shot.csv", "mse.csv", "optical.csv", "groups.json"}
     assert (folder / "ranks" / "groups.json").read_text() == (finished_run.path / "ranks" / "test" / "groups.json").read_text()
-    own, _ = load_ranks(finished_run, "test")
+    own, _ = RankSource("test").load(finished_run)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["distilled"] == ["de"] and metrics["languages"] == ["en", "de", "fr"]
     # the same models on the same split: the shared-prefix path gives the run's own ranks
     for method in ("zero-shot", "mse", "optical"):
         for lang in ("en", "de"):
-            assert metrics["results"][method][lang] == summarize_evaluation(finished_run, "again")["results"][method][lang]
+            again = RankSource(evaluation="again").summarize([finished_run])
+            assert metrics["results"][method][lang] == again["results"][method][lang]
             eval_line = (folder / "ranks" / f"{method}.csv").read_text().splitlines()
             own_line = (finished_run.path / "ranks" / "test" / f"{method}.csv").read_text().splitlines()
             assert [l for l in eval_line if l.startswith(lang + ",")] == [l for l in own_line if l.startswith(lang + ",")]
@@ -73,10 +55,11 @@ def test_eval_of_several_runs_is_a_study_over_their_seeds(finished_run, tiny_set
     out = capsys.readouterr().out
     assert "run 1/2: done-run" in out and "run 2/2: done-run-s1" in out and "fr*" in out
     runs = [load_run("done-run"), load_run("done-run-s1")]
-    study = summarize_evaluations(runs, "two")
+    study = RankSource(evaluation="two").summarize(runs)
     assert study["n_seeds"] == 2 and study["bootstrap"]["seeds_resampled"] and study["distilled"] == ["de"]
     for method in ("mse", "optical"):
-        by_seed = [summarize_evaluation(run, "two")["results"][method]["de"]["metrics"]["mR"] for run in runs]
+        by_seed = [RankSource(evaluation="two").summarize([run])["results"][method]["de"]["metrics"]["mR"]
+                   for run in runs]
         assert study["results"][method]["de"]["mR_by_seed"] == pytest.approx(by_seed)
         assert study["results"][method]["de"]["metrics"]["mR"] == pytest.approx(np.mean(by_seed))
     assert main(["report", "done-run", "done-run-s1", "--eval", "two"]) == 0
@@ -104,7 +87,7 @@ def test_eval_in_bf16_is_recorded_said_and_close_to_fp32(finished_run, capsys):
     assert "encoded in bf16 (--precision bf16): ranks may differ from fp32's at near-ties" in out
     settings = json.loads((finished_run.path / "evals" / "half" / "eval.json").read_text())
     assert (settings["device"], settings["precision"]) == ("cpu", "bf16")
-    assert summarize_evaluation(finished_run, "half")["precision"] == "bf16"
+    assert RankSource(evaluation="half").summarize([finished_run])["precision"] == "bf16"
     assert main(["report", "done-run", "--eval", "half"]) == 0
     assert "encoded in bf16" in capsys.readouterr().out
     # the embeddings bf16 autocast gives are those of fp32 up to rounding
@@ -159,14 +142,14 @@ def test_eval_refuses_unfinished_runs_and_bad_input(finished_run, capsys):
     assert not (finished_run.path / "evals").exists()
 
 
-def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path, capsys):
-    teacher = tiny_text_encoder(tmp_path)
+def test_shared_frozen_layers_give_each_models_own_embeddings(capsys):
+    teacher = tiny_text_encoder()
     from optical.distill._models import ProjectedTextEncoder
 
     base = ProjectedTextEncoder(teacher, 8)
     students = {"base": base}
     for seed in (1, 2):
-        student = ProjectedTextEncoder(tiny_text_encoder(tmp_path, seed=0), 8)
+        student = ProjectedTextEncoder(tiny_text_encoder(seed=0), 8)
         student.load_state_dict(base.state_dict())
         torch.manual_seed(seed)
         with torch.no_grad():  # only the top layer and the projection differ, as after distillation
@@ -182,7 +165,7 @@ def test_shared_frozen_layers_give_each_models_own_embeddings(tmp_path, capsys):
     for name, model in students.items():
         np.testing.assert_allclose(shared[name], model.encode(texts).numpy(), atol=1e-5)
     assert not np.allclose(shared["s1"], shared["s2"])
-    different = ProjectedTextEncoder(tiny_text_encoder(tmp_path, seed=3), 8)
+    different = ProjectedTextEncoder(tiny_text_encoder(seed=3), 8)
     assert shared_frozen_layers([base, different]) == 0
     # a progress bar (the CLI's) changes nothing that is computed, with shared layers or without
     many = [f"caption number {i} " + "x" * (i % 7) for i in range(1100)]

@@ -4,9 +4,11 @@ import pytest
 
 from optical import explore
 from optical.errors import InputError
-from optical.experiment import METHODS, ExperimentConfig, Method, comparisons, register_method, run_experiment
-from optical.experiment._metrics import COMPARISONS
-from optical.runs import create_run
+from optical.config import METHODS, ExperimentConfig, Method, comparisons, register_method
+from optical.distill.losses import method_loss
+from optical.experiment import run_experiment
+from optical.results import COMPARISONS
+from optical.store import create_run
 
 
 @pytest.fixture
@@ -38,7 +40,7 @@ def test_declarations_are_checked(toy):
     with pytest.raises(ValueError, match="a loss is given exactly when"):
         register_method(Method("toy2", encoder="student"))
     with pytest.raises(ValueError, match="trains no student"):
-        METHODS["zero-shot"].create_loss(ExperimentConfig().ot)
+        method_loss(METHODS["zero-shot"], ExperimentConfig().ot)
     assert "toy2" not in METHODS
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from optical.experiment import format_report, headline_table, recall_table, summarize, summarize_study, verdict
+from optical.results import format_report, headline_table, recall_table, summarize_seed, summarize_seeds, verdict
 
 
 def _ranks(hit_rate: float, n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -22,7 +22,7 @@ def test_summarize_hand_case_and_tables():
         "mse": {"en": (np.array([0, 0, 1, 20]), np.array([0, 5, 20])), "de": _ranks(0.85, seed=1), "ga": _ranks(0.4, seed=1)},
     }
     ranks["optical"] = {"en": ranks["mse"]["en"], "de": _ranks(0.85, seed=2), "ga": _ranks(0.7, seed=2)}
-    body = summarize(ranks, n_boot=200)
+    body = summarize_seed(ranks, n_boot=200)
     en = body["results"]["zero-shot"]["en"]["metrics"]
     # t2i ranks 0,0,1,20: R@1 = 50, R@5 = R@10 = 75; i2t ranks 0,5,20: R@1 = 33.3, R@5 = 33.3, R@10 = 66.7
     assert en["t2i_R@1"] == 50.0 and en["t2i_R@5"] == 75.0 and en["t2i_R@10"] == 75.0
@@ -44,9 +44,9 @@ def test_summarize_hand_case_and_tables():
 
 
 def test_report_says_whether_the_students_also_read_english():
-    from optical.experiment import ExperimentConfig, english_term
+    from optical.config import ExperimentConfig, english_term
 
-    body = summarize({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", "de"))}
+    body = summarize_seed({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", "de"))}
                       for m in ("zero-shot", "mse", "optical")}, n_boot=20)
     assert "English term" not in format_report(body) and "foreign only" not in format_report(body)  # unknown
     config = ExperimentConfig().to_dict()  # a run's config.json
@@ -74,7 +74,7 @@ def test_report_says_whether_the_students_also_read_english():
 def test_verdict_without_a_compared_pair():
     assert verdict({}).startswith("No verdict yet")
     ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
-    assert summarize(ranks, GROUPS, n_boot=50)["verdict"].startswith("No verdict yet")
+    assert summarize_seed(ranks, GROUPS, n_boot=50)["verdict"].startswith("No verdict yet")
 
 
 N = 300
@@ -94,7 +94,7 @@ def _study(high: float, low: float) -> dict:
     """mse at 0.8 (high) / 0.2 (low); optical at the given hit rates, on the same queries."""
     baseline = {lang: _exact(0.8 if lang in HIGH else 0.2, lang) for lang in HIGH + LOW}
     optical = {lang: _exact(high if lang in HIGH else low, lang, salt=1) for lang in HIGH + LOW}
-    return summarize({"mse": baseline, "optical": optical}, GROUPS, n_boot=400)
+    return summarize_seed({"mse": baseline, "optical": optical}, GROUPS, n_boot=400)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_verdict_takes_the_compared_pairs():
 
 def test_group_bootstrap_is_the_default_with_groups_and_recorded():
     ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
-    grouped, per_query = summarize(ranks, GROUPS, n_boot=100), summarize(ranks, n_boot=100)
+    grouped, per_query = summarize_seed(ranks, GROUPS, n_boot=100), summarize_seed(ranks, n_boot=100)
     assert grouped["bootstrap"]["unit"] == "image group" and per_query["bootstrap"]["unit"] == "query"
     assert grouped["n_seeds"] == 1 and not grouped["bootstrap"]["seeds_resampled"]
     assert grouped["results"]["mse"]["de"]["ci"] != per_query["results"]["mse"]["de"]["ci"]
@@ -140,9 +140,9 @@ def test_study_of_three_seeds():
     for salt, rate in enumerate((0.35, 0.5, 0.65)):  # "varying" depends on the training seed, "stable" does not
         varying = {lang: _exact(rate, lang, salt) for lang in HIGH + LOW}
         seeds.append(({"stable": stable, "varying": varying, "mse": stable, "optical": varying}, GROUPS))
-    body = summarize_study(seeds, n_boot=500, seed=1)
+    body = summarize_seeds(seeds, n_boot=500, seed=1)
     assert body["n_seeds"] == 3 and body["bootstrap"]["seeds_resampled"]
-    assert set(body) >= set(summarize(*seeds[0], n_boot=50))  # the same JSON shape, plus n_seeds
+    assert set(body) >= set(summarize_seed(*seeds[0], n_boot=50))  # the same JSON shape, plus n_seeds
     for lang in HIGH + LOW:
         stable_r, varying_r = body["results"]["stable"][lang], body["results"]["varying"][lang]
         assert varying_r["metrics"]["mR"] == pytest.approx(stable_r["metrics"]["mR"])  # mean over seeds
@@ -157,16 +157,16 @@ def test_study_of_three_seeds():
 
 def test_one_seed_study_is_summarize_and_seeds_share_the_split():
     ranks = {"mse": {lang: _exact(0.5, lang) for lang in HIGH + LOW}}
-    assert summarize_study([(ranks, GROUPS)], n_boot=100) == summarize(ranks, GROUPS, n_boot=100)
+    assert summarize_seeds([(ranks, GROUPS)], n_boot=100) == summarize_seed(ranks, GROUPS, n_boot=100)
     other = {lang: (IDS[::-1], IDS) for lang in GROUPS}
     with pytest.raises(ValueError, match="share the test split"):
-        summarize_study([(ranks, GROUPS), (ranks, other)], n_boot=10)
+        summarize_seeds([(ranks, GROUPS), (ranks, other)], n_boot=10)
 
 
 @pytest.mark.parametrize("methods", [("zero-shot",), ("zero-shot", "mse")])
 @pytest.mark.parametrize("languages", [("de",), ("de", "ga")])
 def test_report_of_one_language_or_one_method_says_why_a_table_is_empty(methods, languages):
-    body = summarize({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", *languages))} for m in methods},
+    body = summarize_seed({m: {lang: _ranks(0.5, seed=i) for i, lang in enumerate(("en", *languages))} for m in methods},
                      n_boot=50)
     text = format_report(body)
     assert "Empty DataFrame" not in text and "Columns: []" not in text

@@ -5,8 +5,7 @@ import json
 
 from optical.cli import main
 from optical.experiment import _runner
-from optical.experiment._methods import Method
-from optical.runs import load_run
+from optical.store import load_run
 
 
 def _write_config(tmp_path, config: dict):
@@ -37,15 +36,15 @@ def test_a_nan_training_loss_fails_the_run_at_its_step_and_resume_continues(tiny
     tiny_setup["methods"] = ["mse"]
     tiny_setup["student"].update(epochs=2, patience=2)
     checkpoint = tmp_path / "cache" / "runs" / "diverges" / "work" / "mse" / "checkpoint"
-    create = Method.create_loss
+    create = _runner.method_loss
 
-    def diverging(self, config):  # NaN once the first epoch's checkpoint exists, i.e. from epoch 2 on
-        loss = create(self, config)
+    def diverging(method, config):  # NaN once the first epoch's checkpoint exists, i.e. from epoch 2 on
+        loss = create(method, config)
         loss.register_forward_hook(lambda module, args, value: value * float("nan") if checkpoint.is_dir() else None)
         return loss
 
     with monkeypatch.context() as patch:
-        patch.setattr(Method, "create_loss", diverging)
+        patch.setattr(_runner, "method_loss", diverging)
         assert main(["run", "--config", _write_config(tmp_path, tiny_setup), "--run-id", "diverges"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: mse: the training loss is nan at epoch 2/2, step 1/")
@@ -73,15 +72,16 @@ def test_a_caption_with_no_token_under_ot_tokens_content_fails_before_training(t
     assert not (run.path / "work" / "mse").exists() and not (run.path / "work" / "optical").exists()
 
 
-def test_eval_of_a_run_with_damaged_student_weights_names_the_method(tiny_setup, capsys):
+def test_eval_of_a_run_with_damaged_student_weights_names_the_method(stamps_setup, capsys):
     from safetensors.torch import load_file, save_file
 
-    from optical.experiment import ExperimentConfig, run_experiment
-    from optical.runs import create_run
+    from optical.config import ExperimentConfig
+    from optical.experiment import run_experiment
+    from optical.store import create_run
 
-    tiny_setup.update(languages=["de"], methods=["zero-shot", "mse"])
-    tiny_setup["student"]["epochs"] = 1
-    config = ExperimentConfig.from_dict(tiny_setup)
+    stamps_setup.update(languages=["de"], methods=["zero-shot", "mse"])
+    stamps_setup["student"]["epochs"] = 1
+    config = ExperimentConfig.from_dict(stamps_setup)
     run = create_run(config.to_dict(), "damaged")
     run_experiment(config, run, progress=lambda f, m: None)
     weights = run.student_dir("mse") / "weights.safetensors"

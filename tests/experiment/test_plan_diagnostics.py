@@ -14,21 +14,12 @@ from optical.data import RetrievalSet
 from optical.distill._models import ProjectedTextEncoder
 from optical.distill.losses import LossConfig, create_loss
 from optical.errors import InputError
-from optical.experiment import (
-    ExperimentConfig,
-    diagnostic_pairs,
-    encode_pairs,
-    format_report,
-    parse_grid,
-    plan_loss,
-    plan_statistics,
-    plan_table,
-    summarize,
-    transport_statistics,
-)
-from optical.experiment._ranks import _plan_diagnostics
+from optical.config import ExperimentConfig, parse_grid
+from optical.experiment import diagnostic_pairs, encode_pairs, plan_loss, plan_statistics, transport_statistics
+from optical.results import format_report, plan_table, summarize_seed
+from optical.results._run_status import run_plan_diagnostics
 from optical.transport import cost_matrix, plan_diagnostics, sinkhorn_plan
-from tests.tiny_models import tiny_text_encoder
+from tests.fakes import tiny_text_encoder
 
 
 # --- the setting -----------------------------------------------------------------------------------------------
@@ -99,10 +90,10 @@ def test_diagnostic_pairs_match_images_by_path_and_share_the_limit():
 
 
 @pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory):
+def tiny_pair():
     torch.manual_seed(0)
-    teacher = ProjectedTextEncoder(tiny_text_encoder(tmp_path_factory.mktemp("tiny")), 8).eval()
-    student = ProjectedTextEncoder(tiny_text_encoder(tmp_path_factory.mktemp("tiny2"), seed=1), 8).eval()
+    teacher = ProjectedTextEncoder(tiny_text_encoder(), 8).eval()
+    student = ProjectedTextEncoder(tiny_text_encoder(seed=1), 8).eval()
     return student, teacher
 
 
@@ -172,20 +163,20 @@ def test_diagnostics_over_a_studys_runs_mean_the_figures_and_keep_the_worst_erro
     runs = [SimpleNamespace(status={"plan_diagnostics": _recorded(0.8, 5e-5, True)}),
             SimpleNamespace(status={"plan_diagnostics": _recorded(0.9, 3e-3, False)}),
             SimpleNamespace(status={})]  # a run from before the diagnostics
-    combined = _plan_diagnostics(runs)
+    combined = run_plan_diagnostics(runs)
     assert combined["runs"] == 2 and combined["split"] == "val" and combined["pairs"] == 10
     zero_shot = combined["methods"]["zero-shot"]
     assert zero_shot["relative_entropy"] == pytest.approx(0.85)
     assert zero_shot["row_error"] == 3e-3 and zero_shot["iterations"] == 60 and zero_shot["converged"] is False
     assert combined["methods"]["optical"]["relative_entropy"] == pytest.approx(0.75)
-    assert _plan_diagnostics([SimpleNamespace(status={})]) is None
+    assert run_plan_diagnostics([SimpleNamespace(status={})]) is None
 
 
 def test_report_prints_the_plan_table_and_names_plans_the_cap_stopped():
     rng = np.random.default_rng(0)
     ranks = {m: {lang: (rng.integers(0, 20, 30), rng.integers(0, 20, 30)) for lang in ("en", "de", "ga")}
              for m in ("zero-shot", "optical")}
-    body = summarize(ranks, n_boot=20)
+    body = summarize_seed(ranks, n_boot=20)
     assert "Transport plans" not in format_report(body) and plan_table(body).empty  # an older run: no section
     recorded = _recorded(0.8, 3e-3, False)
     text = format_report({**body, "plan_diagnostics": {**recorded, "runs": 1}})

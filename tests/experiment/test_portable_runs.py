@@ -12,10 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from optical import explore
 from optical.cli import main
-from optical.galleries import GALLERY_FORMAT, gallery_images, missing_images, stored_images
-from optical.runs import RunFormatError, load_run
-from tests.app.fixtures import png_bytes
-from tests.experiment.test_evaluate import finished_run  # noqa: F401 - the fixture
+from optical.store import GALLERY_FORMAT, RunFormatError, gallery_images, load_run, missing_images, stored_images
+from tests.fakes import png_bytes
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 SEARCH = "pages/3_Image_Search.py"

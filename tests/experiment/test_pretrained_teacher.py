@@ -13,19 +13,25 @@ from optical.data import open_rgb
 from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
-from optical.experiment import ExperimentConfig, check_models, teacher_key
+from optical.config import ExperimentConfig
+from optical.experiment import check_models, teacher_key
 from optical.explore import load_models
-from optical.galleries import gallery_images
-from optical.paths import runs_dir
-from optical.runs import load_run
-from tests.tiny_models import saved_tiny_clip, saved_tiny_xlmr
+from optical.store import gallery_images, load_run, runs_dir
+from tests.fakes import saved_tiny_clip, saved_tiny_xlmr
 
 
 @pytest.fixture
-def clip_setup(tiny_setup, tmp_path) -> dict:
-    """``tiny_setup``'s config file (one language; students train their top layer: the frozen-layer cache runs), a
+def tiny_setup(tiny_setup) -> dict:
+    """The conftest's ``tiny_setup`` with the default image tower: a CLIP teacher embeds images with its own."""
+    del tiny_setup["image_encoder"]
+    return tiny_setup
+
+
+@pytest.fixture
+def clip_setup(stamps_setup, tmp_path) -> dict:
+    """``stamps_setup``'s config file (one language; students train their top layer: the frozen-layer cache runs), a
     tiny CLIPModel folder and a tiny XLM-R folder."""
-    config = {**tiny_setup, "languages": ["de"], "student_train_layers": 1}
+    config = {**stamps_setup, "languages": ["de"], "student_train_layers": 1}
     (tmp_path / "config.json").write_text(json.dumps(config))
     return {"config": tmp_path / "config.json", "clip": saved_tiny_clip(tmp_path / "clip"),
             "xlmr": saved_tiny_xlmr(tmp_path / "xlmr")}
@@ -176,6 +182,6 @@ def test_ot_layer_needs_one_tower_on_both_sides(tiny_setup, tmp_path):
         ExperimentConfig.from_dict({**tiny_setup, "student_encoder": xlmr, "ot": {"layer": 1}})
     clip_dir = str(saved_tiny_clip(tmp_path / "clip"))  # 2 text layers, the students train the top one
     config = {**tiny_setup, "teacher_model": f"clip:{clip_dir}", "student_train_layers": 1}
-    assert ExperimentConfig.from_dict({**config, "ot": {"layer": 2}}).ot.layer == 2
+    check_models(ExperimentConfig.from_dict({**config, "ot": {"layer": 2}}))  # read from the tower: check_models
     with pytest.raises(InputError, match=f"of {clip_dir}"):
-        ExperimentConfig.from_dict({**config, "ot": {"layer": 1}})
+        check_models(ExperimentConfig.from_dict({**config, "ot": {"layer": 1}}))

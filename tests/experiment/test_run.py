@@ -1,4 +1,4 @@
-"""The experiment end to end on a tiny fake stamps package and tiny models: outputs, report, kill and resume."""
+"""The experiment end to end on the tiny captions dataset and tiny models: outputs, report, kill and resume."""
 
 import json
 import os
@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from optical.cli import main
-from optical.experiment import ExperimentConfig, load_ranks, run_experiment, summarize_ranks
-from optical.galleries import gallery_images
-from optical.paths import teachers_dir
-from optical.runs import create_run, load_run
-from tests.tiny_models import saved_tiny_text_encoder
+from optical.config import ExperimentConfig
+from optical.experiment import run_experiment
+from optical.results import RankSource
+from optical.store import create_run, gallery_images, load_run, teachers_dir
+from tests.fakes import saved_tiny_translator, tiny_towers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,8 +63,8 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     lines = (run.path / "ranks" / "test" / "optical.csv").read_text().splitlines()
     assert lines[0] == "language,direction,query,group,rank" and len(lines) > 10
     # metrics.json is a pure function of the ranks files
-    assert {k: v for k, v in metrics.items() if k != "timing"} == summarize_ranks(run)
-    ranks, groups = load_ranks(run, "test")
+    assert {k: v for k, v in metrics.items() if k != "timing"} == RankSource().summarize([run])
+    ranks, groups = RankSource("test").load(run)
     assert list(ranks) == metrics["methods"] and set(groups) == {"en", "de", "fr"}
     gallery, group_paths = run.gallery(), json.loads((run.path / "ranks" / "test" / "groups.json").read_text())
     images = gallery_images(gallery, run.path / "gallery.json")
@@ -110,7 +110,7 @@ def test_full_run_writes_a_complete_run_folder(tiny_setup, capsys):
     assert main(["report", "tiny", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["results"] == metrics["results"]
     # the comparable val sets have ranks too: settings are chosen on them (report --split val)
-    val_ranks, val_groups = load_ranks(run, "val")
+    val_ranks, val_groups = RankSource("val").load(run)
     assert list(val_ranks) == metrics["methods"] and set(val_groups) == {"en", "de", "fr"}
     assert main(["report", "tiny", "--split", "val", "--json"]) == 0
     val = json.loads(capsys.readouterr().out)
@@ -210,7 +210,6 @@ def test_killed_run_resumes_from_its_checkpoint(tiny_setup, tmp_path):
 
 def test_translate_test_with_a_tiny_marian_model(tiny_setup, tmp_path):
     from optical.experiment._translate import load_translator, translate
-    from tests.tiny_models import saved_tiny_translator
 
     for lang in ("de", "fr"):
         saved_tiny_translator(tmp_path / f"mt-{lang}-en")
@@ -237,15 +236,12 @@ def test_translate_test_needs_a_model_and_a_clear_error_when_missing(tiny_setup)
         load_translator("/nonexistent/opus-mt-{lang}-en", "de", torch.device("cpu"))
 
 
-from tests.data.conftest import multi30k  # noqa: E402,F401  (the tiny Multi30k tree fixture)
-
-
-def test_multi30k_run_task1_and_task2(multi30k, tmp_path, monkeypatch):  # noqa: F811
+def test_multi30k_run_task1_and_task2(multi30k, tmp_path, monkeypatch):
     root, images = multi30k
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
     config = ExperimentConfig(
         dataset="multi30k", root=str(root), images=str(images), languages=["de", "fr", "cs"],
-        methods=["zero-shot", "optical"], text_encoder=str(saved_tiny_text_encoder(tmp_path)), embed_dim=8,
+        methods=["zero-shot", "optical"], **tiny_towers(tmp_path), embed_dim=8,
         bootstrap=20, plan_samples=1, teacher_train_layers=-1, student_train_layers=-1,
     )
     config.teacher.epochs = config.student.epochs = 1

@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from optical.cli import main
-from optical.experiment import ExperimentConfig
-from optical.runs import create_run, load_run, lock_run
+from optical.config import ExperimentConfig
+from optical.store import create_run, load_run, lock_run
 
 REPO = Path(__file__).resolve().parents[2]
 # Holds the lock of run folder argv[1] after making it a running run, like a run in progress, until killed.
 HOLDER = """
 import sys, time
 from pathlib import Path
-from optical.experiment import ExperimentConfig
-from optical.runs import create_run, lock_run
+from optical.config import ExperimentConfig
+from optical.store import create_run, lock_run
 with lock_run(Path(sys.argv[1])):
     create_run(ExperimentConfig(device="cpu").to_dict(), Path(sys.argv[1]).name)
     print("held", flush=True)
@@ -39,7 +39,8 @@ def cache(tmp_path, monkeypatch) -> Path:
 def fake_experiment(monkeypatch) -> list:
     """Replace the experiment the CLI starts by one that records its (config, run) and returns no metrics."""
     calls = []
-    monkeypatch.setattr("optical.experiment.run_experiment", lambda config, run: calls.append((config, run)) or {})
+    monkeypatch.setattr("optical.experiment._launch.run_experiment",
+                        lambda config, run, progress=None: calls.append((config, run)) or {})
     return calls
 
 

@@ -6,8 +6,7 @@ import pytest
 
 from optical.cli import build_parser
 from optical.cli.run import config_from_args
-from optical.distill.train import TrainConfig
-from optical.experiment import ExperimentConfig, preset
+from optical.config import ExperimentConfig, TrainConfig, preset
 
 
 @pytest.mark.parametrize("argv", [["run", "--seed", "1"], ["run", "--preset", "quick", "--seed", "1"]])

@@ -7,8 +7,7 @@ import pytest
 
 from optical.cli import main
 from optical.explore import describe_runs
-from optical.runs import list_runs, load_run
-from optical.studies import is_study, load_study, parse_seeds
+from optical.store import Study, list_runs, load_run, parse_seeds
 from optical.errors import InputError
 
 
@@ -28,7 +27,7 @@ def test_study_runs_each_seed_reports_and_resumes(study_config, capsys):
     s0, s1 = load_run("st-s0"), load_run("st-s1")
     assert s0.state == s1.state == "done" and s0.config["seed"] == 0 and s1.config["seed"] == 1
     assert s1.config["student"]["seed"] == s1.config["teacher"]["seed"] == 1
-    assert is_study("st") and load_study("st").seeds == [0, 1]
+    assert Study.exists("st") and Study.load("st").seeds == [0, 1]
     # the study folder is no run: run lists and the app skip it
     assert sorted(r.run_id for r in list_runs()) == ["st-s0", "st-s1"]
     assert sorted(info.run_id for info in describe_runs()) == ["st-s0", "st-s1"]

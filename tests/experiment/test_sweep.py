@@ -1,6 +1,10 @@
 """Sweeps: grid parsing, the bitext cap, teacher reuse across points, resume of a killed sweep, the report."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,20 +12,11 @@ import pytest
 import optical.experiment._runner as runner
 from optical.cli import main
 from optical.errors import InputError
-from optical.experiment import (
-    ExperimentConfig,
-    cap_bitext,
-    forget_shared,
-    goal_table,
-    grid_points,
-    load_sweep,
-    parse_grid,
-    plan_sweep,
-    run_state,
-    sweep_frame,
-)
+from optical.config import ExperimentConfig, grid_points, parse_grid
+from optical.experiment import cap_bitext, design_sweep, forget_shared
 from optical.experiment._data import _bitext
-from optical.paths import runs_dir, teachers_dir
+from optical.results import goal_table, sweep_frame
+from optical.store import Sweep, run_state, runs_dir, teachers_dir
 
 
 def test_grid_values_are_parsed_by_the_config_types():
@@ -58,7 +53,7 @@ def test_bad_grids_are_clear_errors(spec, message):
 def test_every_point_is_validated_before_anything_starts(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path))
     with pytest.raises(InputError, match=r"point ot.reg=-1.0, seed 0.*ot.reg must be a number > 0"):
-        plan_sweep(ExperimentConfig(), parse_grid(["ot.reg=0.05,-1"]), [0])
+        design_sweep(ExperimentConfig(), parse_grid(["ot.reg=0.05,-1"]), [0])
     assert main(["sweep", "--grid", "bitext_pairs=0,10", "--sweep-id", "bad"]) == 2
     assert "bitext_pairs must be an integer >= 1" in capsys.readouterr().err
     assert main(["sweep", "--grid", "ot.foo=1"]) == 2
@@ -102,10 +97,10 @@ def counted_teachers(monkeypatch):
 
 
 @pytest.mark.slow
-def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tmp_path, monkeypatch, counted_teachers,
+def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(stamps_setup, tmp_path, monkeypatch, counted_teachers,
                                                                   capsys):
-    tiny_setup["methods"] = ["zero-shot", "mse"]
-    (tmp_path / "base.json").write_text(json.dumps(tiny_setup))
+    stamps_setup["methods"] = ["zero-shot", "mse"]
+    (tmp_path / "base.json").write_text(json.dumps(stamps_setup))
     real_train_student = runner.train_student
     calls: list[int] = []
 
@@ -118,7 +113,7 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(tiny_setup, tm
     monkeypatch.setattr(runner, "train_student", killed_on_the_second_student)
     argv = ["sweep", "--config", str(tmp_path / "base.json"), "--grid", "bitext_pairs=4,all", "--sweep-id", "sw"]
     assert main(argv) == 130  # what Ctrl-C returns
-    sweep = load_sweep("sw")
+    sweep = Sweep.load("sw")
     (first, _, first_id), (second, _, second_id) = sweep.planned()
     assert first["values"] == {"bitext_pairs": 4} and first_id == "sw_bitext_pairs-4_s0"
     assert run_state(first_id) == "done" and run_state(second_id) == "failed"
@@ -193,3 +188,20 @@ def test_goal_table_is_empty_without_zero_shot():
     frame = _goal_frame(5.0, 0.0)
     assert goal_table(frame[frame["method"] != "zero-shot"]).empty
     assert goal_table(frame[frame["figure"] == "std"]).empty
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_run_a_sweep(tiny_setup, tmp_path):
+    tiny_setup["methods"] = ["zero-shot", "mse"]
+    (tmp_path / "base.json").write_text(json.dumps(tiny_setup))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29613",
+            "-m", "optical", "sweep", "--config", str(tmp_path / "base.json"), "--grid", "bitext_pairs=4,all",
+            "--device", "cpu"]
+    refused = subprocess.run(base, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "--sweep-id" in refused.stderr
+    done = subprocess.run([*base, "--sweep-id", "ddp"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = Sweep.load(tmp_path / "cache" / "sweeps" / "ddp")
+    assert set(sweep.states().values()) == {"done"}
+    assert done.stdout.count("sweep folder:") == 1 and done.stdout.count("bitext_pairs=all") == 1  # rank 0 reports

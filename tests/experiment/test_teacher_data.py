@@ -19,21 +19,13 @@ from optical.data import (
 )
 from optical.encoders import create_image_encoder
 from optical.errors import InputError
-from optical.experiment import (
-    FULL_TEACHER_SOURCES,
-    QUICK_TEACHER_SOURCES,
-    ExperimentConfig,
-    preset,
-    run_experiment,
-)
+from optical.config import FULL_TEACHER_SOURCES, QUICK_TEACHER_SOURCES, ExperimentConfig, preset
+from optical.experiment import run_experiment
 from optical.experiment._data import load_experiment_data
 from optical.experiment._teacher_data import prototype_features, teacher_pairs
-from optical.runs import create_run
-from tests.data.conftest import _make_deb as make_deb
-from tests.data.conftest import _png_bytes
-from tests.data.conftest import _stamp_files as stamp_files
+from optical.store import create_run
 from tests.data.test_teacher_sources import PNG, SVG, _wheel, svg
-from tests.tiny_models import saved_tiny_text_encoder
+from tests.fakes import make_deb, saved_tiny_text_encoder, solid_png, stamp_files
 
 
 def _drawing(color: tuple[int, int, int], shape: str) -> bytes:
@@ -61,8 +53,8 @@ def setup(request, tmp_path, monkeypatch):
     prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
     test_caption = load_stamps().split("test")[0].captions["en"]
     drawings = {  # title -> png: the stamps' own bytes, the same drawing at 8 px, a test caption, two new ones
-        "Pink square": _png_bytes(),
-        "Pink tile": _png_bytes(size=(8, 8)),
+        "Pink square": solid_png(),
+        "Pink tile": solid_png(size=(8, 8)),
         caption_key(test_caption): _drawing((0, 0, 250), "rect"),
         "Green ball": _drawing((0, 200, 0), "ellipse"),
         "Purple box": _drawing((200, 0, 200), "rect"),

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from optical.config import WEIGHTINGS
+
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
 
-WEIGHTINGS = ("scale-free", "fixed")  # CombinedLoss.weighting, LossConfig.weighting
 SCALE_FLOOR = 1e-12  # "scale-free": a term is divided by its value, floored here (a term at 0 has no gradient to scale)
 
 

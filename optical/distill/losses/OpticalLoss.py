@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from optical.distill._tokens import TOKEN_MODES, mass_mask
+from optical.distill._tokens import check_tokens, mass_mask
 from optical.transport import (
-    COST_KINDS,
-    GRAD_MODES,
-    REG_SCALES,
     TransportResult,
+    check_cost_kind,
+    check_solver_options,
     cost_matrix,
     sinkhorn_plan,
     uniform_marginal,
@@ -107,18 +106,11 @@ class OpticalLoss(nn.Module):
         reg_scale: str = "absolute",
     ):
         super().__init__()
-        if tokens not in TOKEN_MODES:
-            raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
-        if not reg > 0:
-            raise ValueError(f"reg (epsilon) must be > 0; got {reg}")
-        if reg_scale not in REG_SCALES:
-            raise ValueError(f"unknown reg_scale {reg_scale!r}; expected one of {REG_SCALES}")
-        if cost not in COST_KINDS:
-            raise ValueError(f"unknown cost {cost!r}; expected one of {COST_KINDS}")
-        if grad not in GRAD_MODES:
-            raise ValueError(f"unknown grad mode {grad!r}; expected one of {GRAD_MODES}")
-        if n_iter < 1:
-            raise ValueError(f"n_iter must be >= 1; got {n_iter}")
+        # the library checks of the functions these options go to, run here so a bad option fails at construction
+        # (the experiment's settings were validated by optical.config already)
+        check_tokens(tokens)
+        check_cost_kind(cost)
+        check_solver_options(reg, n_iter, tol, grad, reg_scale)
         self.reg = reg
         self.cost = cost
         self.n_iter = n_iter

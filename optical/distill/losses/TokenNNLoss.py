@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from optical.distill._tokens import TOKEN_MODES, mass_mask
-from optical.transport import COST_KINDS, cost_matrix
+from optical.distill._tokens import check_tokens, mass_mask
+from optical.transport import check_cost_kind, cost_matrix
 
 from .OpticalLoss import _require, with_english
 
@@ -34,10 +34,8 @@ class TokenNNLoss(nn.Module):
 
     def __init__(self, cost: str = "cosine", tokens: str = "all", english: bool = False):
         super().__init__()
-        if cost not in COST_KINDS:
-            raise ValueError(f"unknown cost {cost!r}; expected one of {COST_KINDS}")
-        if tokens not in TOKEN_MODES:
-            raise ValueError(f"unknown tokens mode {tokens!r}; expected one of {list(TOKEN_MODES)}")
+        check_cost_kind(cost)  # the library checks of cost_matrix and mass_mask, so a bad option fails here
+        check_tokens(tokens)
         self.cost = cost
         self.tokens = tokens
         self.english = english

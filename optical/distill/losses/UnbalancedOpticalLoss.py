@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor
 
-from optical.transport import TransportResult, sinkhorn_unbalanced_plan
+from optical.transport import TransportResult, check_solver_options, sinkhorn_unbalanced_plan
 
 from .OpticalLoss import OpticalLoss
 
@@ -60,8 +60,7 @@ class UnbalancedOpticalLoss(OpticalLoss):
                  reg_scale: str = "absolute"):
         super().__init__(reg=reg, cost=cost, n_iter=n_iter, tol=tol, grad=grad, tokens=tokens, english=english,
                          reg_scale=reg_scale)
-        if not reg_m > 0:
-            raise ValueError(f"reg_m (marginal relaxation) must be > 0; got {reg_m}")
+        check_solver_options(reg, n_iter, tol, grad, reg_scale, reg_m)  # sinkhorn_unbalanced_plan's, with reg_m
         self.reg_m = reg_m
 
     def solve(

@@ -6,25 +6,21 @@ from __future__ import annotations
 
 from torch import nn
 
-from optical.distill._tokens import CONTENT, PREFIX, SPECIAL, TOKEN_MODES, TokenMass, TokenRoles, token_ids
+from optical.config import LOSS_NAMES, LossConfig, Method
+from optical.distill._tokens import CONTENT, PREFIX, SPECIAL, TokenMass, TokenRoles, token_ids
 
 from .CombinedLoss import CombinedLoss
 from .IdfOpticalLoss import IdfOpticalLoss
-from .LossConfig import LossConfig
 from .MSEDistillLoss import MSEDistillLoss
 from .OpticalLoss import OpticalLoss
 from .TokenNNLoss import TokenNNLoss
 from .UnbalancedOpticalLoss import UnbalancedOpticalLoss
 
-# loss name -> class; each class lists the LossConfig settings it takes in ``OPTIONS``
-LOSSES: dict[str, type[nn.Module]] = {
-    "mse": MSEDistillLoss,
-    "optical": OpticalLoss,
-    "optical+mse": CombinedLoss,
-    "optical-uot": UnbalancedOpticalLoss,
-    "optical-idf": IdfOpticalLoss,
-    "token-nn": TokenNNLoss,
-}
+# loss name (optical.config.LOSS_NAMES, in its order) -> class; each class lists the LossConfig settings it takes
+# in ``OPTIONS``
+LOSSES: dict[str, type[nn.Module]] = dict(zip(LOSS_NAMES, (
+    MSEDistillLoss, OpticalLoss, CombinedLoss, UnbalancedOpticalLoss, IdfOpticalLoss, TokenNNLoss,
+)))
 
 
 def create_loss(name: str, config: LossConfig | None = None, **options: object) -> nn.Module:
@@ -55,6 +51,13 @@ def create_loss(name: str, config: LossConfig | None = None, **options: object) 
     return factory(**settings)
 
 
+def method_loss(method: Method, config: LossConfig) -> nn.Module:
+    """The distillation loss of the (trained) ``method`` with ``config``'s settings."""
+    if method.loss is None:
+        raise ValueError(f"method {method.name!r} trains no student, so it has no loss")
+    return create_loss(method.loss, config)
+
+
 __all__ = [
     "CONTENT",
     "LOSSES",
@@ -65,11 +68,11 @@ __all__ = [
     "LossConfig",
     "MSEDistillLoss",
     "OpticalLoss",
-    "TOKEN_MODES",
     "TokenNNLoss",
     "TokenMass",
     "TokenRoles",
     "UnbalancedOpticalLoss",
     "create_loss",
+    "method_loss",
     "token_ids",
 ]

@@ -1,19 +1,14 @@
 """The method registry: each method of the experiment declared once.
 
 Config validation, the runner (how each method's text encoder is built), the summary (which pairs are
-compared), the verdict (the first compared pair present) and the app read this table. A new method is one ``register_method`` call (plus its
-loss class in ``optical.distill.losses`` if it trains a student). Torch-free, so the report loads without it.
+compared), the verdict (the first compared pair present) and the app read this table. A new method is one
+``register_method`` call (plus its loss class in ``optical.distill.losses`` if it trains a student, its name in
+``LOSS_NAMES``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from torch import nn
-
-    from optical.distill.losses import LossConfig
 
 # How a method's text encoder is built: the teacher as is, the teacher reading machine translations into
 # English, or a student distilled from bitext with the method's loss.
@@ -24,7 +19,7 @@ EVAL_PRECISIONS = ("fp32", "bf16")  # `optical eval --precision`: how the teache
 
 @dataclass(frozen=True)
 class Method:
-    """One method: ``encoder`` is one of ``ENCODER_KINDS``; ``loss`` names a ``create_loss`` entry (students
+    """One method: ``encoder`` is one of ``ENCODER_KINDS``; ``loss`` is one of ``LOSS_NAMES`` (students
     only); ``baselines`` are the methods it is compared with (paired bootstrap), in the order reported."""
 
     name: str
@@ -35,14 +30,6 @@ class Method:
     @property
     def trained(self) -> bool:
         return self.encoder == "student"
-
-    def create_loss(self, config: LossConfig) -> nn.Module:
-        """The distillation loss of this (trained) method with ``config``'s settings."""
-        from optical.distill.losses import create_loss
-
-        if self.loss is None:
-            raise ValueError(f"method {self.name!r} trains no student, so it has no loss")
-        return create_loss(self.loss, config)
 
 
 METHODS: dict[str, Method] = {}  # name -> Method, in declaration order (the order comparisons are reported in)

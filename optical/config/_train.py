@@ -1,4 +1,4 @@
-"""Torch-free settings of the training loop: ``TrainConfig`` and the device names ``--device`` takes.
+"""Settings of the training loop: ``TrainConfig``, the precisions it takes and the device names ``--device`` takes.
 
 Config validation and the CLI's argument checks read them before torch is imported, so a bad argument fails at
 once; ``optical.distill.train`` and ``optical.distill.distributed`` use them with torch.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from optical.errors import InputError
 
 DEVICE_HELP = "auto, cpu, cuda or cuda:N"
+PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 _DEVICE = re.compile(r"cuda(?::(\d+))?")
 
 
@@ -37,5 +38,5 @@ def cuda_index(name: object) -> int | None:
         return None
     match = _DEVICE.fullmatch(name) if isinstance(name, str) else None
     if not match:
-        raise InputError(f"unknown device {name!r}: expected {DEVICE_HELP} (--device)")
+        raise InputError(f"unknown device {name!r}: expected {DEVICE_HELP}")
     return int(match.group(1)) if match.group(1) is not None else -1

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from optical.data import BENCHMARKS, normalize_locale
-from optical.distill.losses import LOSSES, TOKEN_MODES, LossConfig
-from optical.distill.losses.CombinedLoss import WEIGHTINGS
-from optical.distill.config import TrainConfig, cuda_index
-from optical.encoders import text_layer_count
+from optical.config._loss import LOSS_NAMES, LossConfig
+from optical.config._methods import METHODS
+from optical.config._settings import OLD_KEYS, PRESETS, SETTINGS
+from optical.config._train import TrainConfig
+from optical.data import normalize_locale
 from optical.errors import InputError
-from optical.experiment._methods import METHODS, MT_SYSTEMS
-from optical.transport import COST_KINDS, GRAD_MODES, REG_SCALES
-from optical.experiment._teacher_data import check_teacher_sources
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
 CLIP_PREFIX = "clip:"  # ExperimentConfig.teacher_model: a pretrained CLIPModel used as the teacher
-BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
-PRECISIONS = ("auto", "bf16", "fp32")  # TrainConfig.precision, as optical.distill.train.autocast_context reads it
 # config keys of format-1 run folders written before the ``ot`` section -> its fields
-_FLAT_OT_KEYS = {"ot_reg": "reg", "ot_cost": "cost", "ot_iters": "n_iter", "mse_weight": "mse_weight",
-                 "mse_english": "english"}
+_FLAT_OT_KEYS = {old: key.removeprefix("ot.") for old, key in OLD_KEYS.items() if "." not in old}
 # ``ot`` keys of older configs -> their fields now: ``mse_english`` (the English term of the MSE terms) is the
 # English term of every loss, ``english``
-RENAMED_OT_KEYS = {"mse_english": "english"}
+_RENAMED_OT_KEYS = {old.removeprefix("ot."): key.removeprefix("ot.") for old, key in OLD_KEYS.items()
+                    if old.startswith("ot.")}
 
 # Built-in benchmark languages spanning XLM-R's resource groups (see `python -m optical data stats`):
 # high: de fr es ru; low: eu ga gd km; unseen by XLM-R: ast an son zu.
@@ -121,9 +117,9 @@ class ExperimentConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InputError(f"unknown config keys {unknown}; expected some of {sorted(known)}", source)
-        if isinstance(data.get("ot"), dict) and any(key in data["ot"] for key in RENAMED_OT_KEYS):
-            renamed = {RENAMED_OT_KEYS.get(key, key): value for key, value in data["ot"].items()}
-            data["ot"] = {**renamed, **{key: v for key, v in data["ot"].items() if key not in RENAMED_OT_KEYS}}
+        if isinstance(data.get("ot"), dict) and any(key in data["ot"] for key in _RENAMED_OT_KEYS):
+            renamed = {_RENAMED_OT_KEYS.get(key, key): value for key, value in data["ot"].items()}
+            data["ot"] = {**renamed, **{key: v for key, v in data["ot"].items() if key not in _RENAMED_OT_KEYS}}
         if "ot" in data:
             data["ot"] = _section(LossConfig, data["ot"], "ot", source)
         for key in ("teacher", "student"):
@@ -146,14 +142,19 @@ class ExperimentConfig:
         return cls.from_dict(data, path)
 
     def validate(self, source: str | Path = "<config>") -> None:
-        """Raise InputError on values that would only fail later, deep inside a run (before any run folder)."""
-        bad = [m for m in self.methods if m not in METHODS]
-        if bad:
-            raise InputError(f"unknown methods {bad}; expected some of {list(METHODS)}", source)
+        """Raise InputError on values that would only fail later, deep inside a run (before any run folder): each
+        setting by its rule (``SETTINGS``), then what depends on several."""
+        for setting in SETTINGS:
+            if setting.key is not None and setting.rule is not None:
+                try:
+                    setting.rule(setting.key, functools.reduce(getattr, setting.key.split("."), self))
+                except InputError as err:
+                    raise InputError(err.message, source) from None
         for name in self.methods:
             method = METHODS[name]
-            if method.trained and method.loss not in LOSSES:
-                raise InputError(f"method {name!r} declares loss {method.loss!r}; expected one of {list(LOSSES)}", source)
+            if method.trained and method.loss not in LOSS_NAMES:
+                raise InputError(f"method {name!r} declares loss {method.loss!r}; expected one of {list(LOSS_NAMES)}",
+                                 source)
             if method.encoder == "translate" and self.mt == "hf" and not self.mt_model:
                 raise InputError(
                     f"method {name!r} needs a translation model (--mt-model NAME_OR_PATH) or --mt apertium", source
@@ -161,13 +162,7 @@ class ExperimentConfig:
             missing = [b for b in method.baselines if b not in METHODS]
             if missing:
                 raise InputError(f"method {name!r} is compared with undeclared methods {missing}", source)
-        _choice("mt", self.mt, MT_SYSTEMS, source)
-        try:
-            cuda_index(self.device)  # whether CUDA is here is asked when the run resolves it
-        except InputError as err:
-            raise InputError(err.message, source) from None
         self._validate_models(source)
-        _choice("dataset", self.dataset, tuple(BENCHMARKS), source)
         if self.dataset == "captions" and not self.root:
             raise InputError("dataset 'captions' needs --root DIR (a folder with images/ and captions.tsv)", source)
         if self.dataset == "multi30k" and not (self.root and self.images):
@@ -176,42 +171,12 @@ class ExperimentConfig:
                 "folder: the teacher trains on the train split's images)",
                 source,
             )
-        if not self.languages:
-            raise InputError("no languages given", source)
-        for lang in self.languages:
-            normalize_locale(lang)  # an unknown code raises InputError naming it
         self._validate_bitext(source)
-        _choice("bitext_per_language", self.bitext_per_language, BITEXT_AMOUNTS, source)
-        if not isinstance(self.ot.english, bool):
-            raise InputError(f"ot.english must be true or false, got {self.ot.english!r}", source)
-        if self.bitext_pairs is not None:
-            _bound("bitext_pairs", self.bitext_pairs, 1, source, integer=True, meaning=" (or null / 'all': no cap)")
-        _choice("ot.cost", self.ot.cost, COST_KINDS, source)
-        _choice("ot.grad", self.ot.grad, GRAD_MODES, source)
-        _choice("ot.reg_scale", self.ot.reg_scale, REG_SCALES, source)
-        _choice("ot.tokens", self.ot.tokens, tuple(TOKEN_MODES), source)
-        _choice("ot.weighting", self.ot.weighting, WEIGHTINGS, source)
-        _bound("ot.reg_m", self.ot.reg_m, 0, source, strict=True)
-        _bound("ot.reg", self.ot.reg, 0, source, strict=True)
-        _bound("ot.tol", self.ot.tol, 0, source, strict=True)
-        _bound("ot.n_iter", self.ot.n_iter, 1, source, integer=True)
-        _bound("ot.mse_weight", self.ot.mse_weight, 0, source)
-        _bound("ot.optical_weight", self.ot.optical_weight, 0, source)
-        _bound("embed_dim", self.embed_dim, 1, source, integer=True)
-        _bound("bootstrap", self.bootstrap, 1, source, integer=True)
-        _bound("plan_samples", self.plan_samples, 0, source, integer=True)
-        for key in ("teacher_train_layers", "student_train_layers"):
-            _bound(key, getattr(self, key), -1, source, integer=True, meaning=" (-1: all but the word embeddings)")
-        self._validate_layer(source)
-        for side in ("teacher", "student"):
-            train: TrainConfig = getattr(self, side)
-            _choice(f"{side}.precision", train.precision, PRECISIONS, source)
-            _bound(f"{side}.epochs", train.epochs, 1, source, integer=True)
-            _bound(f"{side}.batch_size", train.batch_size, 1, source, integer=True)
-            _bound(f"{side}.patience", train.patience, 1, source, integer=True)
-            _bound(f"{side}.lr", train.lr, 0, source, strict=True)
-            _bound(f"{side}.head_lr", train.head_lr, 0, source, strict=True)
-        check_teacher_sources(self.teacher_sources, source)
+        if self.ot.layer != -1 and self.student_encoder is not None:
+            # unprojected states need one tower on both sides (whether the students train that layer: check_models)
+            raise InputError(f"ot.layer {self.ot.layer} compares student and teacher hidden states unprojected: that "
+                             f"needs one tower on both sides, and the students read {self.student_encoder!r} (use -1: "
+                             "the projected states)", source)
         try:
             self.prototype_template.format(lemma="", definition="")
         except (KeyError, IndexError, ValueError) as err:
@@ -219,29 +184,6 @@ class ExperimentConfig:
                              f"can be filled ({err!r})", source) from None
         if "{lemma}" not in self.prototype_template:
             raise InputError(f"prototype_template must contain '{{lemma}}', got {self.prototype_template!r}", source)
-
-    def _validate_layer(self, source: str | Path) -> None:
-        """``ot.layer``: -1, or one of the layers the students train (the text tower's config is read for their
-        number): the states after a frozen layer never change, so aligning them would train nothing."""
-        layer = self.ot.layer
-        if layer == -1:
-            return
-        _bound("ot.layer", layer, 1, source, integer=True, meaning=" (or -1: the last layer's projected states)")
-        if self.student_encoder is not None:
-            raise InputError(f"ot.layer {layer} compares student and teacher hidden states unprojected: that needs one "
-                             f"tower on both sides, and the students read {self.student_encoder!r} (use -1: the "
-                             "projected states)", source)
-        tower = self.clip_teacher or self.text_encoder  # the students start as the teacher's text side
-        n_layers = text_layer_count(tower)
-        frozen = 0 if self.student_train_layers < 0 else max(0, n_layers - self.student_train_layers)
-        if not frozen < layer <= n_layers:
-            trained = {0: f"all {n_layers} layers", n_layers: "no transformer layer (only the projection)"}.get(
-                frozen, f"the top {n_layers - frozen} of {n_layers} layers")
-            allowed = f"in {frozen + 1}..{n_layers} or -1" if frozen < n_layers else "-1"
-            raise InputError(
-                f"ot.layer {layer}: the students train {trained} of {tower} (student_train_layers "
-                f"{self.student_train_layers}), so ot.layer must be {allowed} (-1: the last layer's projected "
-                "states); the states after a frozen layer never change", source)
 
     def _validate_models(self, source: str | Path) -> None:
         """``teacher_model`` is "clip:NAME_OR_PATH" and the image tower is that checkpoint's; ``student_encoder`` is
@@ -288,22 +230,6 @@ def _section(cls: type, values: object, key: str, source: str | Path, base: obje
         raise InputError(f"{key!r}: {err}; expected some of {allowed}", source) from None
 
 
-def _bound(
-    key: str, value: object, low: float, source: str | Path, *, strict: bool = False, integer: bool = False,
-    meaning: str = "",
-) -> None:
-    """InputError unless ``value`` is a number (an integer when ``integer``) >= ``low`` (> when ``strict``)."""
-    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
-    if not (is_number and (value > low if strict else value >= low)):
-        kind = "an integer" if integer else "a number"
-        raise InputError(f"{key} must be {kind} {'>' if strict else '>='} {low}{meaning}, got {value!r}", source)
-
-
-def _choice(key: str, value: object, allowed: tuple[str, ...], source: str | Path) -> None:
-    if value not in allowed:
-        raise InputError(f"{key} must be one of {list(allowed)}, got {value!r}", source)
-
-
 # The presets' teachers, chosen on validation data (stamps val + OpenClipart's held-out val; `bench/teacher.py`):
 # heads only on the frozen e5 tower (training its top layers did not help on 565 stamps and costs minutes), large
 # batches, ImageNet prototypes; the full preset adds OpenClipart (`prepare --with openclipart`), the quick one
@@ -327,4 +253,4 @@ def preset(name: str) -> ExperimentConfig:
         config = _preset_teacher(ExperimentConfig(languages=list(QUICK_LANGUAGES)), QUICK_TEACHER_SOURCES)
         config.student.epochs = 1
         return config
-    raise InputError(f"unknown preset {name!r}; expected 'full' or 'quick'")
+    raise InputError(f"unknown preset {name!r}; expected {' or '.join(map(repr, PRESETS))}")

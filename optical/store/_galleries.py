@@ -6,7 +6,7 @@ Format 2 (``GALLERY_FORMAT``) stores the images relative to one folder, itself n
     {"format": 2, "base": "cache", "folder": "stamps/images", "images": ["0001.png", ...], "groups", "captions"}
     {"format": 2, "base": "folder", "folder": "/data/mine/images", "images": ["dog.png", ...], ...}
 
-``base`` ``cache``: ``folder`` is relative to the cache (``optical.paths.cache_dir``) of whoever reads it, so the
+``base`` ``cache``: ``folder`` is relative to the cache (``optical.store.cache_dir``) of whoever reads it, so the
 prepared datasets (stamps, art4apps, ...) are found in the reader's cache. ``base`` ``folder``: a dataset folder
 outside the cache (``--root``/``--images`` of captions, Multi30k), absolute, as it was when written; when it has
 moved, `missing_images` names it. Image paths are POSIX, relative to ``folder``. Galleries without ``format``
@@ -19,8 +19,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from optical.paths import cache_dir
-from optical.runs import RunFormatError
+from optical.store._files import RunFormatError
+from optical.store._paths import cache_dir
 
 GALLERY_FORMAT = 2
 BASES = ("cache", "folder")

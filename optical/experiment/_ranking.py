@@ -16,13 +16,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from optical.atomic import atomic_write_bytes, atomic_write_json
+from optical.store import atomic_write_bytes, atomic_write_json, stored_images
 from optical.data import RetrievalSet
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings, transformer_layers
-from optical.evaluate import check_finite, retrieval_ranks
-from optical.experiment._metrics import RankPair
-from optical.experiment._ranks import GroupPair, query_groups
-from optical.galleries import stored_images
+from optical.evaluate import RankPair, check_finite, retrieval_ranks
+from optical.results import GroupPair, query_groups
 
 Encode = Callable[[list[str], str], "np.ndarray | None"]  # (captions, language) -> (N, D) normalised, or None
 
@@ -68,7 +66,7 @@ def method_ranks(encode: Encode, ev: EvalSet, method: str) -> dict[str, RankPair
 def write_gallery(folder: Path, sets: dict[str, RetrievalSet], images: np.ndarray) -> None:
     """``gallery.json`` (image paths, groups, every language's captions) and ``gallery.npy`` (I, D) in ``folder``,
     what the app's Image Search reads; ``sets["en"]`` holds every image, in the order of ``images``. Image paths
-    are stored relative to the cache or their dataset folder (``optical.galleries``), so the run folder travels."""
+    are stored relative to the cache or their dataset folder (``optical.store.stored_images``), so the run folder travels."""
     en = sets["en"]
     row = {p: i for i, p in enumerate(en.image_paths)}
     captions = {

@@ -1,37 +1,19 @@
-"""Sweeps: every point of a grid x every seed is a normal run in ``cache/runs/``; ``cache/sweeps/<id>/sweep.json``
-lists them. Resumable: runs already done are skipped, the others continue from their checkpoints. Teachers are
-shared across the points of a seed (``optical.experiment._teachers``). Torch is imported only to plan and run
-(``report`` of a sweep and the app's Sweeps page load without it).
-
-``sweep.json`` (format 1): ``format``, ``sweep_id``, ``created``, ``base`` (the ExperimentConfig every point
-starts from), ``grid`` (dotted key -> values), ``seeds``, ``points`` (each ``name``, ``values`` {key: value},
-``runs`` {seed: run id}).
+"""A sweep's tables: per point x method x figure over the seeds of its finished runs (``sweep_frame``), the research
+goal against zero-shot (``goal_table``) and the report of ``python -m optical report SWEEP``. Torch-free: the app's
+Sweeps page draws them without the model stack. The sweep folder itself: ``optical.store.Sweep``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from optical.atomic import atomic_write_json
-from optical.errors import InputError, OpticalError
-from optical.experiment._evals import has_evaluation, load_evaluation_ranks
-from optical.experiment._grid import format_point, grid_points, point_config, point_name
-from optical.experiment._metrics import summarize_study
-from optical.experiment._ranks import has_ranks, load_ranks
-from optical.paths import runs_dir, sweeps_dir
-from optical.runs import Run, RunFormatError, check_run_id, new_run_id, read_versioned_json
+from optical.config import format_point
+from optical.results._metrics import summarize_seeds
+from optical.results._sources import RankSource
+from optical.store import Run, Sweep
 
-if TYPE_CHECKING:
-    from optical.experiment._config import ExperimentConfig
-
-SWEEP_FORMAT = 1
 SWEEP_FIGURES = ("mean mR", "std", "high-minus-low")  # per method and point, over the non-English languages
 _DISPARITY_KEYS = {"mean mR": "mean", "std": "std", "high-minus-low": "high_minus_low"}
 BASELINE = "zero-shot"
@@ -44,143 +26,6 @@ PLAN_FIGURES = {"plan best-match share": "best_match_share", "plan entropy / uni
 GOAL_STD_CUT, GOAL_EN_DROP = 0.30, 1.0
 
 
-@dataclass
-class Sweep:
-    """A handle on one sweep folder."""
-
-    path: Path
-
-    @property
-    def sweep_id(self) -> str:
-        return self.path.name
-
-    @property
-    def spec(self) -> dict:
-        """``sweep.json``, checked (RunFormatError when missing, corrupt or of another format)."""
-        return read_versioned_json(self.path / "sweep.json", "sweep", SWEEP_FORMAT)
-
-    def planned(self) -> list[tuple[dict, int, str]]:
-        """(point, seed, run id) of every run, seed by seed (the points of a seed share its teacher)."""
-        spec = self.spec
-        return [(p, seed, p["runs"][str(seed)]) for seed in spec["seeds"] for p in spec["points"]]
-
-    def config(self, point: dict, seed: int) -> ExperimentConfig:
-        return point_config(self.spec["base"], point["values"], seed, f"sweep {self.sweep_id}: {point['name']}")
-
-
-def plan_sweep(base: ExperimentConfig, grid: dict[str, list], seeds: list[int], sweep_id: str | None = None) -> dict:
-    """``sweep.json``'s content for ``grid`` x ``seeds`` over ``base``; every point's config is validated first
-    (InputError naming the point) and no run folder may exist yet."""
-    if not grid:
-        raise InputError("a sweep needs at least one --grid KEY=V1,V2,...")
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise InputError(f"--seeds: expected distinct integers, e.g. 0,1,2; got {seeds}")
-    sweep_id = check_run_id(sweep_id or new_run_id("sweep"), what="sweep id", under=sweeps_dir())
-    points = grid_points(grid)
-    base_dict = base.to_dict()
-    for point in points:
-        for seed in seeds:
-            point_config(base_dict, point, seed, f"--grid point {format_point(point)}, seed {seed}")
-    names = [point_name(p) for p in points]
-    readable = len(set(names)) == len(names) and all(len(f"{sweep_id}_{n}_s{s}") <= 100 for n in names for s in seeds)
-    if not readable:
-        names = [f"p{i}" for i in range(len(points))]
-    entries = []
-    for name, point in zip(names, points):
-        runs = {str(seed): f"{sweep_id}_{name}_s{seed}" for seed in seeds}
-        for run_id in runs.values():
-            try:
-                check_run_id(run_id)
-            except InputError:
-                raise InputError(f"sweep id {sweep_id!r} is too long for its run ids ({run_id!r}); use a shorter "
-                                 "--sweep-id") from None
-            if (runs_dir() / run_id).exists():
-                raise InputError(f"run folder {runs_dir() / run_id} exists already; pick another --sweep-id (or "
-                                 f"continue that sweep with sweep --resume {sweep_id})")
-        entries.append({"name": name, "values": point, "runs": runs})
-    return {
-        "format": SWEEP_FORMAT, "sweep_id": sweep_id, "created": time.time(), "base": base_dict, "grid": grid,
-        "seeds": list(seeds), "points": entries,
-    }
-
-
-def create_sweep(spec: dict) -> Sweep:
-    """Write ``cache/sweeps/<id>/sweep.json`` (InputError when that sweep exists: resume it instead)."""
-    path = sweeps_dir() / spec["sweep_id"]
-    if (path / "sweep.json").exists():
-        raise InputError(f"sweep {spec['sweep_id']} exists; continue it with sweep --resume {spec['sweep_id']}")
-    atomic_write_json(path / "sweep.json", spec)
-    return Sweep(path)
-
-
-def load_sweep(ref: str | Path) -> Sweep:
-    """A sweep by folder (holding ``sweep.json``) or by id under ``cache/sweeps``; RunFormatError otherwise."""
-    path = Path(ref)
-    if not (path / "sweep.json").is_file():
-        path = sweeps_dir() / str(ref)
-    if not (path / "sweep.json").is_file():
-        raise RunFormatError(f"no sweep {ref!r} (looked for a folder with sweep.json and in {sweeps_dir()})")
-    sweep = Sweep(path)
-    sweep.spec  # noqa: B018 - validates the format
-    return sweep
-
-
-def is_sweep(ref: str | Path) -> bool:
-    """Whether ``ref`` names a sweep (a folder with sweep.json, or an id under ``cache/sweeps``)."""
-    return (Path(ref) / "sweep.json").is_file() or (sweeps_dir() / str(ref) / "sweep.json").is_file()
-
-
-def run_state(run_id: str) -> str:
-    """``pending`` (no folder yet) or the run's state (running, done, failed, interrupted)."""
-    path = runs_dir() / run_id
-    if not (path / "status.json").is_file():
-        return "pending"
-    try:
-        return Run(path).state
-    except RunFormatError:
-        return "failed"
-
-
-def run_sweep(sweep: Sweep, *, device: str | None = None, progress: bool = True,
-              on_run: Callable[[str], None] | None = None) -> list[str]:
-    """Run every run of ``sweep`` not done yet (a tqdm bar over them) and return the run ids done.
-
-    A run that raises is marked failed and the sweep goes on with the others; OpticalError at the end names them
-    (``sweep --resume`` retries them). ``device`` overrides the configs' (a runtime setting). ``on_run(run_id)`` is
-    called before each run starts.
-    """
-    from tqdm import tqdm
-
-    from optical.experiment._runner import run_experiment
-    from optical.runs import create_run, lock_run
-
-    planned = sweep.planned()
-    failed: list[str] = []
-    bar = tqdm(planned, desc=f"sweep {sweep.sweep_id}", unit="run", disable=not progress)
-    for point, seed, run_id in bar:
-        if run_state(run_id) == "done":
-            continue
-        bar.set_postfix_str(f"{format_point(point['values'])}, seed {seed}")
-        config = sweep.config(point, seed)
-        if device is not None:
-            config.device = device
-        if on_run is not None:
-            on_run(run_id)
-        with lock_run(runs_dir() / run_id):
-            run = create_run(config.to_dict(), run_id)
-            run.set_status(sweep=sweep.sweep_id)
-            try:
-                run_experiment(config, run, progress=lambda f, m, rid=run_id: bar.write(f"{rid} [{f:4.0%}] {m}"))
-            except Exception as err:  # recorded in the run's status.json by run_experiment
-                failed.append(f"{run_id} ({type(err).__name__}: {err})")
-    if failed:
-        raise OpticalError(f"{len(failed)} of {len(planned)} runs of sweep {sweep.sweep_id} failed: "
-                           f"{'; '.join(failed)}; "
-                           f"see python -m optical report RUN, then continue with python -m optical sweep --resume "
-                           f"{sweep.sweep_id}")
-    return [run_id for _, _, run_id in planned]
-
-
 def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test",
                 evaluation: str | None = None) -> pd.DataFrame:
     """One row per point x method x figure of the sweep's finished runs, intervals over the point's seeds.
@@ -188,26 +33,22 @@ def sweep_frame(sweep: Sweep, n_boot: int | None = None, split: str = "test",
     Columns: ``point`` (its name), one per grid key, ``method``, ``figure`` (``SWEEP_FIGURES``, then for every method
     but zero-shot ``DIFFERENCE_FIGURES``, its paired differences from zero-shot, then ``mR <language>``, then
     ``PLAN_FIGURES`` where the runs recorded plan diagnostics: mean over seeds, lo/hi their range),
-    ``value``, ``lo``, ``hi`` (95%, ``summarize_study``: seeds, then test image groups, resampled), ``n_seeds``.
+    ``value``, ``lo``, ``hi`` (95%, ``summarize_seeds``: seeds, then test image groups, resampled), ``n_seeds``.
     Points with no finished run are left out. ``split="val"``: the comparable val sets (choose on these);
     ``evaluation``: each run's evaluation of that name (``optical eval``, e.g. on art4apps) instead of a split, runs
     without it left out.
     """
-    spec = sweep.spec
+    spec = sweep.data
     n_boot = spec["base"].get("bootstrap", 1000) if n_boot is None else n_boot
+    source = RankSource(split, evaluation)
     rows = []
     for point in spec["points"]:
-        runs = [Run(runs_dir() / run_id) for run_id in point["runs"].values() if run_state(run_id) == "done"]
-        if evaluation is None:
-            runs = [run for run in runs if has_ranks(run, split)]
-            studies = [load_ranks(run, split) for run in runs]
-        else:
-            runs = [run for run in runs if has_evaluation(run, evaluation)]
-            studies = [load_evaluation_ranks(run, evaluation) for run in runs]
+        runs = [run for run in sweep.finished_runs(list(point["runs"].values())) if source.has(run)]
         if not runs:
             continue
+        studies = [source.load(run) for run in runs]
         against = [(m, BASELINE) for m in studies[0][0] if m != BASELINE]
-        summary = summarize_study(studies, n_boot=n_boot, comparisons=against)
+        summary = summarize_seeds(studies, n_boot=n_boot, comparisons=against)
         base = {"point": point["name"], **{key: _label(v) for key, v in point["values"].items()}}
         for method in summary["methods"]:
             figures = summary["disparity_ci"].get(method, {})
@@ -298,10 +139,10 @@ def _label(value: object) -> object:
 def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
     """The sweep's runs by state, then one table per point: a row per method, ``SWEEP_FIGURES`` and each language's mR
     as ``value [lo, hi]``."""
-    spec = sweep.spec
+    spec = sweep.data
     states: dict[str, list[str]] = {}
-    for _, _, run_id in sweep.planned():
-        states.setdefault(run_state(run_id), []).append(run_id)
+    for run_id, state in sweep.states().items():
+        states.setdefault(state, []).append(run_id)
     lines = [f"sweep {sweep.sweep_id}: grid {spec['grid']}, seeds {spec['seeds']}",
              "runs: " + ", ".join(f"{len(ids)} {state}" for state, ids in states.items())]
     lines += [f"  not done: {', '.join(ids)}" for state, ids in states.items() if state != "done"]

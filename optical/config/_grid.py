@@ -1,6 +1,6 @@
 """Sweep grids: ``KEY=V1,V2,...`` over dotted config paths (``ot.reg``, ``bitext_pairs``, ``student.epochs``), each
 value parsed by the config field's type (``all`` / ``none`` for "no value" where the field allows None), and the
-cross product of the axes as points. Torch is imported only by the functions that read the config's types."""
+cross product of the axes as points."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import itertools
 import re
 import types
 import typing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from optical.config._experiment import ExperimentConfig
+from optical.config._settings import OLD_KEYS
 from optical.errors import InputError
-
-if TYPE_CHECKING:
-    from optical.experiment._config import ExperimentConfig
 
 Point = dict[str, Any]  # dotted key -> value of one grid point
 NO_VALUE = ("all", "none", "null")  # spellings of None for fields that allow it (bitext_pairs=all: no cap)
@@ -25,7 +24,7 @@ _NOT_SWEPT = {
     "device": "the device is the same for every point (--device)",
 }
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
-_RENAMED = {"ot.mse_english": "ot.english"}  # older names of config keys (ExperimentConfig.from_dict reads them too)
+_RENAMED = {old: key for old, key in OLD_KEYS.items() if "." in old}  # older dotted names (from_dict reads them too)
 
 
 def parse_grid(specs: list[str]) -> dict[str, list]:
@@ -55,8 +54,6 @@ def field_type(key: str) -> Any:
     """The type hint of the ExperimentConfig field at dotted ``key``; InputError naming the allowed keys."""
     if key in _NOT_SWEPT:
         raise InputError(f"--grid {key}: cannot be swept ({_NOT_SWEPT[key]})")
-    from optical.experiment._config import ExperimentConfig
-
     cls: Any = ExperimentConfig
     parts = key.split(".")
     for depth, part in enumerate(parts):
@@ -125,8 +122,6 @@ def grid_points(grid: dict[str, list]) -> list[Point]:
 def point_config(base: dict, point: Point, seed: int, source: str) -> ExperimentConfig:
     """``base`` (an ExperimentConfig dict) with ``point``'s values and ``seed``, validated (InputError naming
     ``source``)."""
-    from optical.experiment._config import ExperimentConfig
-
     data = {**base, "seed": seed}
     for key, value in point.items():
         *sections, name = key.split(".")

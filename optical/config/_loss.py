@@ -1,8 +1,17 @@
-"""Every hyperparameter of the distillation losses in one dataclass (the experiment config's ``ot`` section)."""
+"""Every hyperparameter of the distillation losses in one dataclass (the experiment config's ``ot`` section), and
+the names its string settings take, declared here once: ``optical.transport`` and ``optical.distill`` read them."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+# the distillation losses (``optical.distill.losses.LOSSES``, in this order) a trained method may name
+LOSS_NAMES = ("mse", "optical", "optical+mse", "optical-uot", "optical-idf", "token-nn")
+COST_KINDS = ("cosine", "sqeuclidean", "sqeuclidean-mean")  # ``cost``: optical.transport.cost_matrix's kinds
+GRAD_MODES = ("envelope", "autodiff")  # ``grad``: how the OT plan's gradient is taken
+REG_SCALES = ("absolute", "relative")  # ``reg_scale``: what ``reg`` is measured in: cost units, or each pair's spread
+TOKEN_MODES = ("all", "no-special", "content")  # ``tokens``: which tokens carry mass (optical.distill's token roles)
+WEIGHTINGS = ("scale-free", "fixed")  # ``weighting``: how CombinedLoss weighs its two terms
 
 
 @dataclass

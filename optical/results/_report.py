@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optical.experiment._methods import english_term
+from optical.config import english_term
 
 DISPARITY_ROWS = ("mean", "std", "max_gap", "high_minus_low", "high_minus_unseen", "slope_log_size")
 

@@ -1,7 +1,8 @@
 """From per-query ranks to ``metrics.json``: recalls with CIs, disparity, paired differences, the verdict.
 
-`summarize` takes one run's ranks, `summarize_study` several runs that differ only by seed (same JSON shape,
-intervals from resampling seeds, then image groups: see `optical.evaluate.query_weights` and `seed_weights`).
+`summarize_seed` takes the ranks of one training seed (one run), `summarize_seeds` those of several runs that differ
+only by seed (same JSON shape, intervals from resampling seeds, then image groups: see
+`optical.evaluate.query_weights` and `seed_weights`). Ranks on disk are summarised by ``RankSource.summarize``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from optical.config import comparisons as registry_comparisons
 from optical.data import cc100_size_gib, resource_group
 from optical.evaluate import (
     GroupPair,
@@ -23,7 +25,6 @@ from optical.evaluate import (
     retrieval_metrics,
     seed_weights,
 )
-from optical.experiment._methods import comparisons as registry_comparisons
 
 Ranks = Mapping[str, Mapping[str, RankPair]]  # ranks[method][language] = (t2i (Q,), i2t (I',))
 Groups = Mapping[str, GroupPair]  # groups[language] = (t2i group ids (Q,), i2t group ids (I',))
@@ -31,7 +32,7 @@ COMPARISONS = tuple(registry_comparisons())  # the registry's (method, baseline)
 LEVEL = 0.95
 
 
-def summarize(
+def summarize_seed(
     ranks: Ranks,
     groups: Groups | None = None,
     n_boot: int = 1000,
@@ -44,10 +45,10 @@ def summarize(
     and every method; without, it resamples queries (t2i and i2t apart, languages apart). ``comparisons``: the
     (A, B) pairs whose paired differences are reported; the verdict answers from the first one present.
     """
-    return summarize_study([(ranks, groups)], n_boot=n_boot, seed=seed, comparisons=comparisons)
+    return summarize_seeds([(ranks, groups)], n_boot=n_boot, seed=seed, comparisons=comparisons)
 
 
-def summarize_study(
+def summarize_seeds(
     studies: Sequence[tuple[Ranks, Groups | None]],
     n_boot: int = 1000,
     seed: int = 0,
@@ -57,7 +58,7 @@ def summarize_study(
 
     Figures are means over seeds; each draw resamples the seeds, then the image groups (one draw for every seed:
     the test split does not depend on the seed), so intervals carry training and test-set variance. Methods and
-    languages are those every seed has. One seed gives `summarize`. Adds ``n_seeds`` and ``bootstrap`` (the scheme).
+    languages are those every seed has. One seed gives `summarize_seed`. Adds ``n_seeds`` and ``bootstrap`` (the scheme).
     """
     comparisons = registry_comparisons() if comparisons is None else comparisons
     groups = _shared_groups(studies)

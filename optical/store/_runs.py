@@ -18,7 +18,7 @@ Layout (format 1)::
     work/               training checkpoints for ``--resume``; removed when the run is done (``prune_work``)
     gallery.json        test images (paths, groups) and captions per language {lang: {texts, image}}; gallery.npy
                         the teacher's image embeddings (I, D) the app searches. Image paths are relative to the
-                        cache or to their dataset folder (``optical.galleries``: format 2), so a copied run folder
+                        cache or to their dataset folder (``optical.store.stored_images``: format 2), so a copied run folder
                         finds them; older galleries hold absolute paths
     ranks/<dataset>/    per-query ranks, one <method>.csv per method (language, direction, query, group, rank) and
                         groups.json (the image paths of each group id); dataset "test" (every language on the images
@@ -31,7 +31,7 @@ Layout (format 1)::
     plans.json          transport-plan samples for the app
     .lock               the OS lock of the process writing the run; .lock-owner.json says who took it
 
-A study (``optical.studies``) is a folder ``cache/runs/<id>/`` with ``study.json`` and no ``status.json``, listing
+A study (``optical.store.Study``) is a folder ``cache/runs/<id>/`` with ``study.json`` and no ``status.json``, listing
 its runs ``<id>-s<seed>``; ``list_runs`` skips it. A run id is one path component (``RUN_ID_PATTERN``); nothing is ever written outside ``cache/runs``. Every file is written atomically; ``status.json`` says whether the rest is final. Runs from before ranks/ have a
 ``ranks.csv`` instead, which nothing reads (their metrics.json is what the app and ``report`` show). A run that
 raised is marked ``failed`` with the error; one whose process was killed reads as ``interrupted`` (``--resume`` continues it).
@@ -40,7 +40,6 @@ Readers never take a running, failed or interrupted run's metrics as final.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -48,16 +47,13 @@ import shutil
 import socket
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import Timeout, UnixFileLock
-
-from optical.atomic import atomic_write_json
-from optical.errors import InputError, OpticalError
-from optical.paths import runs_dir
+from optical.errors import InputError
+from optical.store._atomic import atomic_write_json
+from optical.store._files import RunFormatError, changed_keys, newest_first, read_json
+from optical.store._paths import runs_dir
 
 RUN_FORMAT = 1
 METRICS_FORMAT = 1
@@ -65,35 +61,6 @@ METRICS_KEYS = ("languages", "methods", "resource", "results")
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 TEACHER_TRAINING = "training.json"  # in the teacher folder: the epoch its validation chose (``Run.teacher_training``)
 RUNTIME_KEYS = ("device",)  # config keys a resumed run may change (recorded in status.json, not config.json)
-_LOCK = ".lock"
-_LOCK_OWNER = ".lock-owner.json"
-
-
-class RunFormatError(OpticalError):
-    """A folder that is not a readable run: missing files, another format version, corrupt JSON."""
-
-
-class RunBusyError(OpticalError):
-    """Another live process holds the run folder's lock."""
-
-
-def read_json(file: Path, missing: str) -> dict | list:
-    """``file``'s JSON; RunFormatError naming it when absent ("missing (``missing``)") or corrupt (with the line)."""
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFormatError(f"{file}: missing ({missing})") from None
-    except json.JSONDecodeError as err:
-        raise RunFormatError(f"{file}:{err.lineno}: corrupt JSON ({err.msg})") from None
-
-
-def read_versioned_json(file: Path, kind: str, version: int) -> dict:
-    """The ``{"format": version, ...}`` file that makes a folder a ``kind`` (sweep, study); RunFormatError when it
-    is missing, corrupt or of another format."""
-    data = read_json(file, f"not a {kind} folder")
-    if not isinstance(data, dict) or data.get("format") != version:
-        raise RunFormatError(f"{file}: not a {kind} this version reads (format {version})")
-    return data
 
 
 @dataclass
@@ -229,10 +196,7 @@ def create_run(config: dict, run_id: str | None = None, root: Path | None = None
     path.mkdir(parents=True, exist_ok=True)
     run = Run(path)
     if (path / "status.json").exists():
-        previous = run.config
-        changed = sorted(
-            k for k in set(previous) | set(config) if k not in RUNTIME_KEYS and previous.get(k) != config.get(k)
-        )
+        changed = changed_keys(run.config, config, RUNTIME_KEYS)
         if changed:
             raise RunFormatError(f"{path}: exists with a different config ({', '.join(changed)}); use a new run id")
     else:
@@ -271,44 +235,21 @@ def load_run(ref: str | Path, *, writable: bool = False) -> Run:
     return run
 
 
-@contextmanager
-def lock_run(path: Path) -> Iterator[None]:
-    """Hold the OS lock of run folder ``path`` (made if missing) for the ``with`` block.
-
-    An fcntl lock: the kernel releases it when the holder exits, even on SIGKILL, so a killed run's leftover
-    ``.lock`` file never blocks ``--resume``. A lock held by a live process raises RunBusyError at once, naming it.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    lock = UnixFileLock(str(path / _LOCK), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise RunBusyError(
-            f"{path}: in use by {_lock_owner(path)}; wait for it to finish or stop it, or pass another --run-id"
-        ) from None
-    try:
-        atomic_write_json(path / _LOCK_OWNER, {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
-        yield
-    finally:
-        lock.release()
-
-
-def _lock_owner(path: Path) -> str:
-    try:
-        owner = json.loads((path / _LOCK_OWNER).read_text(encoding="utf-8"))
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(owner["since"]))
-        return f"pid {owner['pid']} on {owner['host']} (since {since})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process (its pid is not recorded yet)"
-
-
 def list_runs(root: Path | None = None) -> list[Run]:
     """Run folders under ``cache/runs`` (newest first), including running and failed ones; not temp folders."""
-    root = root or runs_dir()
-    if not root.is_dir():
-        return []
-    found = [Run(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "status.json").exists()]
-    return sorted(found, key=lambda r: r.path.stat().st_mtime, reverse=True)
+    return [Run(path) for path in newest_first(root or runs_dir(), "status.json")]
+
+
+def run_state(run_id: str, root: Path | None = None) -> str:
+    """``pending`` (no run in folder ``run_id`` of ``root``, default ``cache/runs``, yet) or the run's state (running,
+    done, failed, interrupted); an unreadable run reads as failed."""
+    path = (root or runs_dir()) / run_id
+    if not (path / "status.json").is_file():
+        return "pending"
+    try:
+        return Run(path).state
+    except RunFormatError:
+        return "failed"
 
 
 def _alive(pid: int | None) -> bool:

@@ -1,5 +1,5 @@
 """``evaluate_run``: a finished run's teacher (zero-shot), students and translate-test on any dataset, into
-``RUN/evals/<name>/`` (layout: ``optical.experiment._evals``). Eval never trains: it only reads the run's models.
+``RUN/evals/<name>/`` (layout: ``optical.results.evaluation_dir``). Eval never trains: it only reads the run's models.
 
 Speed: the students are the teacher's text side with the bottom layers frozen, so those layers (and the word
 embeddings) run once per distinct caption for all models (``encode_shared``) and only each model's top layers
@@ -14,20 +14,24 @@ from pathlib import Path
 
 import torch
 
-from optical.atomic import atomic_dir, atomic_write_json
+from optical.store import Run, atomic_dir, atomic_write_json, check_run_id, lock_run
+from optical.config import EVAL_PRECISIONS, METHODS, MT_SYSTEMS, ExperimentConfig
 from optical.data import closest_language, evaluation_sets, normalize_locale
 from optical.distill import DualEncoder, ProjectedTextEncoder
 from optical.distill.distributed import resolve_device
 from optical.distill.train import autocast_context
 from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
-from optical.experiment._config import ExperimentConfig
-from optical.experiment._evals import evaluation_dir, summarize_evaluation
-from optical.experiment._methods import EVAL_PRECISIONS, METHODS, MT_SYSTEMS
-from optical.experiment._ranks import gallery_groups, write_ranks_file
-from optical.experiment._scoring import Encode, EvalSet, encode_shared, method_ranks, shared_frozen_layers, write_gallery
+from optical.experiment._ranking import (
+    Encode,
+    EvalSet,
+    encode_shared,
+    method_ranks,
+    shared_frozen_layers,
+    write_gallery,
+)
 from optical.experiment._translate import translate_test_encoder
-from optical.runs import Run, check_run_id, lock_run
+from optical.results import RankSource, evaluation_dir, gallery_groups, write_ranks_file
 
 TRANSLATE = "translate-test"
 
@@ -125,7 +129,8 @@ def evaluate_run(
         atomic_write_json(tmp / "eval.json", settings)
         write_gallery(tmp, sets, ev.images)
         # summarised from the staged ranks files: metrics.json is exactly what `report --eval` recomputes
-        metrics = {**summarize_evaluation(run, name, folder=tmp), "timing": {"eval_s": time.time() - started}}
+        summary = RankSource(evaluation=name, folder=tmp).summarize([run])
+        metrics = {**summary, "timing": {"eval_s": time.time() - started}}
         atomic_write_json(tmp / "metrics.json", metrics)
     return metrics
 

@@ -1,0 +1,101 @@
+"""Results on disk, torch-free: per-query ranks files (``write_ranks``, ``load_ranks_folder``), the evaluations of a
+run on other datasets (``RUN/evals/<name>/``), one ``RankSource`` (a run's split or an evaluation) that reads and
+summarises them, the statistics from ranks to ``metrics.json`` (``summarize_seed``, ``summarize_seeds``, the
+verdict), the report tables and a sweep's tables. ``python -m optical report`` and the app read them without torch.
+"""
+
+from optical.results._evaluations import (
+    EVALS,
+    evaluation_dir,
+    evaluation_gallery,
+    evaluation_metrics,
+    evaluation_settings,
+    list_evaluations,
+)
+from optical.results._metrics import COMPARISONS, Groups, Ranks, summarize_seed, summarize_seeds, verdict
+from optical.results._rank_files import (
+    DATASETS,
+    GroupPair,
+    gallery_groups,
+    load_ranks_folder,
+    query_groups,
+    ranks_dir,
+    ranks_written,
+    write_groups,
+    write_ranks,
+    write_ranks_file,
+)
+from optical.results._report import (
+    disparity_difference_table,
+    disparity_table,
+    english_note,
+    format_report,
+    headline_table,
+    interval_note,
+    paired_table,
+    plan_lines,
+    plan_note,
+    plan_table,
+    recall_table,
+)
+from optical.results._sources import SUMMARY_SPLITS, RankSource
+from optical.results._sweep_tables import (
+    BASELINE,
+    DIFFERENCE_FIGURES,
+    GOAL_EN_DROP,
+    GOAL_STD_CUT,
+    PLAN_FIGURES,
+    SWEEP_FIGURES,
+    format_goal,
+    format_sweep_report,
+    goal_table,
+    sweep_frame,
+)
+
+__all__ = [
+    "BASELINE",
+    "COMPARISONS",
+    "DATASETS",
+    "DIFFERENCE_FIGURES",
+    "EVALS",
+    "GOAL_EN_DROP",
+    "GOAL_STD_CUT",
+    "PLAN_FIGURES",
+    "SUMMARY_SPLITS",
+    "SWEEP_FIGURES",
+    "GroupPair",
+    "Groups",
+    "RankSource",
+    "Ranks",
+    "disparity_difference_table",
+    "disparity_table",
+    "english_note",
+    "evaluation_dir",
+    "evaluation_gallery",
+    "evaluation_metrics",
+    "evaluation_settings",
+    "format_goal",
+    "format_report",
+    "format_sweep_report",
+    "gallery_groups",
+    "goal_table",
+    "headline_table",
+    "interval_note",
+    "list_evaluations",
+    "load_ranks_folder",
+    "paired_table",
+    "plan_lines",
+    "plan_note",
+    "plan_table",
+    "query_groups",
+    "ranks_dir",
+    "ranks_written",
+    "recall_table",
+    "summarize_seed",
+    "summarize_seeds",
+    "sweep_frame",
+    "verdict",
+    "write_groups",
+    "write_ranks",
+    "write_ranks_file",
+]
