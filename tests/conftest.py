@@ -1,5 +1,7 @@
-"""Shared test setup: never touch the network, keep torch on few threads, leave the user's hash store alone;
-the tiny Multi30k tree, which data and experiment tests use."""
+"""Shared test setup: never touch the network, keep torch on few threads, leave the user's hash store alone; and
+the fixtures that several test folders use: the tiny Multi30k tree (data, cli, experiment), the fake stamps
+package and an empty cache (data, cli), the app's tiny cache (app, explore) and the tiny experiment setups (config,
+store, experiment)."""
 
 import os
 
@@ -54,6 +56,115 @@ def multi30k(tmp_path) -> tuple[Path, Path]:
     from tests.fakes import write_multi30k
 
     return write_multi30k(tmp_path)
+
+
+# --- the fake stamps package and an empty cache (the data and CLI tests) --------------------------------------
+
+
+@pytest.fixture
+def make_deb():
+    """``make_deb(path, files, package=..., data_member="data.tar.xz", version="1.0-test") -> path``."""
+    from tests import fakes
+
+    return fakes.make_deb
+
+
+@pytest.fixture
+def stamp_files():
+    """``stamp_files(n_generated=60) -> {path in package: bytes}``: the fake package's content."""
+    from tests import fakes
+
+    return fakes.stamp_files
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty cache folder (``OPTICAL_CACHE``)."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("OPTICAL_CACHE", str(root))
+    return root
+
+
+@pytest.fixture
+def fake_deb(tmp_path) -> Path:
+    from tests import fakes
+
+    return fakes.make_deb(tmp_path / "tuxpaint-stamps-default_1.0-test_all.deb", fakes.stamp_files())
+
+
+@pytest.fixture
+def stamps(cache, fake_deb):
+    """The fake package prepared into the test cache and loaded."""
+    from optical.data import load_stamps, prepare_stamps
+
+    prepare_stamps(fake_deb, progress=False)
+    return load_stamps()
+
+
+# --- the app's tiny cache (the app and explore tests) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def app_cache(tmp_path_factory) -> Path:
+    """An OPTICAL_CACHE holding the tiny run and the broken runs (see ``tests.app.fixtures.build_runs``)."""
+    from tests.app.fixtures import build_runs
+
+    root = tmp_path_factory.mktemp("optical-cache")
+    build_runs(root)
+    return root
+
+
+# --- tiny experiment setups, no prepared assets and no real weights (the config, store and experiment tests) ----
+
+
+@pytest.fixture
+def tiny_setup(tmp_path, monkeypatch) -> dict:
+    """A config dict for tiny, fast runs in an empty cache: the tiny captions dataset (en, de, fr) and the tiny text
+    and image towers."""
+    from optical.config import ExperimentConfig
+    from tests.fakes import tiny_towers, write_tiny_dataset
+
+    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
+    config = ExperimentConfig(
+        dataset="captions",
+        root=str(write_tiny_dataset(tmp_path / "tiny-dataset")),
+        languages=["de", "fr"],
+        **tiny_towers(tmp_path),
+        embed_dim=8,
+        bootstrap=50,
+        plan_samples=2,
+        teacher_train_layers=-1,
+        student_train_layers=-1,
+    ).to_dict()
+    config["teacher"].update(epochs=2, batch_size=8)
+    config["student"].update(epochs=2, batch_size=8)
+    return config
+
+
+@pytest.fixture
+def stamps_setup(tiny_setup, tmp_path) -> dict:
+    """``tiny_setup`` on a fake stamps package (40 generated stamps) prepared into its cache: for the tests that
+    evaluate a run on ``--dataset stamps``."""
+    from optical.data import prepare_stamps
+    from tests.fakes import make_deb, stamp_files
+
+    prepare_stamps(make_deb(tmp_path / "stamps.deb", stamp_files(40)), progress=False)
+    return {**tiny_setup, "dataset": "stamps", "root": None}
+
+
+@pytest.fixture
+def finished_run(stamps_setup):
+    """A finished tiny stamps run (zero-shot, mse, optical) distilled on German only; students train the top layer."""
+    from optical.config import ExperimentConfig
+    from optical.experiment import run_experiment
+    from optical.store import create_run, load_run
+
+    stamps_setup.update(languages=["de"], methods=["zero-shot", "mse", "optical"], student_train_layers=1)
+    stamps_setup["student"]["epochs"] = 1
+    config = ExperimentConfig.from_dict(stamps_setup)
+    run = create_run(config.to_dict(), "done-run")
+    run_experiment(config, run, progress=lambda f, m: None)
+    return load_run("done-run")
 
 
 def pytest_collection_modifyitems(config, items):

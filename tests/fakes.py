@@ -1,6 +1,7 @@
 """Fakes for fast tests, no weights and no network: one tiny text model (one tokenizer), one tiny image tower,
-tiny datasets (a captions folder, a stamps .deb, a Multi30k tree) and small images. Plain functions; the fixtures
-that use them live in the conftest.py files."""
+tiny training pairs, tiny datasets (a captions folder, a stamps .deb, OpenClipart .debs, a timm wheel, a Multi30k
+tree), small images, and the ``data`` command on its own parser. Plain functions; the fixtures that use them live in
+the conftest.py files."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import io
 import string
 import struct
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
+
+from optical.data import IMAGENET_CLASSES
 
 if TYPE_CHECKING:  # transformers only once a test builds a model: the data tests never do
     from transformers import BertModel, BertTokenizerFast
@@ -177,6 +181,12 @@ def tiny_towers(folder: Path) -> dict[str, str]:
     (``tiny-text``, ``tiny-clip``)."""
     return {"text_encoder": str(saved_tiny_text_encoder(folder)),
             "image_encoder": str(saved_tiny_clip(folder / "tiny-clip"))}
+
+
+# --- tiny training pairs (English captions and their German translations, in order) ------------------------------
+
+CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
+FOREIGN = ["ein roter apfel", "der baum", "das auto", "der hund", "die katze", "das haus", "das boot", "der vogel"]
 
 
 # --- small images ----------------------------------------------------------------------------------------------
@@ -358,6 +368,36 @@ def stamp_files(n_generated: int = 60) -> dict[str, bytes]:
     return files
 
 
+# --- the teacher's extra sources: OpenClipart .debs (their SVG metadata) and a timm wheel (ImageNet classes) --------
+
+OPENCLIPART_PNG = "usr/share/openclipart/png/"
+OPENCLIPART_SVG = "usr/share/openclipart/svg/"
+
+
+def openclipart_svg(title: str, keywords: list[str], creator: str = "Jane Doe") -> bytes:
+    """An OpenClipart SVG with only its metadata: ``title``, ``keywords`` and ``creator``."""
+    items = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
+    return (f'<svg><metadata><rdf:RDF><cc:Work rdf:about=""><dc:title>{title}</dc:title><dc:subject><rdf:Bag>'
+            f"{items}</rdf:Bag></dc:subject><dc:publisher><cc:Agent><dc:title>Open Clip Art Library</dc:title>"
+            f"</cc:Agent></dc:publisher><dc:creator><cc:Agent><dc:title>{creator}</dc:title></cc:Agent>"
+            "</dc:creator></cc:Work></rdf:RDF></metadata></svg>").encode()
+
+
+def timm_wheel(path: Path, n: int = IMAGENET_CLASSES, drop_lemma: bool = False) -> Path:
+    """A timm wheel at ``path`` holding only the ImageNet class files: ``n`` synsets ``n0000000<i>`` (lemmas
+    ``thing <i>, other name``, glosses ``gloss <i>``; ``drop_lemma``: none for class 7) and the licence."""
+    synsets = [f"n{i:08d}" for i in range(n)]
+    lemmas = "".join(f"{s}\tthing {i}, other name\n" for i, s in enumerate(synsets) if not (drop_lemma and i == 7))
+    lemmas += "n99999999\tnot in the 1k\n"
+    definitions = "".join(f"{s}\tgloss {i}\n" for i, s in enumerate(synsets))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("timm/data/_info/imagenet_synsets.txt", "\n".join(synsets) + "\n")
+        z.writestr("timm/data/_info/imagenet_synset_to_lemma.txt", lemmas)
+        z.writestr("timm/data/_info/imagenet_synset_to_definition.txt", definitions)
+        z.writestr("timm-9.9.dist-info/licenses/LICENSE", "Apache License 2.0\n")
+    return path
+
+
 # --- a Multi30k tree -------------------------------------------------------------------------------------------
 
 M30K_SPLITS = {"train": 6, "val": 3, "test_2016_flickr": 4}
@@ -407,3 +447,18 @@ def write_multi30k(folder: Path) -> tuple[Path, Path]:
             if not (images / name).exists():
                 Image.new("RGB", (4, 4), (10, 20, 30)).save(images / name)
     return root, images
+
+
+# --- the ``data`` command ----------------------------------------------------------------------------------------
+
+
+def run_data_command(*argv: str) -> int:
+    """``python -m optical data ...`` on a parser that knows only the ``data`` command; its exit status."""
+    import argparse
+
+    from optical.cli import data as data_cli
+
+    parser = argparse.ArgumentParser()
+    data_cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.func(args)

@@ -1,7 +1,7 @@
 """The layers of ``optical``, checked over the import graph (every import statement, at module level or inside a
-function): each subpackage imports only those below it, so there is no cycle between subpackages; nothing imports
-the CLI but ``__main__``; nothing imports streamlit (the app's pages do, the library does not); and the foundations
-and the results-on-disk modules load without torch."""
+function): each subpackage imports only those below it, so there is no cycle between subpackages; no cycle between
+modules either (inside a subpackage); nothing imports the CLI but ``__main__``; nothing imports streamlit (the app's
+pages do, the library does not); and the foundations and the results-on-disk modules load without torch."""
 
 from __future__ import annotations
 
@@ -86,6 +86,116 @@ def test_the_checker_sees_an_upward_import_and_streamlit(tmp_path):
     assert _violations(tmp_path / "optical") == [
         "optical/transport/_probe.py:1: streamlit (the library does not import streamlit)",
         "optical/transport/_probe.py:4: optical.experiment (transport, layer 4, imports experiment, layer 7)",
+    ]
+
+
+def _module_name(path: Path, root: Path) -> str:
+    """``optical/store/_runs.py`` -> ``optical.store._runs``; a package's ``__init__.py`` is the package."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph(root: Path = PACKAGE) -> dict[str, dict[str, str]]:
+    """module -> {imported module of the package: where ("path:line")}, over every import statement (module level
+    or in a function; relative ones resolved). ``from optical.x import name`` imports ``optical.x.name`` where that is
+    a module, else ``optical.x``; ``import optical.x.y`` imports ``optical.x.y``."""
+    files = {_module_name(path, root): path for path in sorted(root.rglob("*.py"))}
+    graph: dict[str, dict[str, str]] = {module: {} for module in files}
+    for module, path in files.items():
+        package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module  # from . import x / from ..y import x: the package, level - 1 up
+                if node.level:
+                    base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in files:  # a name of a module, not a module: that module
+                    target = target.rpartition(".")[0]
+                if target and target != module:
+                    graph[module].setdefault(target, f"{path.relative_to(root.parent)}:{node.lineno}")
+    return graph
+
+
+def _strongly_connected(graph: dict[str, dict[str, str]]) -> list[list[str]]:
+    """The strongly connected components of ``graph`` (Tarjan's algorithm, iterative), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components = []
+    for start in graph:
+        if start in index:
+            continue
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        work = [(start, iter(graph[start]))]
+        while work:
+            node, successors = work[-1]
+            for successor in successors:
+                if successor not in index:
+                    index[successor] = low[successor] = len(index)
+                    stack.append(successor)
+                    on_stack.add(successor)
+                    work.append((successor, iter(graph[successor])))
+                    break
+                if successor in on_stack:
+                    low[node] = min(low[node], index[successor])
+            else:  # every successor done
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while not component or component[-1] != node:
+                        component.append(stack.pop())
+                        on_stack.discard(component[-1])
+                    components.append(sorted(component))
+    return components
+
+
+def _import_cycles(root: Path = PACKAGE) -> list[str]:
+    """Each import cycle between modules: its modules, then the imports that close it."""
+    graph = _module_graph(root)
+    found = []
+    for component in sorted(c for c in _strongly_connected(graph) if len(c) > 1):
+        edges = [f"  {graph[a][b]}: {a} imports {b}" for a in component for b in graph[a] if b in component]
+        found.append(" <-> ".join(component) + "\n" + "\n".join(edges))
+    return found
+
+
+def test_no_import_cycle_between_modules():
+    found = _import_cycles()
+    assert not found, "import cycles between modules:\n" + "\n".join(found)
+
+
+def test_the_checker_sees_a_cycle_through_a_function_a_package_and_a_relative_import(tmp_path):
+    files = {
+        "__init__.py": "",
+        "errors.py": "",
+        "a/__init__.py": "from optical.a._x import f\n",
+        "a/_x.py": "from optical import errors\n\n\ndef f():\n    from optical.b import g\n",  # b: the package
+        "b/__init__.py": "from ._y import g\n",
+        "b/_y.py": "import optical.a\n\n\ndef g():\n    pass\n",
+        "c.py": "from optical.b._y import g\nfrom optical.errors import InputError\n",  # imports into it: no cycle
+    }
+    for name, text in files.items():
+        (tmp_path / "optical" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "optical" / name).write_text(text)
+    graph = _module_graph(tmp_path / "optical")
+    assert graph["optical.a._x"] == {"optical.errors": "optical/a/_x.py:1", "optical.b": "optical/a/_x.py:5"}
+    assert graph["optical.c"] == {"optical.b._y": "optical/c.py:1", "optical.errors": "optical/c.py:2"}
+    assert _import_cycles(tmp_path / "optical") == [
+        "optical.a <-> optical.a._x <-> optical.b <-> optical.b._y\n"
+        "  optical/a/__init__.py:1: optical.a imports optical.a._x\n"
+        "  optical/a/_x.py:5: optical.a._x imports optical.b\n"
+        "  optical/b/__init__.py:1: optical.b imports optical.b._y\n"
+        "  optical/b/_y.py:1: optical.b._y imports optical.a"
     ]
 
 

@@ -1,5 +1,6 @@
 """A tiny run folder for the app's tests and bench, built directly (no experiment run): tiny random models,
-a few PNG stamps, the gallery, metrics from random ranks, transport-plan samples; plus broken runs."""
+a few PNG stamps, the gallery, metrics from random ranks, transport-plan samples; plus broken runs. And the app
+under streamlit's AppTest, for the page tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import numpy as np
@@ -22,6 +24,9 @@ from optical.results import RankSource, summarize_seed, write_groups, write_rank
 from optical.store import RUN_FORMAT, TEACHER_TRAINING, Run, Sweep, atomic_write_bytes, atomic_write_json
 from optical.encoders import create_text_encoder
 from tests.fakes import CLIP_DIM, png_bytes, tiny_towers
+
+if TYPE_CHECKING:  # streamlit only once a page test opens the app
+    from streamlit.testing.v1 import AppTest
 
 IMAGE_DIM = CLIP_DIM  # the tiny CLIP image tower's features: the fixture's config names that tower
 # (english caption, group, colour, {language: caption}) per gallery image; images 0 and 1 share a caption group
@@ -211,3 +216,26 @@ def build_sweep(root: Path, sweep_id: str = "tiny-sweep") -> Path:
                                                      "languages": LANGUAGES, "methods": METHODS, "distilled": ["de"]})
             atomic_write_json(folder / "metrics.json", RankSource(evaluation=SWEEP_EVAL).summarize([run]))
     return sweep.path
+
+
+# --- the app under streamlit's AppTest ---------------------------------------------------------------------------
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"
+
+
+def open_app(page: str | None = None, run_id: str | None = None) -> AppTest:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if run_id:
+        at.session_state["run_id"] = run_id
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)

@@ -7,34 +7,14 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 import app_resources
 from optical import explore
-from tests.app.fixtures import TINY_TEACHER_KEY
+from tests.app.fixtures import RECALL, SEARCH, TINY_TEACHER_KEY, TRANSPORT, open_app, texts
 from tests.fakes import huge_png, png_bytes
-
-APP = Path(__file__).resolve().parents[2] / "app.py"
-TRANSPORT, RECALL, SEARCH = "pages/1_Transport_Plans.py", "pages/2_Recall_by_Language.py", "pages/3_Image_Search.py"
-
-
-def open_app(page: str | None = None, run_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    if run_id:
-        at.session_state["run_id"] = run_id
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
 
 
 def test_home_shows_runs_headline_and_verdict(cache):

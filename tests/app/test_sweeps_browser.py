@@ -1,4 +1,4 @@
-"""The Sweeps page in a real headless Chromium (the server and browser of test_browser.py) over a tiny sweep."""
+"""The Sweeps page in a real headless Chromium (the server and browser of conftest.py) over a tiny sweep."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.fixtures import build_sweep
-from tests.app.test_browser import _no_exception, _screenshot, _settle, page, server  # noqa: F401 - fixtures
+from tests.app.server import no_exception, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
@@ -20,21 +20,21 @@ def app_cache(tmp_path_factory) -> Path:
     return root
 
 
-def test_sweeps_page_draws_lines_with_bands_and_the_table(server, page):  # noqa: F811
+def test_sweeps_page_draws_lines_with_bands_and_the_table(server, page):
     page.goto(f"{server}/Sweeps")
     page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
-    _settle(page)
+    settle(page)
     # 6 lines (3 methods x 2 caps), each with its CI band
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12
     assert page.get_by_text("Download the sweep's table (CSV)").count() == 1
-    _no_exception(page)
-    _screenshot(page, "sweeps")
+    no_exception(page)
+    screenshot(page, "sweeps")
     assert page.get_by_text("Against zero-shot: the research goal").count() == 1
     assert page.locator('[data-testid="stDataFrame"]').count() == 2  # the lines, then the goal table
 
     page.get_by_text("val", exact=True).click()  # the sidebar's split
     page.get_by_text("image groups of val", exact=False).wait_for()
-    _settle(page)
+    settle(page)
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 12
-    _no_exception(page)
+    no_exception(page)

@@ -15,8 +15,7 @@ from optical.data import (
     split_of,
 )
 from optical.errors import InputError
-from tests.data.test_cli_data import run
-from tests.fakes import captions_rows
+from tests.fakes import captions_rows, run_data_command
 
 
 def test_groups_split_and_several_captions(tmp_path, write_captions):
@@ -64,12 +63,12 @@ def test_split_column_and_bitext(tmp_path, write_captions):
 
 def test_data_stats_cli(tmp_path, write_captions, capsys):
     root = write_captions(tmp_path / "c", captions_rows(12, ("de", "lkt")))
-    assert run("data", "stats", "--dataset", "captions", "--root", str(root), "--json") == 0
+    assert run_data_command("data", "stats", "--dataset", "captions", "--root", str(root), "--json") == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(s["images"] for s in stats["splits"].values()) == 12
     assert stats["languages"]["lkt"]["resource_group"] == "unseen" and stats["languages"]["lkt"]["name"] == "Lakota"
     assert sum(stats["languages"]["en"][s] for s in ("train", "val", "test")) == 24
-    run("data", "stats", "--dataset", "captions", "--root", str(root))
+    run_data_command("data", "stats", "--dataset", "captions", "--root", str(root))
     assert "2 languages besides English" in capsys.readouterr().out
 
 

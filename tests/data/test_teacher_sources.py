@@ -22,26 +22,14 @@ from optical.data import (
     split_of,
 )
 from optical.errors import InputError, MissingAssetError
-from tests.fakes import solid_png
-
-PNG = "usr/share/openclipart/png/"
-SVG = "usr/share/openclipart/svg/"
-
-
-def svg(title: str, keywords: list[str], creator: str = "Jane Doe") -> bytes:
-    items = "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
-    return (f'<svg><metadata><rdf:RDF><cc:Work rdf:about=""><dc:title>{title}</dc:title><dc:subject><rdf:Bag>'
-            f"{items}</rdf:Bag></dc:subject><dc:publisher><cc:Agent><dc:title>Open Clip Art Library</dc:title>"
-            f"</cc:Agent></dc:publisher><dc:creator><cc:Agent><dc:title>{creator}</dc:title></cc:Agent>"
-            "</dc:creator></cc:Work></rdf:RDF></metadata></svg>").encode()
-
+from tests.fakes import OPENCLIPART_PNG, OPENCLIPART_SVG, openclipart_svg, solid_png, timm_wheel
 
 def test_svg_metadata_title_keywords_creator():
-    drawing = svg("Fish &amp; Chips", ["food", "", "fried_fish"], "Ann Bee").decode()
+    drawing = openclipart_svg("Fish &amp; Chips", ["food", "", "fried_fish"], "Ann Bee").decode()
     title, keywords, creator = parse_svg_metadata(drawing)
     assert (title, keywords, creator) == ("Fish & Chips", ["food", "fried_fish"], "Ann Bee")  # not the agents' titles
     assert parse_svg_metadata("<svg/>") == ("", [], "")
-    assert parse_svg_metadata(svg("Clipart by Nicu Buculei - smiley", []).decode())[0] == "smiley"
+    assert parse_svg_metadata(openclipart_svg("Clipart by Nicu Buculei - smiley", []).decode())[0] == "smiley"
 
 
 def test_name_words_drop_digits_and_the_truncated_creator():
@@ -78,8 +66,9 @@ def _openclipart_debs(tmp_path, make_deb):
         "food/no_png": (green, "Pear", []),
         "food/huge": (solid_png(size=(2049, 2048)), "Huge melon", []),
     }
-    svgs = {f"{SVG}{stem}.svg": svg(title, keywords) for stem, (_, title, keywords) in drawings.items()}
-    pngs = {f"{PNG}{stem}.png": data for stem, (data, _, _) in drawings.items() if stem != "food/no_png"}
+    svgs = {f"{OPENCLIPART_SVG}{stem}.svg": openclipart_svg(title, keywords)
+            for stem, (_, title, keywords) in drawings.items()}
+    pngs = {f"{OPENCLIPART_PNG}{stem}.png": data for stem, (data, _, _) in drawings.items() if stem != "food/no_png"}
     pngs["usr/share/doc/openclipart-png/copyright"] = b"Public Domain\n"
     png_deb = make_deb(tmp_path / "openclipart-png_1%3a0.18_all.deb", pngs, package="openclipart-png")
     svg_deb = make_deb(tmp_path / "openclipart-svg_1%3a0.18_all.deb", svgs, package="openclipart-svg")
@@ -113,29 +102,16 @@ def test_prepare_openclipart_filters_and_writes_a_stamps_format_dataset(cache, f
     assert "already prepared" in capsys.readouterr().err
 
 
-def _wheel(path, n=IMAGENET_CLASSES, drop_lemma=False):
-    synsets = [f"n{i:08d}" for i in range(n)]
-    lemmas = "".join(f"{s}\tthing {i}, other name\n" for i, s in enumerate(synsets) if not (drop_lemma and i == 7))
-    lemmas += "n99999999\tnot in the 1k\n"
-    definitions = "".join(f"{s}\tgloss {i}\n" for i, s in enumerate(synsets))
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("timm/data/_info/imagenet_synsets.txt", "\n".join(synsets) + "\n")
-        z.writestr("timm/data/_info/imagenet_synset_to_lemma.txt", lemmas)
-        z.writestr("timm/data/_info/imagenet_synset_to_definition.txt", definitions)
-        z.writestr("timm-9.9.dist-info/licenses/LICENSE", "Apache License 2.0\n")
-    return path
-
-
 def test_timm_wheel_classes_in_label_order(tmp_path):
-    classes, source, licence = parse_timm_wheel(_wheel(tmp_path / "timm-9.9-py3-none-any.whl"))
+    classes, source, licence = parse_timm_wheel(timm_wheel(tmp_path / "timm-9.9-py3-none-any.whl"))
     assert len(classes) == IMAGENET_CLASSES and classes[3].synset == "n00000003"
     assert classes[3].lemmas == ("thing 3", "other name") and classes[3].definition == "gloss 3"
     assert source == {"package": "timm", "version": "9.9", "file": "timm-9.9-py3-none-any.whl"}
     assert licence == b"Apache License 2.0\n"
     with pytest.raises(InputError, match="expected 1000 distinct"):
-        parse_timm_wheel(_wheel(tmp_path / "timm-1-py3-none-any.whl", n=999))
+        parse_timm_wheel(timm_wheel(tmp_path / "timm-1-py3-none-any.whl", n=999))
     with pytest.raises(InputError, match="n00000007 of .* has no lemma"):
-        parse_timm_wheel(_wheel(tmp_path / "timm-2-py3-none-any.whl", drop_lemma=True))
+        parse_timm_wheel(timm_wheel(tmp_path / "timm-2-py3-none-any.whl", drop_lemma=True))
     (tmp_path / "bad.whl").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="not a readable wheel"):
         parse_timm_wheel(tmp_path / "bad.whl")
@@ -150,7 +126,7 @@ def test_prepare_imagenet_classes_and_cli(cache, tmp_path, fake_deb, fake_opencl
 
     with pytest.raises(MissingAssetError, match="run `python -m optical prepare`"):
         load_imagenet_classes()
-    wheel = _wheel(tmp_path / "timm-9.9-py3-none-any.whl")
+    wheel = timm_wheel(tmp_path / "timm-9.9-py3-none-any.whl")
     monkeypatch.setattr("optical.encoders.prepare_text_model", lambda: "skipped")
     png_deb, svg_deb = fake_openclipart
     assert main(["prepare", "--stamps-deb", str(fake_deb), "--timm-wheel", str(wheel), "--with", "openclipart",

@@ -19,8 +19,7 @@ SCRIPT = textwrap.dedent(
     from optical.distill._teacher import train_teacher
     from optical.distill.distributed import process_group
     from optical.config import TrainConfig
-    from tests.distill.test_training import CAPTIONS
-    from tests.fakes import tiny_text_encoder
+    from tests.fakes import CAPTIONS, tiny_text_encoder
 
     out, case = Path(sys.argv[1]), sys.argv[2]
     # rank 1 computes a slightly different score at epoch 3: alone it would see an improvement and go on

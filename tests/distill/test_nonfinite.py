@@ -8,11 +8,13 @@ import torch
 
 from optical.distill._models import DualEncoder
 from optical.distill._student import teacher_targets, train_student
+from optical.distill.distributed import DistInfo
 from optical.distill.losses import TokenMass, TokenRoles, create_loss, token_ids
 from optical.config import TrainConfig
 from optical.errors import NonFiniteError
-from tests.distill.test_training import CAPTIONS, CPU, FOREIGN
-from tests.fakes import tiny_text_encoder
+from tests.fakes import CAPTIONS, FOREIGN, tiny_text_encoder
+
+CPU = DistInfo()
 
 
 def _train(work, epochs: int = 3, bad_step: int | None = None, bad_grad: bool = False) -> torch.Tensor:

@@ -20,10 +20,8 @@ from optical.distill._prefix import FrozenPrefix, forward_texts
 from optical.config import TrainConfig
 from optical.distill.train import train_mode
 from optical.encoders import create_text_encoder
-from tests.fakes import saved_tiny_text_encoder, tiny_text_encoder
+from tests.fakes import CAPTIONS, FOREIGN, saved_tiny_text_encoder, tiny_text_encoder
 
-CAPTIONS = ["a red apple", "a green tree", "the blue car", "a dog", "a cat", "the house", "a boat", "a bird"]
-FOREIGN = ["ein roter apfel", "der baum", "das auto", "der hund", "die katze", "das haus", "das boot", "der vogel"]
 CPU = DistInfo()
 
 
@@ -198,8 +196,7 @@ DDP_SCRIPT = textwrap.dedent(
     from optical.distill.distributed import init_distributed, is_main_process
     from optical.distill.losses import TokenMass, create_loss, token_ids
     from optical.config import TrainConfig
-    from tests.fakes import tiny_text_encoder
-    from tests.distill.test_training import CAPTIONS, FOREIGN
+    from tests.fakes import CAPTIONS, FOREIGN, tiny_text_encoder
 
     out = Path(sys.argv[1])
     info = init_distributed("cpu")

@@ -281,16 +281,3 @@ def test_torchrun_two_cpu_processes_run_the_experiment(tiny_setup, tmp_path):
     assert run.state == "done"
     assert set(run.metrics()["results"]["optical"]) == {"en", "de", "fr"}
     assert done.stdout.count("run folder:") == 1  # only the main process reports
-
-
-def test_prune_work_removes_only_the_checkpoints(tmp_path):
-    run = create_run({"seed": 0}, "prune", root=tmp_path)
-    (run.path / "work" / "mse" / "checkpoint").mkdir(parents=True)
-    (run.path / "work" / "mse" / "checkpoint" / "optimizer.pt").write_bytes(b"x" * 100)
-    (run.student_dir("mse")).mkdir(parents=True)
-    (run.student_dir("mse") / "optical_model.json").write_text("{}")
-    run.prune_work()
-    assert not (run.path / "work").exists()
-    assert (run.student_dir("mse") / "optical_model.json").is_file()
-    assert sorted(p.name for p in run.path.iterdir()) == ["config.json", "status.json", "students"]
-    run.prune_work()  # nothing left to prune: no error

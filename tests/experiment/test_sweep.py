@@ -1,4 +1,5 @@
-"""Sweeps: grid parsing, the bitext cap, teacher reuse across points, resume of a killed sweep, the report."""
+"""Sweeps: every point validated first, the bitext cap, teacher reuse across points, resume of a killed sweep, the
+report (grid parsing: tests/config/test_grid.py; the goal table: tests/results/test_sweep_tables.py)."""
 
 import json
 import os
@@ -12,42 +13,11 @@ import pytest
 import optical.experiment._runner as runner
 from optical.cli import main
 from optical.errors import InputError
-from optical.config import ExperimentConfig, grid_points, parse_grid
+from optical.config import ExperimentConfig, parse_grid
 from optical.experiment import cap_bitext, design_sweep, forget_shared
 from optical.experiment._data import _bitext
-from optical.results import goal_table, sweep_frame
+from optical.results import sweep_frame
 from optical.store import Sweep, run_state, runs_dir, teachers_dir
-
-
-def test_grid_values_are_parsed_by_the_config_types():
-    grid = parse_grid(["ot.reg=0.01,0.2", "bitext_pairs=50,all", "ot.cost=cosine,sqeuclidean"])
-    assert grid == {"ot.reg": [0.01, 0.2], "bitext_pairs": [50, None], "ot.cost": ["cosine", "sqeuclidean"]}
-    assert all(isinstance(v, float) for v in grid["ot.reg"])
-    points = grid_points(grid)
-    assert len(points) == 8 and points[0] == {"ot.reg": 0.01, "bitext_pairs": 50, "ot.cost": "cosine"}
-    # "all" means "no value" only where the field allows None: a string setting takes it as itself
-    assert parse_grid(["ot.tokens=all,content"]) == {"ot.tokens": ["all", "content"]}
-
-
-@pytest.mark.parametrize(
-    ("spec", "message"),
-    [
-        ("ot.regg=0.1", "unknown key 'ot.regg'; expected one of ['ot.reg'"),
-        ("epsilon=0.1", "unknown key 'epsilon'"),
-        ("ot=0.1", "a section; sweep one of its fields"),
-        ("ot.reg=0.1,abc", "--grid ot.reg=abc: expected a number"),
-        ("bitext_pairs=50,1.5", "--grid bitext_pairs=1.5: expected an integer or 'all'"),
-        ("ot.reg=all", "ot.reg needs a value"),
-        ("seed=0,1", "cannot be swept (the seeds are --seeds)"),
-        ("languages=de", "cannot be swept"),
-        ("ot.reg", "expected KEY=V1,V2"),
-        ("ot.reg=0.1,0.1", "a value is repeated"),
-    ],
-)
-def test_bad_grids_are_clear_errors(spec, message):
-    with pytest.raises(InputError, match=None) as err:
-        parse_grid([spec])
-    assert message in str(err.value)
 
 
 def test_every_point_is_validated_before_anything_starts(tmp_path, monkeypatch, capsys):
@@ -158,36 +128,6 @@ def test_sweep_trains_one_teacher_resumes_when_killed_and_reports(stamps_setup, 
     pd.testing.assert_frame_equal(again.reset_index(drop=True), frame.reset_index(drop=True))
     assert main(["report", "sw", "--eval", "again"]) == 0 and "bitext_pairs=4" in capsys.readouterr().out
     assert sweep_frame(sweep, evaluation="missing").empty
-
-
-def _goal_frame(std_optical: float, en_diff: float) -> pd.DataFrame:
-    """A sweep_frame with one point: zero-shot's std 10, optical's ``std_optical`` and English ``en_diff``."""
-    rows = [{"point": "p", "method": "zero-shot", "figure": "std", "value": 10.0, "lo": 8.0, "hi": 12.0, "n_seeds": 3},
-            {"point": "p", "method": "optical", "figure": "std", "value": std_optical, "lo": 0.0, "hi": 20.0, "n_seeds": 3},
-            {"point": "p", "method": "optical", "figure": "std - zero-shot", "value": std_optical - 10.0, "lo": -9.0,
-             "hi": 1.0, "n_seeds": 3},
-            {"point": "p", "method": "optical", "figure": "mR en - zero-shot", "value": en_diff, "lo": en_diff - 2,
-             "hi": en_diff + 2, "n_seeds": 3}]
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize(("std_optical", "en_diff", "meets"), [
-    (7.0, -1.0, True),    # exactly -30% and exactly one English point lost
-    (7.1, 0.0, False),    # -29%
-    (5.0, -1.1, False),   # levelling down: the gap shrinks but English pays more than a point
-    (5.0, 2.0, True),
-])
-def test_goal_table_applies_the_research_goal(std_optical, en_diff, meets):
-    (row,) = goal_table(_goal_frame(std_optical, en_diff)).to_dict("records")
-    assert row["method"] == "optical" and row["std zero-shot"] == 10.0
-    assert row["std change %"] == pytest.approx(10 * (std_optical - 10.0))
-    assert row["en diff"] == en_diff and row["meets goal"] is meets
-
-
-def test_goal_table_is_empty_without_zero_shot():
-    frame = _goal_frame(5.0, 0.0)
-    assert goal_table(frame[frame["method"] != "zero-shot"]).empty
-    assert goal_table(frame[frame["figure"] == "std"]).empty
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The teacher's training pairs: sources in order, evaluation images left out (same file, near copy, caption),
-ImageNet prototype pairs (shapes, the classifier head's class order), config validation, and a tiny run."""
+ImageNet prototype pairs (shapes, the classifier head's class order), and a tiny run (the sources' validation in
+the config: tests/config/test_teacher_sources.py)."""
 
 import io
 import json
@@ -18,14 +19,13 @@ from optical.data import (
     split_of,
 )
 from optical.encoders import create_image_encoder
-from optical.errors import InputError
-from optical.config import FULL_TEACHER_SOURCES, QUICK_TEACHER_SOURCES, ExperimentConfig, preset
+from optical.config import ExperimentConfig
 from optical.experiment import run_experiment
 from optical.experiment._data import load_experiment_data
 from optical.experiment._teacher_data import prototype_features, teacher_pairs
 from optical.store import create_run
-from tests.data.test_teacher_sources import PNG, SVG, _wheel, svg
-from tests.fakes import make_deb, saved_tiny_text_encoder, solid_png, stamp_files
+from tests.fakes import (OPENCLIPART_PNG, OPENCLIPART_SVG, make_deb, openclipart_svg, saved_tiny_text_encoder,
+                         solid_png, stamp_files, timm_wheel)
 
 
 def _drawing(color: tuple[int, int, int], shape: str) -> bytes:
@@ -60,12 +60,12 @@ def setup(request, tmp_path, monkeypatch):
         "Purple box": _drawing((200, 0, 200), "rect"),
     }
     stems = {title: "drawings/" + title.lower().replace(" ", "_") for title in drawings}  # file name = title
-    svgs = {f"{SVG}{stems[title]}.svg": svg(title, [_in_train(title)]) for title in drawings}
-    pngs = {f"{PNG}{stems[title]}.png": data for title, data in drawings.items()}
+    svgs = {f"{OPENCLIPART_SVG}{stems[title]}.svg": openclipart_svg(title, [_in_train(title)]) for title in drawings}
+    pngs = {f"{OPENCLIPART_PNG}{stems[title]}.png": data for title, data in drawings.items()}
     prepare_openclipart(make_deb(tmp_path / "png.deb", pngs, package="openclipart-png"),
                         make_deb(tmp_path / "svg.deb", svgs, package="openclipart-svg"), progress=False)
     assert {s.split for s in load_openclipart().stamps} == {"train"}
-    prepare_imagenet_classes(_wheel(tmp_path / "timm-9.9-py3-none-any.whl"), progress=False)
+    prepare_imagenet_classes(timm_wheel(tmp_path / "timm-9.9-py3-none-any.whl"), progress=False)
     config = ExperimentConfig(languages=["de"], text_encoder=str(saved_tiny_text_encoder(tmp_path)), embed_dim=8,
                               bootstrap=20, plan_samples=1, teacher_train_layers=-1, student_train_layers=-1,
                               methods=["zero-shot"])
@@ -122,28 +122,6 @@ def test_prototype_c_is_where_class_c_wins():
     assert torch.equal(top1, torch.arange(1000))  # row c of the head is class c: its logit is the highest
     spread = (reference - reference.mean(0)).norm(dim=1).mean()
     assert torch.allclose((prototypes - reference.mean(0)).norm(dim=1), spread.expand(1000), rtol=1e-4)
-
-
-def test_teacher_sources_are_validated(tmp_path):
-    with pytest.raises(InputError, match="unknown teacher source 'flickr'"):
-        ExperimentConfig.from_dict({"teacher_sources": ["dataset", "flickr"]})
-    with pytest.raises(InputError, match="non-empty list"):
-        ExperimentConfig.from_dict({"teacher_sources": []})
-    with pytest.raises(InputError, match="no captions.tsv"):
-        ExperimentConfig.from_dict({"teacher_sources": [f"captions:{tmp_path}"]})
-    with pytest.raises(InputError, match="must contain '{lemma}'"):
-        ExperimentConfig.from_dict({"prototype_template": "a photo"})
-    with pytest.raises(InputError, match="only {lemma} and {definition}"):
-        ExperimentConfig.from_dict({"prototype_template": "a photo of a {name}"})
-
-
-def test_presets_name_their_teacher_sources():
-    full, quick = preset("full"), preset("quick")
-    assert full.teacher_sources == list(FULL_TEACHER_SOURCES) and "openclipart" in full.teacher_sources
-    assert quick.teacher_sources == list(QUICK_TEACHER_SOURCES) and "openclipart" not in quick.teacher_sources
-    assert full.teacher_train_layers == quick.teacher_train_layers == 0 and full.teacher.batch_size == 256
-    assert ExperimentConfig.from_dict(full.to_dict()).to_dict() == full.to_dict()  # config.json keeps it all
-    assert ExperimentConfig().teacher_sources == ["dataset"]  # a config without the key trains as before
 
 
 def test_run_records_its_teacher_data(setup):

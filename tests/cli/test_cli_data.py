@@ -1,25 +1,17 @@
 """``python -m optical data stats`` for stamps and Multi30k."""
 
-import argparse
 import json
 
 import pytest
 
-from optical.cli import data as data_cli
 from optical.cli import main
 from optical.cli.data import format_table
 from optical.errors import InputError, MissingAssetError
-
-
-def run(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    data_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+from tests.fakes import run_data_command
 
 
 def test_stamps_stats_json(stamps, capsys):
-    assert run("data", "stats", "--json") == 0
+    assert run_data_command("data", "stats", "--json") == 0
     stats = json.loads(capsys.readouterr().out)
     assert sum(s["images"] for s in stats["splits"].values()) == 64
     de = stats["languages"]["de"]
@@ -28,7 +20,7 @@ def test_stamps_stats_json(stamps, capsys):
 
 
 def test_stamps_stats_table(stamps, capsys):
-    run("data", "stats")
+    run_data_command("data", "stats")
     out = capsys.readouterr().out
     assert "64 images" in out and "1 svg only stamps" in out
     assert "7 languages besides English, 0 with >= 500 captions; 2 untranslated captions dropped" in out
@@ -37,22 +29,22 @@ def test_stamps_stats_table(stamps, capsys):
 
 def test_stamps_stats_before_prepare(cache):
     with pytest.raises(MissingAssetError, match="optical prepare"):
-        run("data", "stats")
+        run_data_command("data", "stats")
 
 
 def test_multi30k_stats(multi30k, capsys):
     root, images = multi30k
-    run("data", "stats", "--dataset", "multi30k", "--root", str(root), "--images", str(images))
+    run_data_command("data", "stats", "--dataset", "multi30k", "--root", str(root), "--images", str(images))
     out = capsys.readouterr().out
     assert "task 1" in out and "task 2" in out
-    run("data", "stats", "--dataset", "multi30k", "--root", str(root), "--json")
+    run_data_command("data", "stats", "--dataset", "multi30k", "--root", str(root), "--json")
     splits = json.loads(capsys.readouterr().out)["tasks"]["1"]["splits"]
     assert splits["train"] == {"images": 6, "images_exist": False}
 
 
 def test_multi30k_needs_root():
     with pytest.raises(InputError, match="needs --root"):
-        run("data", "stats", "--dataset", "multi30k")
+        run_data_command("data", "stats", "--dataset", "multi30k")
 
 
 def test_format_table_aligns():
