@@ -6,6 +6,10 @@ its loss is the mean of the foreign and the English term; ``--foreign-only`` mea
 
     python bench/step.py [--batch 64] [--repeats 5] [--train-layers 4] [--device cpu|cuda] [--no-prefix]
                          [--text-encoder NAME_OR_PATH] [--foreign-only]
+                         [--ot-reg 0.1 --ot-reg-scale relative --ot-iters 5000 --ot-tokens all]
+
+The OT flags measure another point of a sweep than the defaults (e.g. the sharp plans of relative epsilon 0.1,
+which need thousands of Sinkhorn iterations).
 
 Uses the converted multilingual-e5-small (run `python -m optical prepare` first), or ``--text-encoder``, and real
 stamp captions.
@@ -56,6 +60,11 @@ def main() -> None:
     parser.add_argument("--no-prefix", action="store_true", help="run the frozen layers at every step too")
     parser.add_argument("--text-encoder", default="multilingual-e5-small", help="built-in name or folder")
     parser.add_argument("--foreign-only", action="store_true", help="no English term (LossConfig(english=False))")
+    defaults = LossConfig()
+    parser.add_argument("--ot-reg", type=float, default=defaults.reg)
+    parser.add_argument("--ot-reg-scale", default=defaults.reg_scale)
+    parser.add_argument("--ot-iters", type=int, default=defaults.n_iter)
+    parser.add_argument("--ot-tokens", default=defaults.tokens)
     args = parser.parse_args()
     device = torch.device(args.device)
     pairs = []
@@ -70,9 +79,11 @@ def main() -> None:
     targets = teacher_targets(teacher, english)
     texts = foreign + english
     prefix = None if args.no_prefix else FrozenPrefix.for_top_layers(teacher, args.train_layers, texts)
-    config = LossConfig(english=not args.foreign_only)
+    config = LossConfig(english=not args.foreign_only, reg=args.ot_reg, reg_scale=args.ot_reg_scale,
+                        n_iter=args.ot_iters, tokens=args.ot_tokens)
     print(f"batch {len(foreign)} ({len(english)} distinct English), top {args.train_layers} layers trainable, "
-          f"frozen-layer cache: {prefix is not None}, English term: {'on' if config.english else 'off'}")
+          f"frozen-layer cache: {prefix is not None}, English term: {'on' if config.english else 'off'}, "
+          f"OT: {config.reg_scale} reg {config.reg:g}, cap {config.n_iter}, tokens {config.tokens}")
     methods = ("mse", "optical", "optical+mse")
     setups = {}
     for method in methods:

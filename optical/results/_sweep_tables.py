@@ -153,7 +153,7 @@ def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
             lines.append("  no finished run yet")
             continue
         lines.append(f"  seeds: {int(table['n_seeds'].iloc[0])}; mR points, 95% CI")
-        cells = table.assign(cell=[_cell(r.value, r.lo, r.hi) for r in table.itertuples()])
+        cells = table.assign(cell=[_cell(r.value, r.lo, r.hi, r.figure) for r in table.itertuples()])
         wide = cells.pivot(index="method", columns="figure", values="cell")
         figures = [f for f in dict.fromkeys(table["figure"]) if f not in DIFFERENCE_FIGURES]  # those: the goal table
         order = [f for f in SWEEP_FIGURES if f in figures] + [f for f in figures if f not in SWEEP_FIGURES]
@@ -166,8 +166,11 @@ def format_sweep_report(sweep: Sweep, frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: float, lo: float, hi: float) -> str:
+def _cell(value: float, lo: float, hi: float, figure: str = "") -> str:
+    """``value [lo, hi]``: mR points with one decimal, plan shares with three, a plan's marginal error in
+    scientific notation (1e-2 and 1e-5 both read 0.0 at three decimals)."""
     if value is None or math.isnan(value):
         return "-"
-    return f"{value:.1f} [{lo:.1f}, {hi:.1f}]"
+    style = {"plan row error": ".1e"}.get(figure, ".3f" if figure in PLAN_FIGURES else ".1f")
+    return f"{value:{style}} [{lo:{style}}, {hi:{style}}]"
 

@@ -34,3 +34,12 @@ def test_goal_table_is_empty_without_zero_shot():
     frame = _goal_frame(5.0, 0.0)
     assert goal_table(frame[frame["method"] != "zero-shot"]).empty
     assert goal_table(frame[frame["figure"] == "std"]).empty
+
+
+def test_sweep_cells_keep_the_digits_each_figure_needs():
+    from optical.results._sweep_tables import _cell
+
+    assert _cell(43.06, 35.61, 50.33, "mean mR") == "43.1 [35.6, 50.3]"
+    assert _cell(0.5634, 0.5512, 0.5701, "plan best-match share") == "0.563 [0.551, 0.570]"
+    assert _cell(1.2e-2, 9.9e-5, 1.7e-2, "plan row error") == "1.2e-02 [9.9e-05, 1.7e-02]"
+    assert _cell(float("nan"), 0.0, 0.0, "std") == "-"
