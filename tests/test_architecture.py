@@ -21,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"data"},  # datasets
     {"config"},  # the experiment's settings, torch-free
     {"transport"},  # optimal transport
-    {"encoders", "evaluate"},  # towers; metrics from ranks
+    {"encoders", "evaluate", "scoring"},  # towers; metrics from ranks; late-interaction scores
     {"results", "distill"},  # ranks, summaries and tables on disk; models, losses and training
     {"experiment"},  # the pipeline
     {"explore"},  # what the app reads
