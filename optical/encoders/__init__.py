@@ -16,7 +16,7 @@ from optical.encoders._factory import (
     locate_encoder,
     text_layer_count,
 )
-from optical.encoders._image_features import encode_image_files
+from optical.encoders._image_features import encode_image_files, encode_image_regions
 from optical.encoders._image_tower import ImageEncoder
 from optical.encoders._text_tower import TextEncoder, encode_sentences, mean_pool
 from optical.encoders._weights import DamagedAssetError
@@ -33,6 +33,7 @@ __all__ = [
     "create_image_encoder",
     "create_text_encoder",
     "encode_image_files",
+    "encode_image_regions",
     "encode_sentences",
     "list_encoders",
     "locate_encoder",

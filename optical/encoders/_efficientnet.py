@@ -207,15 +207,25 @@ class EfficientNetLite(ImageEncoder):
         model.load_state_dict(state)
         return model.eval()
 
-    def forward(self, pixels: Tensor) -> Tensor:
-        """``pixels`` (B, 3, H, W), normalised by ``preprocess`` -> pooled features (B, 1280)."""
+    def feature_map(self, pixels: Tensor) -> Tensor:
+        """``pixels`` (B, 3, H, W), normalised by ``preprocess`` -> the head feature map (B, 1280, H/32, W/32)
+        (after ReLU6), the input of the global pooling (channels-last memory)."""
         # Channels-last activations make oneDNN's depthwise convolutions about twice as fast on CPU.
         pixels = pixels.contiguous(memory_format=torch.channels_last)
         x = F.relu6(conv_bn(self._conv_stem, self._bn0, pixels), inplace=True)  # (B, 32, H/2, W/2)
         for block in self._blocks:
             x = block(x)  # ... (B, C_last, H/32, W/32)
-        x = F.relu6(conv_bn(self._conv_head, self._bn1, x), inplace=True)  # (B, 1280, H/32, W/32)
-        return x.mean(dim=(2, 3))
+        return F.relu6(conv_bn(self._conv_head, self._bn1, x), inplace=True)  # (B, 1280, H/32, W/32)
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        """``pixels`` (B, 3, H, W), normalised by ``preprocess`` -> pooled features (B, 1280)."""
+        return self.feature_map(pixels).mean(dim=(2, 3))
+
+    def regions(self, pixels: Tensor) -> Tensor:
+        """``pixels`` (B, 3, H, W) -> region features (B, R, 1280), the head feature map before pooling with its
+        ceil(H/32) x ceil(W/32) grid flattened row-major (R = 49 for Lite0 at 224 px); ``regions(p).mean(1)``
+        equals ``forward(p)`` up to float rounding."""
+        return self.feature_map(pixels).flatten(2).transpose(1, 2).contiguous()  # (B, R, 1280)
 
     @property
     def classifier(self) -> nn.Linear:

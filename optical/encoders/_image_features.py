@@ -4,13 +4,17 @@ Layout: ``features_dir()/<encoder name>/<kk>/<key>.npy``, one float32 vector of 
 per distinct image, where ``key = sha256(encoder name, NUL, file bytes)`` and ``kk`` its first two hex
 digits. Keying by content, not path, means a renamed or copied image is a hit and an edited one a miss;
 a second call over the same files reads only ``.npy`` files and runs no forward pass.
+
+Region features (``encode_image_regions``: the feature map before pooling, ``(R, C)`` float16 per image) use
+the same keys under ``features_dir()/<encoder name>/regions/<kk>/<key>.npy``; ``regions`` is not a two-digit
+hex folder, so they never collide with the pooled vectors.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,14 @@ def image_key(encoder_name: str, data: bytes) -> str:
 def feature_cache_dir(encoder: ImageEncoder) -> Path:
     """Where ``encoder``'s cached features live (``/`` in HF-style names becomes ``--``)."""
     return features_dir() / encoder.name.replace("/", "--")
+
+
+REGIONS_SUBDIR = "regions"
+
+
+def region_cache_dir(encoder: ImageEncoder) -> Path:
+    """Where ``encoder``'s cached region features live: ``feature_cache_dir(encoder) / "regions"``."""
+    return feature_cache_dir(encoder) / REGIONS_SUBDIR
 
 
 def _file_key(encoder_name: str, path: Path) -> str:
@@ -68,7 +80,48 @@ def encode_image_files(
     identical bytes are encoded once. A missing or unreadable file raises ``InputError`` naming it.
     """
     paths = [Path(p) for p in paths]
-    cache = feature_cache_dir(encoder)
+    keys, found = _cached_features(paths, encoder, feature_cache_dir(encoder), encoder, batch_size, progress)
+    features = np.empty((len(paths), encoder.feature_dim), dtype=np.float32)
+    for i, key in enumerate(keys):
+        features[i] = found[key]
+    return features
+
+
+def encode_image_regions(
+    paths: Sequence[str | Path],
+    encoder: ImageEncoder,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> np.ndarray:
+    """Region features of image files, shape ``(N, R, C)`` float16, in the order of ``paths``.
+
+    ``encoder.regions(pixels) -> (B, R, C)`` gives them (for EfficientNet-Lite, the head feature map before
+    global pooling, R = 49 regions of 1280 at 224 px). Cached as ``encode_image_files`` caches pooled
+    features (same content-hash keys, atomic writes, identical bytes encoded once), but float16 and in
+    ``region_cache_dir(encoder)``. An encoder without ``regions`` raises ``TypeError``.
+    """
+    regions = getattr(encoder, "regions", None)
+    if not callable(regions):
+        raise TypeError(f"{encoder.name}: the image encoder has no region features (no `regions` method)")
+    paths = [Path(p) for p in paths]
+    keys, found = _cached_features(
+        paths, encoder, region_cache_dir(encoder), regions, batch_size, progress, dtype=np.float16
+    )
+    if not keys:
+        return np.empty((0, 0, encoder.feature_dim), dtype=np.float16)
+    return np.stack([found[key] for key in keys]).astype(np.float16, copy=False)
+
+
+def _cached_features(
+    paths: list[Path],
+    encoder: ImageEncoder,
+    cache: Path,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    progress: bool,
+    dtype: type = np.float32,
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The content keys of ``paths`` and key -> features, read from ``cache`` or encoded by ``encode`` and stored."""
     keys = [_file_key(encoder.name, p) for p in paths]
     found: dict[str, np.ndarray] = {}
     todo: dict[str, Path] = {}  # key -> first path holding those bytes
@@ -81,15 +134,18 @@ def encode_image_files(
         else:
             todo[key] = path
     if todo:
-        found.update(_encode_and_store(todo, encoder, cache, batch_size, progress))
-    features = np.empty((len(paths), encoder.feature_dim), dtype=np.float32)
-    for i, key in enumerate(keys):
-        features[i] = found[key]
-    return features
+        found.update(_encode_and_store(todo, encoder, cache, encode, batch_size, progress, dtype))
+    return keys, found
 
 
 def _encode_and_store(
-    todo: dict[str, Path], encoder: ImageEncoder, cache: Path, batch_size: int, progress: bool
+    todo: dict[str, Path],
+    encoder: ImageEncoder,
+    cache: Path,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    progress: bool,
+    dtype: type = np.float32,
 ) -> dict[str, np.ndarray]:
     items = list(todo.items())
     out: dict[str, np.ndarray] = {}
@@ -101,7 +157,7 @@ def _encode_and_store(
                 batch = items[start : start + batch_size]
                 pixels = torch.stack([encoder.preprocess(open_rgb(path)) for _, path in batch])  # (b, 3, S, S)
                 with torch.inference_mode():
-                    vectors = encoder(pixels.to(encoder.device)).float().cpu().numpy()  # (b, feature_dim)
+                    vectors = encode(pixels.to(encoder.device)).float().cpu().numpy().astype(dtype, copy=False)
                 for (key, _), vector in zip(batch, vectors):
                     _save(_cache_path(cache, key), vector)
                     out[key] = vector
