@@ -462,3 +462,19 @@ def run_data_command(*argv: str) -> int:
     data_cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(list(argv))
     return args.func(args)
+
+
+def calibrated_lite0(image_size: int):
+    """A random EfficientNet-Lite0 at ``image_size`` px (tiny inputs keep it fast) whose BatchNorm statistics are
+    calibrated on one random batch, so its features are O(1), not ~1e-10; in eval mode."""
+    from optical.encoders import EfficientNetLite0
+
+    torch.manual_seed(0)
+    model = EfficientNetLite0()
+    model.image_size = image_size
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # running stats = this batch's stats
+    with torch.no_grad():
+        model.train()(torch.rand(8, 3, image_size, image_size) * 4 - 2)
+    return model.eval()

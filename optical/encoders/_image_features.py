@@ -109,7 +109,7 @@ def encode_image_regions(
     )
     if not keys:
         return np.empty((0, 0, encoder.feature_dim), dtype=np.float16)
-    return np.stack([found[key] for key in keys]).astype(np.float16, copy=False)
+    return np.stack([found[key] for key in keys])  # float16: stored and encoded so
 
 
 def _cached_features(

@@ -8,29 +8,16 @@ import torch
 from PIL import Image
 
 from optical.data import open_rgb
-from optical.encoders import EfficientNetLite0, encode_image_files
+from optical.encoders import encode_image_files
 from optical.encoders._image_features import feature_cache_dir, image_key
 from optical.errors import InputError
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+from tests.fakes import calibrated_lite0
 
 
 @pytest.fixture
 def encoder():
-    """A random network whose BatchNorm statistics are calibrated, so features are O(1), not ~1e-10."""
-    torch.manual_seed(0)
-    model = EfficientNetLite0()
-    model.image_size = 32  # tiny inputs keep the random network fast
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # running stats = this batch's stats
-    with torch.no_grad():
-        model.train()(torch.rand(8, 3, 32, 32) * 4 - 2)
-    return model.eval()
+    """A random Lite0 at 32 px, calibrated (``calibrated_lite0``)."""
+    return calibrated_lite0(32)
 
 
 def count_forwards(model) -> list[int]:

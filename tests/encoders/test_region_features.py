@@ -12,26 +12,13 @@ from PIL import Image
 from optical.data import open_rgb
 from optical.encoders import EfficientNetLite0, encode_image_files, encode_image_regions
 from optical.encoders._image_features import feature_cache_dir, image_key, region_cache_dir
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTICAL_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+from tests.fakes import calibrated_lite0
 
 
 @pytest.fixture
 def encoder():
-    """A random Lite0 at 64 px (2 x 2 regions) with calibrated BatchNorm statistics, so features are O(1)."""
-    torch.manual_seed(0)
-    model = EfficientNetLite0()
-    model.image_size = 64
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None
-    with torch.no_grad():
-        model.train()(torch.rand(8, 3, 64, 64) * 4 - 2)
-    return model.eval()
+    """A random Lite0 at 64 px (2 x 2 regions), calibrated (``calibrated_lite0``)."""
+    return calibrated_lite0(64)
 
 
 @pytest.fixture
