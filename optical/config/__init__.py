@@ -26,7 +26,7 @@ from optical.config._methods import (
     register_method,
 )
 from optical.config._parse import parse_bitext_flag, split_list
-from optical.config._settings import BITEXT_AMOUNTS, PRESETS, SETTINGS, Setting
+from optical.config._settings import BITEXT_AMOUNTS, PRESETS, SCORINGS, SETTINGS, Setting
 from optical.config._teacher_sources import TEACHER_SOURCES, check_teacher_sources
 from optical.config._train import DEVICE_HELP, PRECISIONS, TrainConfig, cuda_index
 
@@ -46,6 +46,7 @@ __all__ = [
     "MT_SYSTEMS",
     "PRECISIONS",
     "PRESETS",
+    "SCORINGS",
     "QUICK_LANGUAGES",
     "QUICK_TEACHER_SOURCES",
     "REG_SCALES",

@@ -58,6 +58,11 @@ class ExperimentConfig:
     # (optical.experiment.cap_bitext: the pairs with the smallest hash, independent of the run's seed)
     bitext_pairs: int | None = None
     embed_dim: int = 256
+    # how the teacher scores a caption against an image (SCORINGS): "pooled", one caption vector against one image
+    # vector; "late", FILIP's token-to-region maximum similarity (caption token states against the image tower's
+    # region grid, pooled to ``region_grid`` x ``region_grid``), used by every stage that scores
+    scoring: str = "pooled"
+    region_grid: int = 7  # late: the image tower's region grid averaged down to this side (7: EfficientNet's own)
     teacher: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-5, head_lr=1e-3, patience=2))
     student: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=5e-5, head_lr=1e-4))
     # what the teacher trains on, in order (optical.experiment teacher data): dataset, stamps, openclipart,
@@ -192,6 +197,10 @@ class ExperimentConfig:
             if self.clip_teacher is None:
                 raise InputError(f"teacher_model must be '{CLIP_PREFIX}NAME_OR_PATH' (a transformers CLIPModel, HF name "
                                  f"or folder), got {self.teacher_model!r}", source)
+            if self.scoring == "late":
+                raise InputError(f"teacher {self.teacher_model!r} is a pretrained CLIP model used as is, which scores "
+                                 "pooled vectors: scoring 'late' needs a teacher whose heads train on late scores "
+                                 "(leave out --teacher, or use --scoring pooled)", source)
             if self.image_encoder != self.clip_teacher:
                 raise InputError(f"teacher {self.teacher_model!r} embeds images with its own vision tower: image_encoder "
                                  f"must be {self.clip_teacher!r} (or left out), got {self.image_encoder!r}", source)

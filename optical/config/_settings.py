@@ -20,6 +20,7 @@ from optical.config._train import PRECISIONS
 from optical.data import BENCHMARKS
 
 PRESETS = ("full", "quick")
+SCORINGS = ("pooled", "late")  # ExperimentConfig.scoring
 BITEXT_AMOUNTS = ("equal", "all")  # ExperimentConfig.bitext_per_language
 
 
@@ -93,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("teacher_model", None, "--teacher",
             "a pretrained teacher used as is, not trained: any transformers CLIPModel (HF name or folder), e.g. "
             "clip:openai/clip-vit-base-patch32; images are embedded by its vision tower", metavar="clip:NAME_OR_PATH"),
+    Setting("scoring", Choice(SCORINGS), "--scoring",
+            "how the teacher scores a caption against an image: pooled (default: one vector each) or late "
+            "(FILIP: each caption token's best image region and each region's best token, averaged; the teacher "
+            "trains on it, and ranks, eval, search and the app read it)", listed=True),
+    Setting("region_grid", Bound(1, integer=True), "--region-grid",
+            "late: average the image tower's region grid down to N x N regions (default 7: EfficientNet's 7 x 7)",
+            type=int, metavar="N"),
     Setting("student_encoder", None, "--student-encoder",
             "the students' text model (built-in, HF name or folder, e.g. xlm-roberta-base) plus a new projection to "
             "the teacher's width (default: a copy of the teacher's text side)", metavar="NAME_OR_PATH"),

@@ -29,6 +29,7 @@ from torch import nn
 from optical.store import atomic_dir, atomic_write_json, atomic_write_text
 from optical.encoders import TextEncoder, base_reference, create_text_encoder, encode_sentences
 from optical.errors import MissingAssetError, OpticalError
+from optical.scoring import Padded
 
 MODEL_FORMAT = 2
 _READABLE_FORMATS = (1, 2)
@@ -72,6 +73,22 @@ class ProjectedTextEncoder(nn.Module):
     def encode(self, texts: list[str], batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
         """Sentence embeddings [N, D] on the CPU (L2-normalised by default), computed in eval mode."""
         return encode_sentences(self, texts, self.embed_dim, batch_size, normalize)
+
+    @torch.no_grad()
+    def encode_tokens(self, texts: list[str], batch_size: int = 64) -> Padded:
+        """Projected token states of ``texts``, padding out: (N, L, D) fp32 on the CPU, L the longest caption's
+        tokens (special and prefix tokens included: what the late scorer and OPTICAL read), in eval mode."""
+        was_training = self.training
+        self.eval()
+        device = self.proj.weight.device
+        sets = []
+        for start in range(0, len(texts), batch_size):
+            features = {k: v.to(device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
+            out = self(features)
+            states, mask = out["token_embeddings"].float().cpu(), out["attention_mask"].bool().cpu()
+            sets += [s[m] for s, m in zip(states, mask)]
+        self.train(was_training)
+        return Padded.stack(sets, dim=self.embed_dim)
 
     def freeze(self, train_layers: int) -> None:
         """Freeze the word embeddings and all but the top ``train_layers`` transformer layers (-1: train all layers).
@@ -221,14 +238,20 @@ class ProjectedTextEncoder(nn.Module):
 class DualEncoder(ProjectedTextEncoder):
     """The teacher: a projected text tower plus a linear projection of frozen image-tower features.
 
-    ``encode_image_features(x [B, image_dim]) -> [B, D]``; ``logit_scale`` is the learnable inverse temperature
-    (log-parametrised, CLIP style, initialised at 1/0.07).
+    ``encode_image_features(x [B, image_dim]) -> [B, D]``, or per region ``[B, R, image_dim] -> [B, R, D]``;
+    ``logit_scale`` is the learnable inverse temperature (log-parametrised, CLIP style, initialised at 1/0.07).
+    ``scoring`` (saved with it): ``"pooled"``, the cosine of the sentence embedding and the image embedding, or
+    ``"late"``, FILIP's score of the token states (``encode_tokens``) against the projected regions
+    (``embed_regions``; ``optical.scoring.late_scores``).
     """
 
     KIND = "dual"
 
-    def __init__(self, text: TextEncoder, embed_dim: int, image_dim: int):
+    def __init__(self, text: TextEncoder, embed_dim: int, image_dim: int, scoring: str = "pooled"):
         super().__init__(text, embed_dim)
+        if scoring not in ("pooled", "late"):
+            raise ValueError(f"scoring must be 'pooled' or 'late', got {scoring!r}")
+        self.scoring = scoring
         self.image_dim = image_dim
         self.image_proj = nn.Linear(image_dim, embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
@@ -265,6 +288,18 @@ class DualEncoder(ProjectedTextEncoder):
         device = self.image_proj.weight.device
         return self.encode_image_features(features.to(device)).float().cpu()
 
+    @torch.no_grad()
+    def embed_regions(self, regions: Padded, batch_size: int = 256) -> Padded:
+        """Region features (N, R, image_dim) -> L2-normalised region embeddings (N, R, D), fp32 on the CPU; padded
+        regions stay masked (their values are zero)."""
+        device = self.image_proj.weight.device
+        parts = []
+        for start in range(0, len(regions), batch_size):
+            x = regions.values[start : start + batch_size].to(device)
+            parts.append(self.encode_image_features(x).float().cpu())
+        values = torch.cat(parts) if parts else torch.zeros(0, regions.values.shape[1], self.embed_dim)
+        return Padded(values.masked_fill(~regions.mask[..., None], 0), regions.mask)
+
     def text_side(self) -> ProjectedTextEncoder:
         """A copy of the text tower + projection, the starting point of every student.
 
@@ -284,11 +319,11 @@ class DualEncoder(ProjectedTextEncoder):
         }
 
     def _config(self) -> dict:
-        return {**super()._config(), "image_dim": self.image_dim}
+        return {**super()._config(), "image_dim": self.image_dim, "scoring": self.scoring}
 
     @classmethod
     def _build(cls, text: TextEncoder, config: dict) -> DualEncoder:
-        return cls(text, config["embed_dim"], config["image_dim"])
+        return cls(text, config["embed_dim"], config["image_dim"], config.get("scoring", "pooled"))
 
 
 def read_model_config(path: str | Path, kind: str) -> dict:

@@ -51,3 +51,10 @@ class CLIPImageEncoder(ImageEncoder):
     def forward(self, pixels: Tensor) -> Tensor:
         """``pixels`` (B, 3, S, S) -> projected image embeddings (B, projection_dim), not normalised."""
         return self.model(pixel_values=pixels).image_embeds
+
+    def regions(self, pixels: Tensor) -> Tensor:
+        """``pixels`` (B, 3, S, S) -> the patch tokens' last states through the vision tower's final layer norm and
+        ``visual_projection``: (B, (S/patch)**2, projection_dim), row-major (the class token is left out), in the
+        space of ``forward``'s embeddings (FILIP's image tokens)."""
+        hidden = self.model.vision_model(pixel_values=pixels).last_hidden_state[:, 1:]  # (B, P, H), no class token
+        return self.model.visual_projection(self.model.vision_model.post_layernorm(hidden))

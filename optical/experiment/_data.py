@@ -20,8 +20,9 @@ from optical.data import (
     multi30k_retrieval_set,
     normalize_locale,
 )
-from optical.encoders import ImageEncoder, encode_image_files
+from optical.encoders import ImageEncoder, encode_image_files, encode_image_regions
 from optical.errors import InputError
+from optical.scoring import Padded, pool_grid
 
 
 @dataclass
@@ -30,6 +31,7 @@ class ImageCaptionPairs:
 
     retrieval: RetrievalSet
     features: torch.Tensor  # (I, image_dim), aligned with retrieval.image_paths
+    regions: Padded | None = None  # late scoring: (I, R, image_dim) region features, float16, aligned likewise
 
     @property
     def captions(self) -> list[str]:
@@ -57,29 +59,52 @@ class ExperimentData:
     val_foreign: dict[str, RetrievalSet] = field(default_factory=dict)
     task2: dict[str, RetrievalSet] = field(default_factory=dict)  # Multi30k 5-caption test sets (en, de)
     task2_features: torch.Tensor | None = None  # (I2, image_dim) for the task-2 gallery
+    test_regions: Padded | None = None  # late scoring: (I, R, image_dim) of the test gallery
+    task2_regions: Padded | None = None  # late scoring: (I2, R, image_dim) of the task-2 gallery
 
 
 def load_experiment_data(config: ExperimentConfig, image_encoder: ImageEncoder, progress: bool = True) -> ExperimentData:
-    """Read the dataset named by ``config`` and encode (or fetch from cache) every image it needs."""
+    """Read the dataset named by ``config`` and encode (or fetch from cache) every image it needs: pooled features,
+    and for late scoring (``config.scoring``) the region features too."""
     languages = [normalize_locale(lang) for lang in config.languages]
     sets = _retrieval_sets(config, ["en", *[lang for lang in languages if lang != "en"]])
 
     def features(rs: RetrievalSet) -> torch.Tensor:
         return torch.from_numpy(np.asarray(encode_image_files(rs.image_paths, image_encoder, progress=progress)))
 
+    def regions(rs: RetrievalSet) -> Padded | None:
+        if config.scoring != "late":
+            return None
+        return image_regions(rs.image_paths, image_encoder, config.region_grid, progress)
+
     test = sets["test"]
     task2 = sets.get("task2", {})
     bitext = {lang: _bitext(config, lang) for lang in languages if lang != "en"}
     return ExperimentData(
-        train=ImageCaptionPairs(sets["train"], features(sets["train"])),
-        val=ImageCaptionPairs(sets["val"], features(sets["val"])),
+        train=ImageCaptionPairs(sets["train"], features(sets["train"]), regions(sets["train"])),
+        val=ImageCaptionPairs(sets["val"], features(sets["val"]), regions(sets["val"])),
         test=test,
         test_features=features(test["en"]),
         bitext=equal_bitext(bitext) if config.bitext_per_language == "equal" else bitext,
         val_foreign=sets["val_foreign"],
         task2=task2,
         task2_features=features(task2["en"]) if task2 else None,
+        test_regions=regions(test["en"]),
+        task2_regions=regions(task2["en"]) if task2 else None,
     )
+
+
+def image_regions(paths: list, encoder: ImageEncoder, grid: int, progress: bool = False) -> Padded:
+    """The region features of image files, pooled to ``grid`` x ``grid`` (``pool_grid``): (N, R, C) float16, every
+    region real. InputError when ``encoder`` has no region grid (late scoring needs one)."""
+    try:
+        found = encode_image_regions(paths, encoder, progress=progress)
+    except TypeError:
+        raise InputError(f"late scoring reads the image tower's region grid, which image encoder {encoder.name!r} does "
+                         "not give: use an EfficientNet-Lite image encoder or --scoring pooled") from None
+    values = pool_grid(torch.from_numpy(found), grid) if len(paths) else torch.zeros(0, 1, encoder.feature_dim,
+                                                                                       dtype=torch.float16)
+    return Padded(values, torch.ones(values.shape[:2], dtype=torch.bool))
 
 
 def _retrieval_sets(config: ExperimentConfig, languages: list[str]) -> dict:

@@ -22,12 +22,14 @@ from optical.distill.distributed import resolve_device
 from optical.distill.train import autocast_context
 from optical.encoders import create_image_encoder, encode_image_files
 from optical.errors import InputError
+from optical.experiment._data import image_regions
 from optical.experiment._ranking import (
     Encode,
     EvalSet,
     encode_shared,
     method_ranks,
     shared_frozen_layers,
+    teacher_gallery,
     write_gallery,
 )
 from optical.experiment._translate import translate_test_encoder
@@ -96,10 +98,12 @@ def evaluate_run(
             raise InputError(f"dataset {dataset!r} has no captions in {lang!r} to evaluate; drop it from --languages "
                              f"(`python -m optical data stats --dataset {dataset}` lists its languages)")
     log(f"encoding {len(sets['en'].image_paths)} images with {config.image_encoder} (cached by content hash)")
-    features = encode_image_files(sets["en"].image_paths, create_image_encoder(config.image_encoder), progress=False)
+    image_encoder = create_image_encoder(config.image_encoder)
+    features = torch.from_numpy(encode_image_files(sets["en"].image_paths, image_encoder, progress=False))
     teacher = DualEncoder.load(run.teacher_dir).to(dev).eval()
-    with torch.no_grad():
-        ev = EvalSet.build(sets, teacher.embed_images(torch.from_numpy(features).to(dev)).cpu().numpy())
+    late = teacher.scoring == "late"
+    regions = image_regions(sets["en"].image_paths, image_encoder, config.region_grid) if late else None
+    ev = EvalSet.build(sets, teacher_gallery(teacher, features, regions))
     students = {
         m: ProjectedTextEncoder.load(run.student_dir(m), shared_text=teacher.text).to(dev).eval()
         for m in methods if METHODS[m].trained and (run.student_dir(m) / "optical_model.json").is_file()
@@ -127,7 +131,7 @@ def evaluate_run(
             write_ranks_file(tmp / "ranks", method, ranks, ev.groups)
         atomic_write_json(tmp / "ranks" / "groups.json", gallery_groups(ev.gallery))
         atomic_write_json(tmp / "eval.json", settings)
-        write_gallery(tmp, sets, ev.images)
+        write_gallery(tmp, sets, ev.images, teacher.embed_images(features).numpy())
         # summarised from the staged ranks files: metrics.json is exactly what `report --eval` recomputes
         summary = RankSource(evaluation=name, folder=tmp).summarize([run])
         metrics = {**summary, "timing": {"eval_s": time.time() - started}}
@@ -156,13 +160,24 @@ def _languages_read(codes: list[str], found: list[str], dataset: str, *, given: 
     return found
 
 
+def _token_encoder(model: ProjectedTextEncoder) -> Encode:
+    return lambda texts, _lang: model.encode_tokens(texts)
+
+
 def _encoders(
     methods: list[str], config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
     ev: EvalSet, device: torch.device, say: Callable[[str], None], progress: bool = False,
 ) -> dict[str, Encode]:
     """Each method's ``Encode``: the teacher and the students from embeddings computed once for every caption of
-    ``ev`` with the shared frozen layers run once; translate-test through its translator and the teacher."""
+    ``ev`` with the shared frozen layers run once; translate-test through its translator and the teacher. A late
+    teacher's methods give token states, each model encoding the captions in full."""
     models: dict[str, ProjectedTextEncoder] = {"teacher": teacher, **students}
+    if teacher.scoring == "late":
+        say(f"encoding the captions' token states with {len(models)} models on {device}")
+        return {m: (translate_test_encoder(config, teacher, device, say=say, late=True)
+                    if METHODS[m].encoder == "translate"
+                    else _token_encoder(models["teacher" if METHODS[m].encoder == "teacher" else m]))
+                for m in methods}
     n_frozen = shared_frozen_layers(list(models.values()))
     texts = [t for rs in ev.sets.values() for t in rs.captions]
     say(f"encoding {len(texts)} captions with {len(models)} models ({n_frozen} shared bottom layers run once) on "

@@ -28,11 +28,21 @@ from optical.distill.train import TrainState
 from optical.data import RetrievalSet, common_images
 from optical.encoders import create_image_encoder, create_text_encoder
 from optical.errors import InputError
-from optical.evaluate import check_finite, retrieval_metrics, retrieval_ranks
+from optical.evaluate import retrieval_metrics
 from optical.experiment._data import ExperimentData, ImageCaptionPairs, load_experiment_data
 from optical.experiment._model_check import new_student
 from optical.experiment._pairs import english_pairs
-from optical.experiment._ranking import Encode, EvalSet, method_ranks, write_gallery
+from optical.experiment._ranking import (
+    Encode,
+    EvalSet,
+    check_gallery,
+    gallery_rows,
+    method_ranks,
+    score_ranks,
+    teacher_gallery,
+    text_encoding,
+    write_gallery,
+)
 from optical.experiment._teacher_data import teacher_pairs
 from optical.experiment._teachers import (
     link_teacher,
@@ -51,6 +61,7 @@ from optical.experiment._transport_plans import (
     transport_statistics,
 )
 from optical.results import RankSource, gallery_groups, ranks_written, write_groups, write_ranks
+from optical.scoring import Padded
 
 Progress = Callable[[float, str], None]
 PARTIAL_BOOTSTRAP = 100  # bootstrap draws of the partial metrics.json written after each method but the last
@@ -90,19 +101,19 @@ def _run(config: ExperimentConfig, run: Run, info: DistInfo, report: Progress) -
     report(0.1, f"loading the pretrained teacher {config.clip_teacher}" if config.clip_teacher
            else "training the teacher on English captions")
     teacher, key = _teacher(config, data, run, info)
-    test_images, test_paths = teacher.embed_images(data.test_features).numpy(), data.test["en"].image_paths
+    test_images, test_paths = teacher_gallery(teacher, data.test_features, data.test_regions), data.test["en"].image_paths
     evals = {
         "test": EvalSet.build(common_images(data.test), test_images, test_paths),
         "test-full": EvalSet.build(data.test, test_images),
     }
     if data.val_foreign:  # the comparable val sets: what settings are chosen on (``report --split val``)
         val_sets = common_images({"en": data.val.retrieval, **data.val_foreign})
-        evals["val"] = EvalSet.build(val_sets, teacher.embed_images(data.val.features).numpy(),
+        evals["val"] = EvalSet.build(val_sets, teacher_gallery(teacher, data.val.features, data.val.regions),
                                      data.val.retrieval.image_paths)
     if data.task2:
-        evals["task2"] = EvalSet.build(data.task2, teacher.embed_images(data.task2_features).numpy())
+        evals["task2"] = EvalSet.build(data.task2, teacher_gallery(teacher, data.task2_features, data.task2_regions))
     if main:
-        write_gallery(run.path, data.test, test_images)
+        write_gallery(run.path, data.test, test_images, teacher.embed_images(data.test_features).numpy())
         for name, ev in evals.items():
             write_groups(run, name, gallery_groups(ev.gallery))
     timing: dict[str, float] = {"prepare_and_teacher_s": time.time() - started}
@@ -173,7 +184,7 @@ def _train_teacher(
     """Train a teacher on the English train captions (early stopping on val), checkpointing in the run's work/;
     returns it with the epoch its validation chose (``_chosen``)."""
     text = create_text_encoder(config.text_encoder)
-    teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1]).to(info.device)
+    teacher = DualEncoder(text, config.embed_dim, data.train.features.shape[1], config.scoring).to(info.device)
     teacher.freeze(config.teacher_train_layers)
     pairs = teacher_pairs(config, data, progress=is_main_process(info))
     state = train_teacher(
@@ -186,6 +197,7 @@ def _train_teacher(
         run.path / "work" / "teacher",
         validate=lambda: _val_mr(teacher, data.val, info),
         prefix=FrozenPrefix.for_top_layers(teacher, config.teacher_train_layers, pairs.captions),
+        regions=pairs.caption_regions() if config.scoring == "late" else None,
     )
     if is_main_process(info):
         atomic_write_json(run.path / "teacher_data.json", {"counts": pairs.counts, "excluded": pairs.excluded})
@@ -199,11 +211,12 @@ def _chosen(state: TrainState) -> dict:
 
 
 def _val_mr(teacher: DualEncoder, val: ImageCaptionPairs, info: DistInfo) -> float:
-    """English val mR of the teacher (early stopping; ``fit`` calls it on rank 0 and broadcasts the score)."""
-    images = check_finite(teacher.embed_images(val.features).numpy(), "teacher: the val image embeddings")
-    text = teacher.encode(val.captions).numpy()  # restores the training mode it found
-    check_finite(text, "teacher: the English val caption embeddings")
-    t2i, i2t = retrieval_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
+    """English val mR of the teacher by its own scoring (early stopping; ``fit`` calls it on rank 0 and broadcasts
+    the score)."""
+    images = check_gallery(teacher_gallery(teacher, val.features, val.regions), "teacher: the val image embeddings")
+    text = text_encoding(teacher, teacher.scoring == "late")(val.captions)  # restores the training mode it found
+    check_gallery(text, "teacher: the English val caption embeddings")
+    t2i, i2t = score_ranks(text, images, val.retrieval.caption_image, val.retrieval.image_groups)
     return retrieval_metrics(t2i, i2t)["mR"]
 
 
@@ -218,7 +231,8 @@ class _Distillation:
     prefix: FrozenPrefix | None  # over foreign + english
     # token roles and IDF weights over this bitext (foreign side: student, English: teacher and student-english)
     mass: TokenMass
-    val: list[tuple[RetrievalSet, np.ndarray]]  # each foreign language's val set and its images' embeddings (I, D)
+    # each foreign language's val set and its images' embeddings (I, D), or regions (I, R, D) for a late teacher
+    val: list[tuple[RetrievalSet, np.ndarray | Padded]]
     # ``ot.tokens`` mode -> the bitext sentences (quoted, with their language) in which it keeps no token
     massless: dict[str, list[str]]
     # the same for the English sentences as the students tokenize them (read with the English term, ``ot.english``)
@@ -236,9 +250,9 @@ class _Distillation:
         # students start as the teacher's text side (its frozen layers are theirs) or on their own encoder
         template = new_student(config, teacher).to(teacher.proj.weight.device) if config.student_encoder else teacher
         prefix = FrozenPrefix.for_top_layers(template, config.student_train_layers, foreign + english)
-        val_images = teacher.embed_images(data.val.features).numpy()
+        val_images = teacher_gallery(teacher, data.val.features, data.val.regions)
         row = {p: i for i, p in enumerate(data.val.retrieval.image_paths)}
-        val = [(rs, val_images[[row[p] for p in rs.image_paths]]) for rs in data.val_foreign.values()]
+        val = [(rs, gallery_rows(val_images, [row[p] for p in rs.image_paths])) for rs in data.val_foreign.values()]
         targets = teacher_targets(teacher, english, layer=config.ot.layer)  # the token states OPTICAL compares
         foreign_ids = token_ids(template.text, foreign)
         # the English sentences as the students read them (the English term): the teacher's ids unless they have
@@ -279,8 +293,9 @@ class _Distillation:
         teacher's val image embeddings."""
         scores = []
         for rs, images in self.val:
-            text = check_finite(student.encode(rs.captions).numpy(), f"{method}: the val caption embeddings")
-            t2i, i2t = retrieval_ranks(text, images, rs.caption_image, rs.image_groups)
+            text = text_encoding(student, isinstance(images, Padded))(rs.captions)
+            check_gallery(text, f"{method}: the val caption embeddings")
+            t2i, i2t = score_ranks(text, images, rs.caption_image, rs.image_groups)
             scores.append(retrieval_metrics(t2i, i2t)["mR"])
         return float(np.mean(scores))
 
@@ -338,28 +353,31 @@ def _encoder(
     method: Method, config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
     info: DistInfo,
 ) -> Encode:
-    """How ``method`` embeds captions, by its encoder kind: the teacher, translation then the teacher, its student."""
-    if method.encoder == "teacher":
-        return lambda texts, lang: teacher.encode(texts).numpy()
+    """How ``method`` embeds captions, by its encoder kind: the teacher, translation then the teacher, its student;
+    as token states for a late teacher."""
+    late = teacher.scoring == "late"
     if method.encoder == "translate":
-        return translate_test_encoder(config, teacher, info.device, say=print)
-    student = students[method.name]
-    return lambda texts, lang: student.encode(texts).numpy()
+        return translate_test_encoder(config, teacher, info.device, say=print, late=late)
+    encode = text_encoding(teacher if method.encoder == "teacher" else students[method.name], late)
+    return lambda texts, lang: encode(texts)
 
 
 def _memoized(encode: Encode) -> Encode:
     """``encode`` that embeds each (caption, language) once: the comparable sets' captions recur in the full ones.
-    A language ``encode`` cannot read (None) stays unreadable."""
-    seen: dict[tuple[str, str], np.ndarray] = {}
+    A language ``encode`` cannot read (None) stays unreadable. Token states (late) are kept per caption unpadded."""
+    seen: dict[tuple[str, str], np.ndarray | torch.Tensor] = {}
 
-    def cached(texts: list[str], lang: str) -> np.ndarray | None:
+    def cached(texts: list[str], lang: str) -> np.ndarray | Padded | None:
         new = [t for t in dict.fromkeys(texts) if (t, lang) not in seen]
         if new:
             rows = encode(new, lang)
             if rows is None:
                 return None
-            seen.update({(t, lang): row for t, row in zip(new, rows)})
-        return np.stack([seen[(t, lang)] for t in texts]) if texts else encode(texts, lang)
+            seen.update(zip([(t, lang) for t in new], rows.unpadded() if isinstance(rows, Padded) else rows))
+        if not texts:
+            return encode(texts, lang)
+        found = [seen[(t, lang)] for t in texts]
+        return Padded.stack(found) if isinstance(found[0], torch.Tensor) else np.stack(found)
 
     return cached
 

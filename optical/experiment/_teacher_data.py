@@ -12,6 +12,9 @@ Sources (``ExperimentConfig.teacher_sources``):
   (``{definition}``), or one pair per lemma (``prototype_synonyms``);
 - ``captions:DIR``: the train split of a captions folder (``DIR/images``, ``DIR/captions.tsv``).
 
+For a late teacher (``scoring`` late) each pair also carries its image's region features (``TeacherPairs.regions``,
+pooled to ``region_grid``); an ImageNet prototype is a one-region image.
+
 Every source but ``dataset`` (whose split already keeps groups apart) is filtered against the evaluation images:
 the run's val and test images, the stamps val and test splits and every art4apps drawing when they are
 prepared. A pair is left out when its image has the bytes of an evaluation image, when its image features are
@@ -43,7 +46,8 @@ from optical.data import (
 )
 from optical.encoders import EfficientNetLite, ImageEncoder, create_image_encoder, encode_image_files
 from optical.errors import InputError, MissingAssetError
-from optical.experiment._data import ExperimentData
+from optical.experiment._data import ExperimentData, image_regions
+from optical.scoring import Padded
 
 NEAR_COPY_COSINE = 0.9  # measured: stamps that are OpenClipart drawings re-rendered score 0.92-1.0
 
@@ -57,13 +61,29 @@ class TeacherPairs:
     groups: list[str]  # (N,) equal keys: interchangeable pairs (identical captions)
     counts: dict[str, int] = field(default_factory=dict)  # source -> pairs kept
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> pairs left out as evaluation data
+    # late scoring: the images' region features (I, R, image_dim) float16, and caption i's image's row among them
+    regions: Padded | None = None
+    region_rows: list[int] = field(default_factory=list)  # (N,)
 
-    def extend(self, name: str, captions: list[str], features: torch.Tensor, groups: list[str] | None = None) -> None:
-        """Append one source's pairs; ``groups`` default to the caption keys (identical captions, one group)."""
+    def extend(self, name: str, captions: list[str], features: torch.Tensor, groups: list[str] | None = None,
+               regions: tuple[Padded, list[int]] | None = None) -> None:
+        """Append one source's pairs; ``groups`` default to the caption keys (identical captions, one group).
+        ``regions``: (its images' region features, each caption's row among them), for a late teacher."""
         self.captions += captions
         self.features = torch.cat([self.features, features.float()])
         self.groups += groups if groups is not None else [caption_key(c) for c in captions]
         self.counts[name] = self.counts.get(name, 0) + len(captions)
+        if regions is not None:
+            bank, rows = regions
+            offset = 0 if self.regions is None else len(self.regions)
+            self.regions = bank if self.regions is None else Padded.cat([self.regions, bank])
+            self.region_rows += [offset + int(r) for r in rows]
+
+    def caption_regions(self) -> tuple[Padded, torch.Tensor]:
+        """(the region bank (I, R, image_dim), (N,) each caption's row): what a late teacher trains on."""
+        if self.regions is None or len(self.region_rows) != len(self.captions):
+            raise ValueError("these teacher pairs carry no region features for every caption (built for pooled scoring)")
+        return self.regions, torch.tensor(self.region_rows, dtype=torch.long)
 
 
 def prototype_features(classifier: torch.nn.Linear, reference: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -86,14 +106,16 @@ def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder:
     check_teacher_sources(config.teacher_sources)
     pairs = TeacherPairs([], torch.empty(0, data.train.features.shape[1]), [])
     own = [f"dataset:{g}" for g in data.train.caption_groups()]  # the dataset's groups (Multi30k: one per image)
+    late = config.scoring == "late"
+    own_regions = (data.train.regions, list(data.train.retrieval.caption_image)) if late else None
     if config.teacher_sources == ["dataset"]:
-        pairs.extend("dataset", data.train.captions, data.train.caption_features(), own)
+        pairs.extend("dataset", data.train.captions, data.train.caption_features(), own, own_regions)
         return pairs
     encoder = image_encoder or create_image_encoder(config.image_encoder)
     guard = _EvaluationGuard.build(config, data, encoder, progress)
     for name in config.teacher_sources:
         if name == "dataset" or (name == "stamps" and config.dataset == "stamps"):
-            pairs.extend(name, data.train.captions, data.train.caption_features(), own)
+            pairs.extend(name, data.train.captions, data.train.caption_features(), own, own_regions)
         elif name == "imagenet-prototypes":
             if not isinstance(encoder, EfficientNetLite):
                 raise InputError(f"teacher source 'imagenet-prototypes' needs an ImageNet classifier head: image "
@@ -106,15 +128,18 @@ def teacher_pairs(config: ExperimentConfig, data: ExperimentData, image_encoder:
             vectors = prototype_features(encoder.classifier, data.train.features, config.prototype_scale)
             keep = guard.keep_captions(captions)
             index = torch.tensor([i for (i, _), k in zip(rows, keep) if k], dtype=torch.long)
+            one_region = (Padded.single(vectors[index].half()), list(range(len(index)))) if late else None  # (P, 1, F)
             pairs.extend(name, [c for c, k in zip(captions, keep) if k], vectors[index],
-                         [f"imagenet:{classes[int(i)].synset}" for i in index])  # a class's captions: one group
+                         [f"imagenet:{classes[int(i)].synset}" for i in index], one_region)  # a class: one group
         else:
             rs = _source_set(name)
             features = encode_image_files(rs.image_paths, encoder, progress=progress)
             keep = guard.keep(rs, features)
             rows = [q for q, image in enumerate(rs.caption_image) if keep[image]]
             captions = [rs.captions[q] for q in rows]
-            pairs.extend(name, captions, torch.from_numpy(features[rs.caption_image[rows]]))
+            bank = (image_regions(rs.image_paths, encoder, config.region_grid, progress),
+                    list(rs.caption_image[rows])) if late else None
+            pairs.extend(name, captions, torch.from_numpy(features[rs.caption_image[rows]]), regions=bank)
     pairs.excluded = dict(guard.excluded)
     return pairs
 

@@ -32,16 +32,18 @@ TEACHER_FIELDS = (
     "dataset", "root", "images", "text_encoder", "image_encoder", "teacher_model", "embed_dim", "teacher",
     "teacher_train_layers", "teacher_sources", "prototype_template", "prototype_synonyms", "prototype_scale", "seed",
 )  # the extra teacher sources (openclipart, imagenet-prototypes) are named here; their prepared data is deterministic
+LATE_FIELDS = ("scoring", "region_grid")  # in the key of late teachers only: pooled teachers keep the keys they had
 MEMORY_SLOTS = 2  # teachers (and student inputs) kept in memory per process; a sweep runs one seed's points in a row
 _MEMORY: OrderedDict[str, DualEncoder] = OrderedDict()
 _SHARED: OrderedDict[str, object] = OrderedDict()  # memo key -> what students share (the runner's _Distillation)
 
 
 def teacher_key(config: ExperimentConfig, data: ExperimentData) -> str:
-    """A 16-hex-digit hash of ``TEACHER_FIELDS`` and the teacher's data (captions, groups and image features of the
+    """A 16-hex-digit hash of ``TEACHER_FIELDS`` (and ``LATE_FIELDS`` for a late teacher) and the teacher's data (captions, groups and image features of the
     English train and val splits)."""
     settings = config.to_dict()
-    digest = hashlib.sha256(json.dumps({k: settings[k] for k in TEACHER_FIELDS}, sort_keys=True).encode("utf-8"))
+    fields = TEACHER_FIELDS + (LATE_FIELDS if config.scoring == "late" else ())
+    digest = hashlib.sha256(json.dumps({k: settings[k] for k in fields}, sort_keys=True).encode("utf-8"))
     for pairs in (data.train, data.val):
         digest.update(json.dumps([pairs.captions, pairs.caption_groups()]).encode("utf-8"))
         digest.update(pairs.features.float().contiguous().numpy().tobytes())

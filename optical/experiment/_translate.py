@@ -11,6 +11,7 @@ import torch
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from optical.errors import MissingAssetError
+from optical.scoring import Padded
 from optical.experiment._apertium import apertium_pair, apertium_translate
 
 if TYPE_CHECKING:
@@ -19,22 +20,27 @@ if TYPE_CHECKING:
 
 
 def translate_test_encoder(
-    config: ExperimentConfig, teacher: DualEncoder, device: torch.device, say: Callable[[str], None] = print
-) -> Callable[[list[str], str], np.ndarray | None]:
+    config: ExperimentConfig, teacher: DualEncoder, device: torch.device, say: Callable[[str], None] = print,
+    late: bool = False,
+) -> Callable[[list[str], str], np.ndarray | Padded | None]:
     """translate-test's ``Encode``: English captions as they are, the others translated into English (``config.mt``:
-    ``mt_model`` per language, or the installed Apertium pair), embedded by ``teacher`` (N, D). With Apertium a
-    language without a pair gives None (left out of the method's rows) and ``say`` names it."""
-    def encode(texts: list[str], lang: str) -> np.ndarray | None:
+    ``mt_model`` per language, or the installed Apertium pair), embedded by ``teacher`` (N, D), or as its token
+    states (N, L, D) when ``late``. With Apertium a language without a pair gives None (left out of the method's
+    rows) and ``say`` names it."""
+    def embed(texts: list[str]) -> np.ndarray | Padded:
+        return teacher.encode_tokens(texts) if late else teacher.encode(texts).numpy()
+
+    def encode(texts: list[str], lang: str) -> np.ndarray | Padded | None:
         if lang == "en":
-            return teacher.encode(texts).numpy()
+            return embed(texts)
         if config.mt == "apertium":
             mode = apertium_pair(lang)
             if mode is None:
                 say(f"translate-test: no Apertium pair {lang} -> English is installed; {lang} is left out of its rows")
                 return None
-            return teacher.encode(apertium_translate(texts, mode)).numpy()
+            return embed(apertium_translate(texts, mode))
         model, tokenizer = load_translator(config.mt_model, lang, device)
-        return teacher.encode(translate(texts, model, tokenizer)).numpy()
+        return embed(translate(texts, model, tokenizer))
 
     return encode
 
