@@ -83,6 +83,13 @@ def test_clip_image_tower(tmp_path):
         features = encoder(pixels)
         reference = clip.get_image_features(pixel_values=pixels)
     torch.testing.assert_close(features, getattr(reference, "pooler_output", reference))
+    # regions: the patch tokens (no class token) through the final layer norm and visual_projection, row-major
+    with torch.no_grad():
+        regions = encoder.regions(pixels)
+        hidden = clip.vision_model(pixel_values=pixels, output_hidden_states=True).last_hidden_state
+        expected = clip.visual_projection(clip.vision_model.post_layernorm(hidden[:, 1:]))
+    assert regions.shape == (2, 16, 16)  # 32 px / 8 px patches: a 4 x 4 grid of projection_dim 16
+    torch.testing.assert_close(regions, expected)
 
 
 @pytest.mark.parametrize(("name", "cls", "size"), [("efficientnet-lite0", EfficientNetLite0, 224),
