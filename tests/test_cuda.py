@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from optical.distill import FrozenPrefix, ProjectedTextEncoder, shared_prefix_embeddings
+from optical.scoring import late_scores, rank_late
 from optical.transport import cost_matrix, sinkhorn_plan
 from tests.fakes import tiny_text_encoder
 
@@ -37,3 +38,20 @@ def test_frozen_layer_cache_on_cuda_equals_the_cpu_and_runs_in_bf16():
     idx = torch.tensor([1, 0])
     full = model({k: v.cuda() for k, v in model.tokenize([TEXTS[i] for i in idx]).items()})
     assert torch.allclose(prefix.forward(model, idx)["sentence_embedding"], full["sentence_embedding"], atol=1e-4)
+
+
+def test_late_scores_and_ranking_on_cuda_equal_the_cpu_and_run_in_bf16():
+    gen = torch.Generator().manual_seed(0)
+    text, regions = torch.randn(40, 12, 32, generator=gen), torch.randn(30, 16, 32, generator=gen)
+    text_mask = torch.arange(12)[None, :] < torch.randint(1, 13, (40, 1), generator=gen)
+    region_mask = torch.ones(30, 16, dtype=torch.bool)
+    region_mask[-1, 1:] = False  # a one-region image
+    cpu = late_scores(text, text_mask, regions, region_mask, chunk=7)
+    gpu = late_scores(text.cuda(), text_mask.cuda(), regions.cuda(), region_mask.cuda(), chunk=7)
+    assert torch.allclose(gpu.cpu(), cpu, atol=1e-5)
+    top, idx = rank_late(text.cuda(), text_mask.cuda(), regions.cuda(), region_mask.cuda(), k=5, chunk=9)
+    assert torch.equal(idx.cpu(), cpu.topk(5, dim=1).indices)
+    assert torch.allclose(top.cpu(), cpu.topk(5, dim=1).values, atol=1e-5)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        low = late_scores(text.cuda(), text_mask.cuda(), regions.cuda(), region_mask.cuda(), chunk=7)
+    assert (low.float().cpu() - cpu).abs().max() < 0.05
