@@ -1,26 +1,34 @@
 """Cached loaders and shared widgets for the pages (streamlit stays out of ``optical``).
 
-``st.cache_resource``: read-only models, galleries, caption embeddings, the image tower and the background
-experiment jobs (shared by all sessions). ``st.cache_data``: metrics tables and transport plans. Cache keys
+``st.cache_resource``: read-only models, galleries, caption embeddings (and token states, for late runs), the
+image tower and the background experiment jobs (shared by all sessions). ``st.cache_data``: metrics tables and transport plans. Cache keys
 include what changes while a run is running (``metrics.json``'s mtime, the methods done), so partial
-results refresh.
+results refresh. ``token_region_view`` is the token -> region view of a late-teacher run, shared by Image Search
+and Transport Plans.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from optical import explore
+from optical.data import open_rgb
 from optical.errors import OpticalError
 from optical.results import disparity_table, headline_table, recall_table, sweep_frame
 from optical.store import Run, RunFormatError, Sweep, load_run, new_run_id
 
+if TYPE_CHECKING:
+    from optical.scoring import Padded
+
 T = TypeVar("T")
+LATE_NOTE = ("The token → region view needs a late-teacher run (`--scoring late`): this run's teacher scores pooled "
+             "embeddings, so its gallery has no image regions.")
 
 
 def stop_with(message: str, kind: str = "error") -> NoReturn:
@@ -173,6 +181,18 @@ def caption_embeddings(info: explore.RunInfo, language: str, evaluation: str | N
     return or_stop(_caption_embeddings, str(info.path), tuple(info.methods_done), language, evaluation)
 
 
+@st.cache_resource(show_spinner="Reading the captions' tokens…", max_entries=16)
+def _caption_tokens(path: str, methods: tuple[str, ...], language: str, evaluation: str | None = None
+                    ) -> dict[str, Padded]:
+    loaded, texts = _models(path, methods), _gallery(path, evaluation).captions[language]["texts"]
+    return {method: model.encode_tokens(texts) for method, model in loaded.text_models.items()}
+
+
+def caption_tokens(info: explore.RunInfo, language: str, evaluation: str | None = None) -> dict[str, Padded]:
+    """Method -> token states (Q, L, D) of the gallery's captions in ``language``: what a late run scores."""
+    return or_stop(_caption_tokens, str(info.path), tuple(info.methods_done), language, evaluation)
+
+
 @st.cache_data(show_spinner="Computing the transport plan…", max_entries=256)
 def _plan(path: str, methods: tuple[str, ...], method: str, foreign: str, english: str) -> dict:
     try:
@@ -189,6 +209,71 @@ def _plan(path: str, methods: tuple[str, ...], method: str, foreign: str, englis
 def plan(info: explore.RunInfo, method: str, foreign: str, english: str) -> dict:
     """The plan of ``method``'s student for a pair: the run's saved sample if it has one, else computed."""
     return or_stop(_plan, str(info.path), tuple(info.methods_done), method, foreign, english)
+
+
+def image_label(gallery: explore.Gallery) -> Callable[[int], str]:
+    """``format_func`` of an image picker: index, file name and group."""
+    return lambda i: f"{i}: {gallery.images[i].stem} ({gallery.groups[i]})"
+
+
+def token_region_view(
+    info: explore.RunInfo, gallery: explore.Gallery, *, language: str, method: str, foreign: str, english: str,
+    image: int, key: str,
+) -> None:
+    """The token -> region view of a late-teacher run: for the pair (``foreign``, read by ``method``'s student;
+    ``english``, read by the teacher) and gallery image ``image``, each side's tokens to pick from, the picked
+    token's cosine with every region over the image, the OT plan between the two token sequences with both
+    picks outlined, and every token's map. Picking a foreign token picks, on the English side, the token the plan
+    sends most of its mass to."""
+    loaded = models(info)
+    bar = st.progress(0.0, text=f"Matching the {language} tokens to the image's regions…")
+    regions = gallery.regions[image]  # (R, D) of the memory map
+    maps = {"foreign": or_stop(explore.token_regions, loaded.text_models[method], foreign, regions)}
+    bar.progress(1 / 3, text="Matching the English tokens to the image's regions…")
+    maps["english"] = or_stop(explore.token_regions, loaded.teacher, english, regions)
+    bar.progress(2 / 3, text="Computing the transport plan…")
+    sample = plan(info, method, foreign, english)
+    bar.empty()
+    picture = None
+    if gallery.images[image].is_file():
+        try:
+            picture = explore.tower_view(open_rgb(gallery.images[image]), loaded.config.get("image_encoder", ""))
+        except OpticalError:
+            picture = None
+    if picture is None:
+        st.caption("The image file is not here: the maps are drawn without it.")
+    lo = float(min(m.similarity.min() for m in maps.values()))
+    hi = float(max(m.similarity.max() for m in maps.values()))
+    linked = len(sample["foreign_tokens"]) == len(maps["foreign"].tokens) and \
+        len(sample["english_tokens"]) == len(maps["english"].tokens)
+
+    left, right = st.columns(2)
+    labels = {side: explore.axis_labels(m.tokens) for side, m in maps.items()}
+    pair_key = f"{key}-{method}-{zlib.crc32(repr((foreign, english)).encode()):08x}"  # a new pair: new picks
+    chosen = left.radio(f"{language} token ({method})", range(len(labels["foreign"])), horizontal=True,
+                        index=maps["foreign"].first_content, format_func=labels["foreign"].__getitem__,
+                        key=f"{pair_key}-foreign")
+    partner = explore.plan_partner(sample, chosen) if linked else None
+    default = partner[0] if partner else maps["english"].first_content
+    answer = right.radio("English token (teacher)", range(len(labels["english"])), horizontal=True, index=default,
+                         format_func=labels["english"].__getitem__, key=f"{pair_key}-english-{chosen}")
+    for column, side, token, who in ((left, "foreign", chosen, f"{language}, {method}"),
+                                     (right, "english", answer, "English, teacher")):
+        grid = maps[side].grid(token)
+        title = f"{labels[side][token]} ({who}) · best cos {grid.max():.3f}"
+        column.plotly_chart(explore.region_figure(grid, picture, title, lo, hi), key=f"{key}-{side}-map")
+    if partner:
+        st.caption(f"The plan sends {partner[1]:.0%} of `{maps['foreign'].tokens[chosen]}`'s mass to "
+                   f"`{maps['english'].tokens[partner[0]]}`: where both maps light up the same part of the picture, "
+                   "the foreign word landed where its translation does.")
+    if linked:
+        st.plotly_chart(explore.plan_figure(sample, "plan", language, method, (chosen, answer), height=360),
+                        key=f"{key}-plan")
+    else:
+        st.caption("The plan's tokens differ from the models' (a sample of other token states): not drawn.")
+    with st.expander("Every token's map"):
+        for side, who in (("foreign", f"{language} ({method})"), ("english", "English (teacher)")):
+            st.plotly_chart(explore.token_grid_figure(maps[side], title=who), key=f"{key}-{side}-grid")
 
 
 @st.cache_resource

@@ -1,6 +1,6 @@
-"""Transport plans: how each student's foreign tokens are matched to the teacher's English tokens."""
+"""Transport plans: how each student's foreign tokens are matched to the teacher's English tokens; for a late-teacher
+run, also which region of an image each of those tokens matches."""
 
-import plotly.express as px
 import streamlit as st
 
 import app_resources as res
@@ -46,11 +46,13 @@ else:
     st.dataframe(diagnostics.style.format(
         {"row error at stop": "{:.1e}", "iterations": "{:.0f}", "epsilon": "{:.4g}"}, precision=3, na_rep="-"))
 
+pair_image = 0  # the image of a test pair, the token -> region view's default image
 if st.radio("Sentence pair", ["From the test split", "Type both sentences"], horizontal=True) == "Type both sentences":
     foreign = st.text_input(f"Sentence in {language}", placeholder="ein roter Apfel")
     english = st.text_input("English sentence", placeholder="a red apple")
 else:
-    foreign, english, _ = st.selectbox("Test pair", gallery.test_pairs(language), format_func=lambda p: f"{p[0]}  ↔  {p[1]}")
+    foreign, english, pair_image = st.selectbox("Test pair", gallery.test_pairs(language),
+                                                format_func=lambda p: f"{p[0]}  ↔  {p[1]}")
 try:
     queries = explore.clean_query(foreign), explore.clean_query(english)
 except InputError as err:
@@ -64,12 +66,8 @@ for method in students:
     sample = res.plan(info, method, foreign, english)
     losses[method] = sample["loss"]
     st.subheader(f"{method} · OT loss ⟨T, C⟩ = {sample['loss']:.4f}")
-    y, x = explore.axis_labels(sample["foreign_tokens"]), explore.axis_labels(sample["english_tokens"])
-    left, right = st.columns(2)
-    for column, name, values, scale in ((left, "plan T", sample["plan"], "Blues"), (right, "cost C", sample["cost"], "Reds")):
-        figure = px.imshow(values, x=x, y=y, color_continuous_scale=scale, aspect="auto", title=name)
-        figure.update_layout(xaxis_title="English (teacher)", yaxis_title=f"{language} ({method})", height=420)
-        column.plotly_chart(figure, key=f"{method}-{name}")
+    for column, which in zip(st.columns(2), ("plan", "cost")):
+        column.plotly_chart(explore.plan_figure(sample, which, language, method), key=f"{method}-{which}")
     st.dataframe(explore.top_alignments(sample, 8), hide_index=True)
 
 if {"optical", "mse"} <= set(losses):
@@ -77,3 +75,15 @@ if {"optical", "mse"} <= set(losses):
         f"**OPTICAL vs MSE.** OPTICAL's student transports this pair at cost {losses['optical']:.4f}, "
         f"MSE's at {losses['mse']:.4f} ({losses['optical'] - losses['mse']:+.4f})."
     )
+
+st.subheader("Token → region")
+if not gallery.late:
+    res.stop_with(res.LATE_NOTE, "info")
+st.caption("Which part of the picture each token matches (cosine of its state with each region of the late teacher's "
+           "grid): the student's tokens of the foreign sentence beside the teacher's of the English one, linked by the "
+           "plan above.")
+method = st.selectbox("Student", students, index=students.index("optical") if "optical" in students else 0,
+                      key="late-student")
+image = st.selectbox("Image", range(len(gallery.images)), index=pair_image, format_func=res.image_label(gallery))
+res.token_region_view(info, gallery, language=language, method=method, foreign=foreign, english=english, image=image,
+                      key="plans-late")

@@ -1,5 +1,6 @@
 """Image search: a query in any language against the test gallery, each model side by side; or an uploaded
-image against the test captions."""
+image against the test captions; for a late-teacher run (scored by late interaction), also which region of an
+image each token of a caption matches."""
 
 import streamlit as st
 
@@ -15,8 +16,31 @@ evaluation = res.select_evaluation(run)
 gallery = res.gallery(info, evaluation)
 models = res.models(info).text_models
 k = st.sidebar.slider("Results per model", 1, min(20, len(gallery.images)), min(5, len(gallery.images)))
-mode = st.radio("Search", ["Text → images", "Image → captions"], horizontal=True)
+mode = st.radio("Search", ["Text → images", "Image → captions", "Token → region"], horizontal=True)
 languages = [lang for lang in gallery.captions if gallery.captions[lang]["texts"]]
+if gallery.late:
+    st.caption(f"This run's teacher scores by late interaction (FILIP: each token meets its best region of a "
+               f"{gallery.region_side} x {gallery.region_side} grid, each region its best token): galleries up to "
+               f"{explore.LATE_EXACT_MAX:,} images are ranked exactly, larger ones re-rank the pooled top "
+               f"{explore.LATE_CANDIDATES}.")
+
+if mode == "Token → region":
+    if not gallery.late:
+        res.stop_with(res.LATE_NOTE, "info")
+    foreign_languages = [lang for lang in languages if lang != "en" and gallery.test_pairs(lang)]
+    if not foreign_languages:
+        res.stop_with("The view needs test captions in a language besides English, with English counterparts.",
+                      "info")
+    language = st.selectbox("Language", foreign_languages, key="late-language")
+    foreign, english, truth = st.selectbox("Caption pair", gallery.test_pairs(language),
+                                           format_func=lambda pair: f"{pair[0]}  ↔  {pair[1]}")
+    names = list(models)
+    method = st.selectbox("Student (reads the caption)", names,
+                          index=names.index("optical") if "optical" in names else 0)
+    image = st.selectbox("Image", range(len(gallery.images)), index=truth, format_func=res.image_label(gallery))
+    res.token_region_view(info, gallery, language=language, method=method, foreign=foreign, english=english,
+                          image=image, key="search-late")
+    st.stop()
 
 if mode == "Image → captions":
     language = st.selectbox("Captions in", languages)
@@ -27,10 +51,15 @@ if mode == "Image → captions":
         res.stop_with("Upload an image to see which test captions each model ranks highest.", "info")
     image = res.or_stop(explore.read_image, upload.getvalue(), upload.name)
     st.image(image, width=160)
-    ranked = res.or_stop(  # a model whose embeddings are NaN or infinite: one line naming it, not garbage hits
-        explore.rank_captions,
-        image, res.image_encoder(info), res.models(info).teacher, res.caption_embeddings(info, language, evaluation), k
-    )
+    if gallery.late:  # the image's regions against each caption's tokens
+        grid = int(res.models(info).config.get("region_grid", gallery.region_side))
+        ranked = res.or_stop(explore.rank_captions_late, image, res.image_encoder(info), res.models(info).teacher,
+                             res.caption_tokens(info, language, evaluation), grid, k)
+    else:
+        ranked = res.or_stop(  # a model whose embeddings are NaN or infinite: one line naming it, not garbage hits
+            explore.rank_captions, image, res.image_encoder(info), res.models(info).teacher,
+            res.caption_embeddings(info, language, evaluation), k,
+        )
     texts = gallery.captions[language]["texts"]
     for column, (method, result) in zip(st.columns(len(ranked)), ranked.items()):
         column.markdown(f"**{method}** · {result.latency_ms:.1f} ms")
@@ -63,11 +92,15 @@ relevant = gallery.relevant(truth) if truth is not None else set()
 for column, (name, (model, text)) in zip(st.columns(len(columns)), columns.items()):
     column.markdown(f"**{name}**")
     try:
-        result = explore.search_images(model, text, gallery.index, k, name)
+        if gallery.late:
+            result = explore.search_images_late(model, text, gallery.regions, gallery.index, k, name)
+        else:
+            result = explore.search_images(model, text, gallery.index, k, name)
     except OpticalError as err:  # a model whose embeddings are NaN or infinite: its column says so
         column.error(str(err))
         continue
-    column.caption(f"{result.latency_ms:.1f} ms (search {result.search_ms:.2f} ms)")
+    how = f" · {result.how}" if gallery.late else ""
+    column.caption(f"{result.latency_ms:.1f} ms (search {result.search_ms:.2f} ms){how}")
     for rank, (index, score) in enumerate(zip(result.indices, result.scores), start=1):
         hit = column.container(border=index in relevant)
         path = gallery.images[index]

@@ -7,7 +7,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
     from optical.distill import ProjectedTextEncoder
+
+PLAN_VIEWS = {"plan": ("plan T", "Blues"), "cost": ("cost C", "Reds")}  # sample key -> (title, colour scale)
 
 
 def plan_for_pair(
@@ -51,3 +55,38 @@ def axis_labels(tokens: list[str]) -> list[str]:
     ``<`` and ``>`` become ``‹`` and ``›``: plotly reads ``<s>`` in a tick label as markup and would drop it.
     """
     return [f"{i} {token.replace('<', '‹').replace('>', '›')}" for i, token in enumerate(tokens)]
+
+
+def plan_figure(
+    sample: dict, which: str = "plan", language: str = "foreign", method: str = "student",
+    highlight: tuple[int | None, int | None] | None = None, height: int = 420,
+) -> go.Figure:
+    """The heatmap of a plan sample's ``which`` (``"plan"`` T or ``"cost"`` C, (n, m)): the student's foreign tokens
+    (rows, labelled ``language (method)``) against the teacher's English tokens (columns), both by
+    ``axis_labels``. ``highlight`` (row, column), either None: outline that foreign token's row and that English
+    token's column (the tokens chosen in the token -> region view)."""
+    import plotly.express as px
+
+    title, scale = PLAN_VIEWS[which]
+    y, x = axis_labels(sample["foreign_tokens"]), axis_labels(sample["english_tokens"])
+    figure = px.imshow(sample[which], x=x, y=y, color_continuous_scale=scale, aspect="auto", title=title)
+    figure.update_layout(xaxis_title="English (teacher)", yaxis_title=f"{language} ({method})", height=height)
+    row, column = highlight or (None, None)
+    n, m = len(y), len(x)
+    if row is not None and 0 <= row < n:
+        figure.add_shape(type="rect", x0=-0.5, x1=m - 0.5, y0=row - 0.5, y1=row + 0.5,
+                         line={"color": "#d62728", "width": 2})
+    if column is not None and 0 <= column < m:
+        figure.add_shape(type="rect", x0=column - 0.5, x1=column + 0.5, y0=-0.5, y1=n - 0.5,
+                         line={"color": "#ff7f0e", "width": 2})
+    return figure
+
+
+def plan_partner(sample: dict, row: int) -> tuple[int, float] | None:
+    """The English token (column) to which the plan sends most of foreign token ``row``'s mass, and that share of
+    the row's mass; None for a row outside the plan or without mass."""
+    plan = np.asarray(sample["plan"], dtype=float)  # (n, m)
+    if not 0 <= row < plan.shape[0] or plan.shape[1] == 0 or plan[row].sum() <= 0:
+        return None
+    column = int(plan[row].argmax())
+    return column, float(plan[row, column] / plan[row].sum())

@@ -173,7 +173,9 @@ class Gallery:
 
     ``embeddings`` (I, D) are the teacher's L2-normalised image embeddings; ``captions[lang]`` holds
     ``texts`` (Q,) and ``image`` (Q,) indices into ``images``. ``missing``: why some image files cannot be shown
-    (naming the folder to restore), None when all are here.
+    (naming the folder to restore), None when all are here. ``regions`` (I, R, D), float16 and memory-mapped, for a
+    late-teacher run only: the teacher's normalised regions of each image, a row-major ``region_side`` squared grid
+    (``gallery_regions.npy``); ``embeddings`` are then the pooled ones, late search's prefilter.
     """
 
     images: list[Path]
@@ -181,6 +183,17 @@ class Gallery:
     captions: dict[str, dict[str, list]]
     embeddings: np.ndarray
     missing: str | None = None
+    regions: np.ndarray | None = None
+
+    @property
+    def late(self) -> bool:
+        """Whether the gallery has regions (a late-teacher run): search it with ``search_images_late``."""
+        return self.regions is not None
+
+    @property
+    def region_side(self) -> int:
+        """The side of the region grid (R = side**2); 0 without regions."""
+        return 0 if self.regions is None else round(self.regions.shape[1] ** 0.5)
 
     @functools.cached_property
     def index(self) -> np.ndarray | faiss.Index:
@@ -225,7 +238,26 @@ def load_gallery(run: Run, evaluation: str | None = None) -> Gallery:
             f"{folder}: gallery.npy has shape {embeddings.shape} for {len(gallery.images)} images in gallery.json"
         )
     gallery.missing = missing_images(data, stored, gallery.images)
+    if run.config.get("scoring", "pooled") == "late":
+        gallery.regions = _load_regions(folder / "gallery_regions.npy", embeddings)
     return gallery
+
+
+def _load_regions(file: Path, embeddings: np.ndarray) -> np.ndarray:
+    """``gallery_regions.npy`` (I, R, D) memory-mapped, checked against the pooled ``embeddings`` (I, D) and for a
+    square grid; RunFormatError otherwise."""
+    try:
+        regions = np.load(file, mmap_mode="r", allow_pickle=False)  # float16 as written; read rows on demand
+    except FileNotFoundError:
+        raise RunFormatError(f"{file}: missing (a late-teacher run writes it with gallery.npy)") from None
+    except (OSError, ValueError) as err:
+        raise RunFormatError(f"{file}: unreadable ({err})") from None
+    side = round(regions.shape[1] ** 0.5) if regions.ndim == 3 else 0
+    if regions.ndim != 3 or regions.shape[0] != len(embeddings) or regions.shape[2] != embeddings.shape[1] \
+            or side * side != regions.shape[1]:
+        raise RunFormatError(f"{file}: shape {regions.shape}, expected ({len(embeddings)}, side*side, "
+                             f"{embeddings.shape[1]}) for gallery.npy {embeddings.shape}")
+    return regions
 
 
 def describe_evaluations(run: Run) -> list[str]:

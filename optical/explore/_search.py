@@ -30,13 +30,15 @@ UPLOAD_SIDE = 1024  # uploads are downscaled to fit this square; the image tower
 class SearchResult:
     """Top-k hits of one query, best first: ``indices`` (k,) into the gallery, ``scores`` (k,) cosine.
 
-    ``latency_ms`` covers encoding the query and searching; ``search_ms`` the search alone.
+    ``latency_ms`` covers encoding the query and searching; ``search_ms`` the search alone; ``how`` the scoring
+    (``"pooled"`` cosine, or late: ``optical.explore.search_images_late``).
     """
 
     indices: np.ndarray
     scores: np.ndarray
     latency_ms: float
     search_ms: float
+    how: str = "pooled"
 
 
 def search_images(

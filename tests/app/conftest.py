@@ -1,5 +1,6 @@
 """Shared app fixtures: the tiny cache (``app_cache``, built once per session, in tests/conftest.py) as the test's
-``OPTICAL_CACHE``, clean streamlit caches per test, and the browser tests' streamlit server and headless Chromium."""
+``OPTICAL_CACHE``, the tiny late-teacher run's cache (``late_cache``), clean streamlit caches per test, and the
+browser tests' streamlit server and headless Chromium."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 import streamlit as st
 import torch
 
+from tests.app.fixtures import build_late_run
 from tests.app.server import CHROMIUM, CHROMIUM_FLAGS, REPO, TIMEOUT_MS, free_port, wait_healthy
 
 
@@ -27,6 +29,21 @@ def _torch_threads():
 def cache(app_cache, monkeypatch) -> Path:
     monkeypatch.setenv("OPTICAL_CACHE", str(app_cache))
     yield app_cache
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def late_root(tmp_path_factory) -> Path:
+    """An OPTICAL_CACHE holding only the tiny late-teacher run (``tests.app.fixtures.build_late_run``)."""
+    root = tmp_path_factory.mktemp("optical-late-cache")
+    build_late_run(root)
+    return root
+
+
+@pytest.fixture
+def late_cache(late_root, monkeypatch) -> Path:
+    monkeypatch.setenv("OPTICAL_CACHE", str(late_root))
+    yield late_root
     st.cache_data.clear()
 
 

@@ -117,12 +117,43 @@ def _tiny_eval(folder: Path, teacher: DualEncoder, images: list[Path], rng: np.r
                                              "precision": "bf16"})
 
 
-def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
+LATE_RUN = "tiny-late"  # the late-teacher run of ``build_late_run``
+
+
+def build_late_run(root: Path) -> Path:
+    """Under ``root`` (an OPTICAL_CACHE): the stamp images and only the tiny run ``tiny-late``, as ``tiny`` but with
+    a late-scoring teacher (``scoring="late"``): its gallery.npy holds the pooled embeddings of the images' tiny-CLIP
+    features and gallery_regions.npy their 4 x 4 patch regions (R = 16), both through the teacher's image head;
+    no evaluation. Returns the run folder."""
+    images = _write_images(root / "stamps-images")
+    return _tiny_run(root / "runs" / LATE_RUN, images, root / "models", scoring="late")
+
+
+def _late_gallery(path: Path, teacher: DualEncoder, config: ExperimentConfig, images: list[Path]) -> None:
+    """gallery.npy (I, D) pooled and gallery_regions.npy (I, R, D) float16 of ``images``, as a late run writes them."""
+    from optical.data import open_rgb
+    from optical.encoders import create_image_encoder
+    from optical.scoring import Padded, pool_grid
+
+    encoder = create_image_encoder(config.image_encoder)
+    with torch.no_grad():
+        pixels = torch.stack([encoder.preprocess(open_rgb(p)) for p in images])
+        features, regions = encoder(pixels), pool_grid(encoder.regions(pixels), config.region_grid)
+    embedded = teacher.embed_regions(Padded(regions, torch.ones(regions.shape[:2], dtype=torch.bool)))
+    for name, array in (("gallery.npy", teacher.embed_images(features).numpy().astype(np.float32)),
+                        ("gallery_regions.npy", embedded.values.numpy().astype(np.float16))):
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        atomic_write_bytes(path / name, buffer.getvalue())
+
+
+def _tiny_run(path: Path, images: list[Path], models: Path, scoring: str = "pooled") -> Path:
     config = ExperimentConfig(
-        languages=LANGUAGES[1:], methods=METHODS, **tiny_towers(models), embed_dim=16, bootstrap=50, plan_samples=2
+        languages=LANGUAGES[1:], methods=METHODS, **tiny_towers(models), embed_dim=16, bootstrap=50, plan_samples=2,
+        scoring=scoring,
     )
     atomic_write_json(path / "config.json", config.to_dict())
-    teacher = DualEncoder(create_text_encoder(config.text_encoder), config.embed_dim, IMAGE_DIM)
+    teacher = DualEncoder(create_text_encoder(config.text_encoder), config.embed_dim, IMAGE_DIM, scoring=scoring)
     teacher.freeze(1)  # as the experiment trains it: the run folders store the delta on the tiny base
     teacher.save(path / "teacher")
     atomic_write_json(path / "teacher" / TEACHER_TRAINING, TINY_TEACHER_TRAINING)
@@ -142,6 +173,8 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
     buffer = io.BytesIO()
     np.save(buffer, gallery.numpy().astype(np.float32))
     atomic_write_bytes(path / "gallery.npy", buffer.getvalue())
+    if scoring == "late":  # the images' own features instead, pooled and per region
+        _late_gallery(path, teacher, config, images)
     captions = {"en": {"texts": [s[0] for s in STAMPS], "image": list(range(len(STAMPS)))}}
     for lang in LANGUAGES[1:]:
         captions[lang] = {"texts": [s[3][lang] for s in STAMPS], "image": list(range(len(STAMPS)))}
@@ -173,7 +206,8 @@ def _tiny_run(path: Path, images: list[Path], models: Path) -> Path:
         for method, model in students.items()
     ]
     atomic_write_json(path / "plans.json", plans)
-    _tiny_eval(path / "evals" / "drawings", teacher, images, rng)
+    if scoring == "pooled":
+        _tiny_eval(path / "evals" / "drawings", teacher, images, rng)
     atomic_write_json(
         path / "status.json",
         {"format": RUN_FORMAT, "state": "done", "error": None, "started": 0.0, "finished": 1.0, "methods_done": METHODS,
