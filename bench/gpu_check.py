@@ -1,7 +1,7 @@
 """The CUDA path in one go: quick-preset runs on the GPU, pooled and late (``--scoring late``), ``optical eval`` of
-both (the pooled one in fp32 and bf16), ``pytest -m cuda``, the OT and step benches on the GPU, then the same runs
-on the CPU beside them (their mR compared), a full-preset run on the GPU, and a 2-process torchrun when there are
-2 GPUs. A failing step is printed and the others still run; the exit status says whether any failed.
+both (the pooled one in fp32 and bf16), ``pytest -m cuda``, the OT and step benches on the GPU, then the pooled run
+on the CPU beside it (mR compared), a full-preset run on the GPU, the late run on the CPU (compared), and a
+2-process torchrun when there are 2 GPUs. A failing step is printed and the others still run; the exit status says whether any failed.
 
     python bench/gpu_check.py [--small] [--device auto|cpu|cuda] [--budget SECONDS]
 
@@ -152,9 +152,9 @@ def main() -> None:
     if device != "cpu":
         step("pooled run on the CPU", lambda: (timed_run(run, "cpu", "gpu-check-cpu"),
                                                compare(f"gpu-check-{device}", "gpu-check-cpu")), optional=True)
+        step(f"full preset on {device}", lambda: full_preset_run(tower, device), optional=True)
         step("late run on the CPU", lambda: (timed_run(run + late, "cpu", "gpu-check-late-cpu"),
                                              compare(f"gpu-check-late-{device}", "gpu-check-late-cpu")), optional=True)
-        step(f"full preset on {device}", lambda: full_preset_run(tower, device), optional=True)
     if device == "cuda" and torch.cuda.device_count() >= 2:
         def torchrun() -> None:
             t0 = time.perf_counter()

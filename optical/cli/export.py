@@ -48,6 +48,25 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _late_section(run: Run) -> str:
+    """How a late-interaction run scores captions against images, for the exported README."""
+    return f"""
+## Scoring against images: late interaction (this run's teacher)
+
+Run `{run.run_id}` scored captions against images by late interaction (FILIP), not by the pooled embedding: skip
+step 2's pooling, project every non-padding token state (`states @ proj.T`, prefix and special tokens included),
+L2-normalise each, and score a caption against an image's L2-normalised region embeddings (the run folder's
+`gallery_regions.npy`, (images, regions, {run.config.get("embed_dim")}) float16, in `gallery.json`'s image order):
+
+```python
+tokens = torch.nn.functional.normalize(states[0][batch["attention_mask"][0].bool()] @ proj.T, dim=-1)  # (L, D)
+regions = torch.from_numpy(numpy.load("gallery_regions.npy")).float()  # (I, R, D)
+sim = torch.einsum("ld,ird->ilr", tokens, regions)  # (I, L, R)
+score = 0.5 * (sim.amax(2).mean(1) + sim.amax(1).mean(1))  # (I,): each token's best region, each region's best token
+```
+"""
+
+
 def _readme(run: Run, method: str, model) -> str:
     text = model.text
     config = run.config
@@ -86,7 +105,7 @@ with torch.no_grad():
 {_POOL_CODE[text.pooling]}
 emb = torch.nn.functional.normalize(pooled @ proj.T, dim=-1)
 ```
-
+{_late_section(run) if config.get("scoring") == "late" else ""}
 ## Run configuration
 
 ```json

@@ -121,3 +121,27 @@ def test_the_cli_refuses_late_with_a_clip_teacher_before_any_run_folder(tiny_set
     assert code != 0
     assert "pretrained CLIP model used as is" in capsys.readouterr().err
     assert not (runs_dir() / "refused").exists()
+
+
+def test_export_of_a_late_run_says_how_to_score_and_the_recipe_gives_the_runs_scores(late_run, tmp_path, capsys):
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    assert main(["export", "late-run", "optical", str(tmp_path / "out")]) == 0
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "late interaction" in readme and "gallery_regions.npy" in readme
+    teacher = DualEncoder.load(late_run.teacher_dir)
+    student = ProjectedTextEncoder.load(late_run.student_dir("optical"), shared_text=teacher.text)
+    caption = json.loads((late_run.path / "gallery.json").read_text())["captions"]["de"]["texts"][0]
+    regions = torch.from_numpy(np.load(late_run.path / "gallery_regions.npy")).float()
+    tokenizer, model = AutoTokenizer.from_pretrained(tmp_path / "out"), AutoModel.from_pretrained(tmp_path / "out").eval()
+    proj = load_file(str(tmp_path / "out" / "2_Dense" / "model.safetensors"))["linear.weight"]
+    batch = tokenizer([student.text.prefix + caption], return_tensors="pt")
+    with torch.no_grad():
+        states = model(**batch).last_hidden_state
+    tokens = torch.nn.functional.normalize(states[0][batch["attention_mask"][0].bool()] @ proj.T, dim=-1)
+    sim = torch.einsum("ld,ird->ilr", tokens, regions)
+    recipe = 0.5 * (sim.amax(2).mean(1) + sim.amax(1).mean(1))
+    own = student.encode_tokens([caption])
+    expected = late_scores(own.values, own.mask, regions, None)[0]
+    torch.testing.assert_close(recipe, expected, atol=2e-3, rtol=0)  # the regions are stored in float16
