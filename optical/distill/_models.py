@@ -77,16 +77,20 @@ class ProjectedTextEncoder(nn.Module):
     @torch.no_grad()
     def encode_tokens(self, texts: list[str], batch_size: int = 64) -> Padded:
         """Projected token states of ``texts``, padding out: (N, L, D) fp32 on the CPU, L the longest caption's
-        tokens (special and prefix tokens included: what the late scorer and OPTICAL read), in eval mode."""
+        tokens (special and prefix tokens included: what the late scorer and OPTICAL read), in eval mode. Texts of
+        similar length share a batch (less padding to encode); the rows keep ``texts``' order."""
         was_training = self.training
         self.eval()
         device = self.proj.weight.device
-        sets = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        sets: list[torch.Tensor | None] = [None] * len(texts)
         for start in range(0, len(texts), batch_size):
-            features = {k: v.to(device) for k, v in self.tokenize(texts[start : start + batch_size]).items()}
+            rows = order[start : start + batch_size]
+            features = {k: v.to(device) for k, v in self.tokenize([texts[i] for i in rows]).items()}
             out = self(features)
             states, mask = out["token_embeddings"].float().cpu(), out["attention_mask"].bool().cpu()
-            sets += [s[m] for s, m in zip(states, mask)]
+            for i, s, m in zip(rows, states, mask):
+                sets[i] = s[m]
         self.train(was_training)
         return Padded.stack(sets, dim=self.embed_dim)
 
