@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from optical.distill._models import ProjectedTextEncoder, transformer_layers
 from optical.encoders import TextEncoder
+from optical.scoring import Padded
 
 
 class FrozenPrefix:
@@ -116,18 +117,20 @@ class FrozenPrefix:
 @torch.no_grad()
 def shared_prefix_embeddings(
     models: Mapping[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256,
-    progress: bool = False,
-) -> dict[str, torch.Tensor]:
+    progress: bool = False, tokens: bool = False,
+) -> dict[str, torch.Tensor | Padded]:
     """L2-normalised sentence embeddings (N, D) on the CPU of ``texts`` for every model of ``models``, whose word
     embeddings and first ``n_frozen`` layers must be identical (``FrozenPrefix.supported`` towers): per batch those
     run once, then each model's own top layers, pooling and projection, in eval mode. Batches hold texts of equal
     or next token counts (little padding); rows come back in the order of ``texts``. Nothing is kept between
     batches but the outputs, so memory does not grow with ``len(texts)`` beyond (N, D) per model. ``progress``:
-    a tqdm bar of the texts encoded (stderr)."""
+    a tqdm bar of the texts encoded (stderr). ``tokens``: each model's projected token states instead, padding out
+    (``Padded`` (N, L, D), not normalised: ``ProjectedTextEncoder.encode_tokens``'s)."""
     first = next(iter(models.values()))
     device = next(first.parameters()).device
     modes = {name: model.training for name, model in models.items()}
     out = {name: torch.empty(len(texts), model.embed_dim) for name, model in models.items()}
+    token_sets: dict[str, list] = {name: [None] * len(texts) for name in models}
     for model in models.values():
         model.eval()
     order = _by_token_count(first, texts)
@@ -140,12 +143,19 @@ def shared_prefix_embeddings(
         hidden = _run_layers(first.text, transformer_layers(first.text.model)[:n_frozen], hidden, mask)
         for name, model in models.items():
             last = _run_layers(model.text, transformer_layers(model.text.model)[n_frozen:], hidden, mask)  # (b, L, H)
+            if tokens:
+                states = model.proj(model.text.pool(last, mask)[0]).float().cpu()  # (b, L, D)
+                for i, state, real in zip(rows.tolist(), states, mask.bool().cpu()):
+                    token_sets[name][i] = state[real]
+                continue
             emb = model.proj(model.text.pool(last, mask)[1]).float()  # (b, D)
             out[name][rows] = nn.functional.normalize(emb, dim=-1).cpu()
         bar.update(len(rows))
     bar.close()
     for name, model in models.items():
         model.train(modes[name])
+    if tokens:
+        return {name: Padded.stack(sets, dim=models[name].embed_dim) for name, sets in token_sets.items()}
     return out
 
 

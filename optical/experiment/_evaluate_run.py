@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from optical.store import Run, atomic_dir, atomic_write_json, check_run_id, lock_run
@@ -34,6 +35,7 @@ from optical.experiment._ranking import (
 )
 from optical.experiment._translate import translate_test_encoder
 from optical.results import RankSource, evaluation_dir, gallery_groups, write_ranks_file
+from optical.scoring import Padded
 
 TRANSLATE = "translate-test"
 
@@ -160,42 +162,38 @@ def _languages_read(codes: list[str], found: list[str], dataset: str, *, given: 
     return found
 
 
-def _token_encoder(model: ProjectedTextEncoder) -> Encode:
-    return lambda texts, _lang: model.encode_tokens(texts)
-
-
 def _encoders(
     methods: list[str], config: ExperimentConfig, teacher: DualEncoder, students: dict[str, ProjectedTextEncoder],
     ev: EvalSet, device: torch.device, say: Callable[[str], None], progress: bool = False,
 ) -> dict[str, Encode]:
     """Each method's ``Encode``: the teacher and the students from embeddings computed once for every caption of
     ``ev`` with the shared frozen layers run once; translate-test through its translator and the teacher. A late
-    teacher's methods give token states, each model encoding the captions in full."""
+    teacher's methods give token states."""
     models: dict[str, ProjectedTextEncoder] = {"teacher": teacher, **students}
-    if teacher.scoring == "late":
-        say(f"encoding the captions' token states with {len(models)} models on {device}")
-        return {m: (translate_test_encoder(config, teacher, device, say=say, late=True)
-                    if METHODS[m].encoder == "translate"
-                    else _token_encoder(models["teacher" if METHODS[m].encoder == "teacher" else m]))
-                for m in methods}
+    late = teacher.scoring == "late"
     n_frozen = shared_frozen_layers(list(models.values()))
     texts = [t for rs in ev.sets.values() for t in rs.captions]
     say(f"encoding {len(texts)} captions with {len(models)} models ({n_frozen} shared bottom layers run once) on "
-        f"{device}{' in bf16' if torch.is_autocast_enabled(device.type) else ''}")
-    embedded = encode_shared(models, texts, n_frozen, progress=progress)
+        f"{device}{' in bf16' if torch.is_autocast_enabled(device.type) else ''}"
+        f"{': token states (late)' if late else ''}")
+    embedded = encode_shared(models, texts, n_frozen, progress=progress, tokens=late)
     offsets, start = {}, 0
     for lang, rs in ev.sets.items():
         offsets[lang] = (start, start + len(rs.captions))
         start += len(rs.captions)
 
     def lookup(key: str) -> Encode:
-        return lambda _texts, lang: embedded[key][offsets[lang][0] : offsets[lang][1]]
+        def rows(_texts: list[str], lang: str) -> np.ndarray | Padded:
+            start, stop = offsets[lang]
+            found = embedded[key]
+            return found.rows(range(start, stop)) if isinstance(found, Padded) else found[start:stop]
+        return rows
 
     encoders: dict[str, Encode] = {}
     for m in methods:
         kind = METHODS[m].encoder
         if kind == "translate":
-            encoders[m] = translate_test_encoder(config, teacher, device, say=say)
+            encoders[m] = translate_test_encoder(config, teacher, device, say=say, late=late)
         else:
             encoders[m] = lookup("teacher" if kind == "teacher" else m)
     return encoders

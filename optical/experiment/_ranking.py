@@ -172,12 +172,13 @@ def _same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def encode_shared(
     models: dict[str, ProjectedTextEncoder], texts: list[str], n_frozen: int, batch_size: int = 256,
-    progress: bool = False,
-) -> dict[str, np.ndarray]:
+    progress: bool = False, tokens: bool = False,
+) -> dict[str, np.ndarray | Padded]:
     """Normalised sentence embeddings (N, D) of ``texts`` for every model, the first ``n_frozen`` layers run once
     per distinct caption for all of them (``shared_prefix_embeddings``), then each model's own top layers;
     ``n_frozen == 0`` encodes with each model in full. Each distinct caption is encoded once. ``progress``: a tqdm
-    bar (stderr) of the distinct captions encoded (per model when ``n_frozen == 0``); the embeddings are the same."""
+    bar (stderr) of the distinct captions encoded (per model when ``n_frozen == 0``); the embeddings are the same.
+    ``tokens``: each model's token states (``Padded`` (N, L, D)) instead, what a late teacher's ranking reads."""
     unique = sorted(dict.fromkeys(texts), key=len)  # similar lengths share a batch of ``model.encode``
     where = {text: i for i, text in enumerate(unique)}
     order = np.array([where[t] for t in texts], dtype=np.int64)
@@ -187,7 +188,11 @@ def encode_shared(
             # 1024 is a multiple of encode's batch of 64: the same batches as one call, so the same embeddings
             chunks = [unique[i : i + 1024] for i in range(0, len(unique), 1024)] if progress and unique else [unique]
             bar = tqdm(chunks, desc=f"encoding captions ({name})", disable=not progress, unit="chunk")
-            embedded[name] = torch.cat([model.encode(chunk) for chunk in bar])
+            parts = [model.encode_tokens(chunk) if tokens else model.encode(chunk) for chunk in bar]
+            embedded[name] = Padded.cat(parts) if tokens else torch.cat(parts)
     else:
-        embedded = shared_prefix_embeddings(models, unique, n_frozen, batch_size=batch_size, progress=progress)
+        embedded = shared_prefix_embeddings(models, unique, n_frozen, batch_size=batch_size, progress=progress,
+                                            tokens=tokens)
+    if tokens:
+        return {name: embedded.pop(name).rows(order) for name in list(embedded)}
     return {name: embedded.pop(name).numpy()[order] for name in list(embedded)}  # each (U, D) freed once reordered

@@ -121,3 +121,22 @@ def test_late_teacher_training_under_two_processes_matches_one(tmp_path):
     one = train_teacher(teacher, CAPTIONS, torch.zeros(8, 6), CAPTIONS, TrainConfig(epochs=1, batch_size=8), CPU,
                         tmp_path / "one", regions=(bank, rows))
     assert two == pytest.approx(one.history[0]["loss"], rel=1e-4)
+
+
+def test_shared_prefix_token_states_equal_each_models_own():
+    """``shared_prefix_embeddings(tokens=True)`` (what ``optical eval`` of a late run reads): the bottom layer run
+    once for both models gives each model's own ``encode_tokens``, in the order of the texts."""
+    from optical.distill import shared_prefix_embeddings, transformer_layers
+
+    teacher = _late()
+    student = teacher.text_side()
+    with torch.no_grad():  # the student's top layer differs from the teacher's, its bottom one is shared
+        for p in transformer_layers(student.text.model)[-1].parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    texts = ["the big red house on the hill", "a dog", "ein roter apfel und ein baum", "a cat"]
+    shared = shared_prefix_embeddings({"t": teacher, "s": student}, texts, n_frozen=1, batch_size=3, tokens=True)
+    for name, model in (("t", teacher), ("s", student)):
+        own = model.encode_tokens(texts)
+        assert torch.equal(shared[name].mask, own.mask)
+        torch.testing.assert_close(shared[name].values, own.values, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(shared["t"].values, shared["s"].values)
