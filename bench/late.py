@@ -9,7 +9,7 @@ Times are the process's CPU seconds (one thread: the wall time on an idle core; 
    (budget <= 2x), then with its images encoded from an empty cache (late: pooled and region passes, as a run).
 2. ``optical eval``-like, 4 models (random-head teacher + 3 students, loaded as ``evaluate_run`` loads them),
    --captions synthetic captions (bench/eval.py's words, 5 languages) x --images random images, each path in a
-   fresh process: pooled ``encode_shared`` + ``retrieval_ranks``; late ``encode_tokens`` per model + ``late_scores``
+   fresh process: pooled ``encode_shared`` + ``retrieval_ranks``; late ``encode_shared(tokens=True)`` + ``late_scores``
    (chunk 64) + both directions, per language. Ratio scaled to 60,000 x 800 (encoding linear in captions, ranking
    in captions x images; budget <= 1.5x); each process's peak RSS (budget <= 3 GB).
 3. App query, late teacher (part 1's, else random heads): cached regions of stamps, OpenClipart and art4apps, tiled
@@ -156,12 +156,14 @@ def eval_path(late: bool, args: argparse.Namespace, folder: Path) -> tuple[float
     models = {"teacher": teacher, **{k: ProjectedTextEncoder.load(folder / k, shared_text=teacher.text).eval()
                                      for k in ("student1", "student2", "student3")}}
     n_frozen, encode, rank, width = shared_frozen_layers(list(models.values())), 0.0, 0.0, 0
-    if late:  # each model encodes in full, language by language (evaluate_run's late encoders)
+    if late:  # every caption once, token states through the shared bottom layers (encode_shared(tokens=True))
         regions = all_real(F.normalize(torch.randn(args.images, args.region_grid ** 2, DIM), dim=-1))
-        for model in models.values():
-            for captions in sets:
-                seconds, tokens = clock(model.encode_tokens, captions)
-                encode, rank = encode + seconds, rank + clock(ranks, tokens, regions, image, groups)[0]
+        encode, embedded = clock(encode_shared, models, [t for captions in sets for t in captions], n_frozen,
+                                 tokens=True)
+        for m in models:
+            for k in range(len(LANGUAGES)):
+                tokens = embedded[m].rows(range(k * per, (k + 1) * per))
+                rank += clock(ranks, tokens, regions, image, groups)[0]
                 width = max(width, tokens.values.shape[1])
     else:  # every caption once, the shared bottom layers once for all models (encode_shared)
         gallery = F.normalize(torch.randn(args.images, DIM), dim=-1).numpy()

@@ -49,8 +49,8 @@ def main() -> None:
     studies = {name: load(ref, source) for name, ref in (("pooled", args.pooled), ("late", args.late))}
     seeds = {name: [r.config.get("seed", 0) for r in runs] for name, runs in studies.items()}
     common = sorted(set(seeds["pooled"]) & set(seeds["late"]))
-    print(f"{args.eval or args.split}: pooled {args.pooled} seeds {seeds['pooled']}, late {args.late} seeds "
-          f"{seeds['late']}; across settings paired on seeds {common}")
+    print(f"{args.eval or args.split}: pooled {args.pooled} (seeds {seeds['pooled']} done), late {args.late} (seeds "
+          f"{seeds['late']} done); every figure below on the seeds both have: {common}")
     merged = []
     for seed in common:
         ranks, groups = {}, None
