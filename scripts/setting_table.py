@@ -25,6 +25,9 @@ WITHIN = (("optical", "mse"), ("optical", "zero-shot"), ("mse", "zero-shot"), ("
 
 
 def _ci(d: dict, key: str = "diff") -> str:
+    """``+x.x [lo, hi]``, or ``-`` where the figure is undefined (no low-resource language evaluated, say)."""
+    if d.get(key) is None or d.get("lo") is None:
+        return "-"
     return f"{d[key]:+.1f} [{d['lo']:+.1f}, {d['hi']:+.1f}]"
 
 
