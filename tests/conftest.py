@@ -114,6 +114,16 @@ def app_cache(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def late_root(tmp_path_factory) -> Path:
+    """An OPTICAL_CACHE holding only the tiny late-teacher run (``tests.app.fixtures.build_late_run``)."""
+    from tests.app.fixtures import build_late_run
+
+    root = tmp_path_factory.mktemp("optical-late-cache")
+    build_late_run(root)
+    return root
+
+
 # --- tiny experiment setups, no prepared assets and no real weights (the config, store and experiment tests) ----
 
 

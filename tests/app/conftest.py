@@ -13,7 +13,6 @@ import pytest
 import streamlit as st
 import torch
 
-from tests.app.fixtures import build_late_run
 from tests.app.server import CHROMIUM, CHROMIUM_FLAGS, REPO, TIMEOUT_MS, free_port, wait_healthy
 
 
@@ -30,14 +29,6 @@ def cache(app_cache, monkeypatch) -> Path:
     monkeypatch.setenv("OPTICAL_CACHE", str(app_cache))
     yield app_cache
     st.cache_data.clear()
-
-
-@pytest.fixture(scope="session")
-def late_root(tmp_path_factory) -> Path:
-    """An OPTICAL_CACHE holding only the tiny late-teacher run (``tests.app.fixtures.build_late_run``)."""
-    root = tmp_path_factory.mktemp("optical-late-cache")
-    build_late_run(root)
-    return root
 
 
 @pytest.fixture

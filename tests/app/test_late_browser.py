@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.fixtures import build_late_run
 from tests.app.server import no_exception, screenshot, settle
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def app_cache(tmp_path_factory) -> Path:
-    """Overrides the app's tiny cache for this module: only the tiny late-teacher run."""
-    root = tmp_path_factory.mktemp("late-browser-cache")
-    build_late_run(root)
-    return root
+def app_cache(late_root) -> Path:
+    """Overrides the app's tiny cache for this module: only the tiny late-teacher run (tests/conftest.py)."""
+    return late_root
 
 
 def _maps(page):

@@ -14,16 +14,6 @@ def cache(app_cache, monkeypatch) -> Path:
     return app_cache
 
 
-@pytest.fixture(scope="session")
-def late_root(tmp_path_factory) -> Path:
-    """An OPTICAL_CACHE holding only the tiny late-teacher run (``tests.app.fixtures.build_late_run``)."""
-    from tests.app.fixtures import build_late_run
-
-    root = tmp_path_factory.mktemp("optical-late-cache")
-    build_late_run(root)
-    return root
-
-
 @pytest.fixture
 def late_cache(late_root, monkeypatch) -> Path:
     monkeypatch.setenv("OPTICAL_CACHE", str(late_root))
