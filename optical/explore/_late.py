@@ -56,7 +56,6 @@ VIEW_SIDE = 224
 #: leave the picture as it is and the ones it matches most glow.
 OVERLAY_SCALE = [[0.0, "rgba(13,8,135,0)"], [0.35, "rgba(126,3,168,0.2)"], [0.7, "rgba(204,71,120,0.55)"],
                  [1.0, "rgba(240,249,33,0.9)"]]
-_ROLE_NAMES = {1: "content", 2: "special", 3: "prefix"}  # optical.distill.losses' CONTENT, SPECIAL, PREFIX
 
 
 def _regions_tensor(regions: np.ndarray) -> torch.Tensor:
@@ -196,7 +195,7 @@ def token_regions(model: ProjectedTextEncoder, caption: str, regions: np.ndarray
     import torch
     import torch.nn.functional as F
 
-    from optical.distill.losses import TokenRoles
+    from optical.distill.losses import CONTENT, PREFIX, SPECIAL, TokenRoles
 
     n_regions = len(regions)
     side = math.isqrt(n_regions)
@@ -213,7 +212,7 @@ def token_regions(model: ProjectedTextEncoder, caption: str, regions: np.ndarray
     return TokenRegions(
         similarity.numpy(),
         model.text.tokenizer.convert_ids_to_tokens(ids.tolist()),
-        [_ROLE_NAMES.get(int(r), "content") for r in roles],
+        [{CONTENT: "content", SPECIAL: "special", PREFIX: "prefix"}.get(int(r), "content") for r in roles],
         side,
     )
 
