@@ -44,19 +44,21 @@ def _check(text: Tensor, text_mask: Tensor, regions: Tensor, region_mask: Tensor
 
 
 def _normalise(x: Tensor, mask: Tensor) -> Tensor:
-    """Unit vectors, (B, S, D), with padded positions zeroed first (so their values never matter)."""
-    return F.normalize(x.masked_fill(~mask[..., None], 0), dim=-1)
+    """Unit vectors, (B, S, D), each padded position a copy of its row's first real vector: a copy never changes a
+    max over the row, so no (n, m, L, R) block needs masking, and the means below leave padding out."""
+    first = x[torch.arange(len(x), device=x.device), mask.int().argmax(1)]  # (B, D): each row's first real vector
+    return F.normalize(torch.where(mask[..., None], x, first[:, None, :]), dim=-1)
 
 
 def _block(text: Tensor, text_mask: Tensor, regions: Tensor, region_mask: Tensor) -> Tensor:
-    """Late scores (n, m) of normalised text (n, L, D) against normalised regions (m, R, D)."""
-    sim = torch.einsum("nld,mrd->nmlr", text, regions)  # the one (n, m, L, R) block
-    sim.masked_fill_(~text_mask[:, None, :, None], float("-inf"))
-    sim.masked_fill_(~region_mask[None, :, None, :], float("-inf"))
-    t = text_mask[:, None, :]  # (n, 1, L)
+    """Late scores (n, m) of normalised text (n, L, D) against normalised regions (m, R, D), padded positions
+    holding copies of real ones (``_normalise``)."""
+    (n, length, d), (m, width, _) = text.shape, regions.shape
+    sim = (text.reshape(n * length, d) @ regions.reshape(m * width, d).T).view(n, length, m, width)  # one GEMM
+    t = text_mask[:, :, None]  # (n, L, 1)
     r = region_mask[None, :, :]  # (1, m, R)
-    token_side = torch.where(t, sim.amax(3), 0).sum(2) / t.sum(2)  # (n, m): tokens' best regions
-    region_side = torch.where(r, sim.amax(2), 0).sum(2) / r.sum(2)  # (n, m): regions' best tokens
+    token_side = torch.where(t, sim.amax(3), 0).sum(1) / t.sum(1)  # (n, m): tokens' best regions
+    region_side = torch.where(r, sim.amax(1), 0).sum(2) / r.sum(2)  # (n, m): regions' best tokens
     return 0.5 * (token_side + region_side)
 
 
