@@ -53,12 +53,11 @@ def _normalise(x: Tensor, mask: Tensor) -> Tensor:
 def _block(text: Tensor, text_mask: Tensor, regions: Tensor, region_mask: Tensor) -> Tensor:
     """Late scores (n, m) of normalised text (n, L, D) against normalised regions (m, R, D), padded positions
     holding copies of real ones (``_normalise``)."""
-    (n, length, d), (m, width, _) = text.shape, regions.shape
-    sim = (text.reshape(n * length, d) @ regions.reshape(m * width, d).T).view(n, length, m, width)  # one GEMM
-    t = text_mask[:, :, None]  # (n, L, 1)
+    sim = torch.einsum("nld,mrd->nmlr", text, regions)  # the one (n, m, L, R) block
+    t = text_mask[:, None, :]  # (n, 1, L)
     r = region_mask[None, :, :]  # (1, m, R)
-    token_side = torch.where(t, sim.amax(3), 0).sum(1) / t.sum(1)  # (n, m): tokens' best regions
-    region_side = torch.where(r, sim.amax(1), 0).sum(2) / r.sum(2)  # (n, m): regions' best tokens
+    token_side = torch.where(t, sim.amax(3), 0).sum(2) / t.sum(2)  # (n, m): tokens' best regions
+    region_side = torch.where(r, sim.amax(2), 0).sum(2) / r.sum(2)  # (n, m): regions' best tokens
     return 0.5 * (token_side + region_side)
 
 
