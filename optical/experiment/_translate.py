@@ -13,6 +13,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 from optical.errors import MissingAssetError
 from optical.scoring import Padded
 from optical.experiment._apertium import apertium_pair, apertium_translate
+from optical.experiment._ranking import text_encoding
 
 if TYPE_CHECKING:
     from optical.distill import DualEncoder
@@ -27,8 +28,7 @@ def translate_test_encoder(
     ``mt_model`` per language, or the installed Apertium pair), embedded by ``teacher`` (N, D), or as its token
     states (N, L, D) when ``late``. With Apertium a language without a pair gives None (left out of the method's
     rows) and ``say`` names it."""
-    def embed(texts: list[str]) -> np.ndarray | Padded:
-        return teacher.encode_tokens(texts) if late else teacher.encode(texts).numpy()
+    embed = text_encoding(teacher, late)
 
     def encode(texts: list[str], lang: str) -> np.ndarray | Padded | None:
         if lang == "en":
